@@ -8,7 +8,6 @@ import dev.spiel4j.io.JsonFiles;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.model.LlamaConfig;
-import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.RopeLayout;
 
 import java.io.IOException;
@@ -118,16 +117,18 @@ public final class SftExport {
     public static void writeMergedModel(SparseFineTuning sft, LoadedModel base, Path dir) {
         createDirectories(dir);
         LlamaConfig c = base.config();
-        Map<String, HostTensor> merged = new TreeMap<>(SparseMerge.mergeOnHost(sft, base.tensors(), base.fingerprint()));
-        if (c.ropeLayout() == RopeLayout.INTERLEAVED) {
-            for (int l = 0; l < c.layers(); l++) {
-                for (String m : List.of("self_attn.q_proj", "self_attn.k_proj")) {
-                    String name = ModuleNames.linear(l, m) + ".weight";
-                    merged.put(name, permuteRows(merged.get(name), c.headDim()));
-                }
-            }
+        Map<String, DeltaTensor> deltas = SparseMerge.hostDeltas(sft, base.tensors(), base.fingerprint());
+        // One tensor in memory at a time: each is merged (and permuted) only when the writer reaches it.
+        List<SafeTensors.PendingTensor> pending = new ArrayList<>();
+        for (HostTensor t : new TreeMap<>(base.tensors()).values()) {
+            boolean permute = needsPermutation(c, t.name().replaceFirst("\\.weight$", ""));
+            pending.add(new SafeTensors.PendingTensor(t.name(), HostDType.F32, t.shape(), () -> {
+                float[] w = SparseMerge.merged(t, deltas.get(t.name()));
+                float[] out = permute ? permuteRows(w, t.shape(), c.headDim()) : w;
+                return SparseFineTuningFile.floatTensor(t.name(), t.shape(), out).data();
+            }));
         }
-        SafeTensors.write(dir.resolve("model.safetensors"), merged.values(), Map.of("format", "pt"));
+        SafeTensors.writePending(dir.resolve("model.safetensors"), pending, Map.of("format", "pt"));
         AtomicFiles.writeString(dir.resolve("config.json"), hfConfig(c, base).toPrettyString());
         if (Files.isDirectory(base.source())) {
             for (String f : TOKENIZER_FILES) {
@@ -158,16 +159,14 @@ public final class SftExport {
                 && (module.endsWith(".self_attn.q_proj") || module.endsWith(".self_attn.k_proj"));
     }
 
-    private static HostTensor permuteRows(HostTensor t, int headDim) {
-        float[] in = t.toFloats();
-        long[] shape = t.shape();
+    private static float[] permuteRows(float[] in, long[] shape, int headDim) {
         int rows = (int) shape[0];
         int cols = (int) shape[1];
         float[] out = new float[in.length];
         for (int r = 0; r < rows; r++) {
             System.arraycopy(in, r * cols, out, rotateHalfRow(r, headDim) * cols, cols);
         }
-        return new HostTensor(t.name(), shape, HostDType.F32, SparseFineTuningFile.floatTensor(t.name(), out).data());
+        return out;
     }
 
     private static long parameterCount(LlamaConfig c) {

@@ -75,9 +75,13 @@ public final class SparseFineTuningFile {
     }
 
     static HostTensor floatTensor(String name, float[] values) {
+        return floatTensor(name, new long[]{values.length}, values);
+    }
+
+    static HostTensor floatTensor(String name, long[] shape, float[] values) {
         ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         b.asFloatBuffer().put(values);
-        return new HostTensor(name, new long[]{values.length}, HostDType.F32, b);
+        return new HostTensor(name, shape, HostDType.F32, b);
     }
 
     static long[] longs(HostTensor t) {

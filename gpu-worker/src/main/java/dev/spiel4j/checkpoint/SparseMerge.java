@@ -3,7 +3,6 @@ package dev.spiel4j.checkpoint;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 
 import java.util.Arrays;
@@ -66,16 +65,24 @@ public final class SparseMerge {
     }
 
     /**
-     * The base tensors with the deltas added, as float32 host tensors (other tensors widened unchanged): what a
-     * merged export writes. Refuses a fine-tuning of another base.
+     * The base tensors with the deltas added, as float32 host tensors (other tensors widened unchanged). Refuses a
+     * fine-tuning of another base. Holds every tensor as float32; {@link SftExport#writeMergedModel} streams instead.
      */
     public static Map<String, HostTensor> mergeOnHost(SparseFineTuning sft, Map<String, HostTensor> base,
                                                       String baseFingerprint) {
-        sft.requireBase(baseFingerprint);
-        Map<String, float[]> merged = new LinkedHashMap<>();
-        for (var e : base.entrySet()) {
-            merged.put(e.getKey(), e.getValue().toFloats());
+        Map<String, DeltaTensor> deltas = hostDeltas(sft, base, baseFingerprint);
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (HostTensor t : base.values()) {
+            out.put(t.name(), SparseFineTuningFile.floatTensor(t.name(), t.shape(), merged(t, deltas.get(t.name()))));
         }
+        return out;
+    }
+
+    /** Weight name to its delta, after checking the base and that every delta's weight exists with its shape. */
+    static Map<String, DeltaTensor> hostDeltas(SparseFineTuning sft, Map<String, HostTensor> base,
+                                               String baseFingerprint) {
+        sft.requireBase(baseFingerprint);
+        Map<String, DeltaTensor> out = new LinkedHashMap<>();
         for (DeltaTensor d : sft.deltas()) {
             String name = d.module() + ".weight";
             HostTensor t = base.get(name);
@@ -83,16 +90,21 @@ public final class SparseMerge {
                 throw new IllegalArgumentException("base has no weight '" + name + "' of shape [" + d.rows() + ", "
                         + d.cols() + "]");
             }
-            float[] w = merged.get(name);
-            long[] idx = d.indices();
-            float[] val = d.values();
+            out.put(name, d);
+        }
+        return out;
+    }
+
+    /** The tensor as float32 with the delta (may be null) added. */
+    static float[] merged(HostTensor t, DeltaTensor delta) {
+        float[] w = t.toFloats();
+        if (delta != null) {
+            long[] idx = delta.indices();
+            float[] val = delta.values();
             for (int j = 0; j < idx.length; j++) {
                 w[(int) idx[j]] += val[j];
             }
         }
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        merged.forEach((name, f) -> out.put(name, new HostTensor(name, base.get(name).shape(),
-                HostDType.F32, SparseFineTuningFile.floatTensor(name, f).data())));
-        return out;
+        return w;
     }
 }

@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Reads and writes the <a href="https://github.com/huggingface/safetensors">safetensors</a> format: an 8-byte
@@ -243,12 +244,36 @@ public final class SafeTensors {
     }
 
     /**
+     * A tensor to write whose bytes are produced only when its turn comes, so a writer holds one tensor in memory
+     * at a time (e.g. a merged export of a large model).
+     */
+    public record PendingTensor(String name, HostDType dtype, long[] shape, Supplier<ByteBuffer> bytes) {
+        public PendingTensor {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+    }
+
+    /**
      * Writes tensors (in the given order) and string metadata to {@code file}, replacing it atomically
      * ({@link AtomicFiles}).
      *
      * @throws IllegalArgumentException for duplicate or reserved tensor names
      */
     public static void write(Path file, Collection<HostTensor> tensors, Map<String, String> metadata) {
+        writePending(file, tensors.stream()
+                .map(t -> new PendingTensor(t.name(), t.dtype(), t.shape(), t::data)).toList(), metadata);
+    }
+
+    /**
+     * Like {@link #write} with bytes produced on demand; each produced buffer must hold exactly the bytes its
+     * shape and dtype need.
+     */
+    public static void writePending(Path file, List<PendingTensor> tensors, Map<String, String> metadata) {
         ObjectNode header = JSON.createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode meta = header.putObject(METADATA_KEY);
@@ -256,7 +281,7 @@ public final class SafeTensors {
         }
         Set<String> names = new HashSet<>();
         long offset = 0;
-        for (HostTensor t : tensors) {
+        for (PendingTensor t : tensors) {
             if (t.name().equals(METADATA_KEY) || !names.add(t.name())) {
                 throw new IllegalArgumentException("cannot write " + file + ": tensor name '" + t.name()
                         + "' is " + (t.name().equals(METADATA_KEY) ? "reserved" : "used twice"));
@@ -267,7 +292,7 @@ public final class SafeTensors {
             for (long d : t.shape()) {
                 shape.add(d);
             }
-            long length = t.data().remaining();
+            long length = HostTensor.numel(t.shape()) * t.dtype().bytes();
             entry.putArray("data_offsets").add(offset).add(offset + length);
             offset += length;
         }
@@ -282,8 +307,10 @@ public final class SafeTensors {
 
         AtomicFiles.write(file, ch -> {
             AtomicFiles.writeFully(ch, head);
-            for (HostTensor t : tensors) {
-                AtomicFiles.writeFully(ch, t.data().duplicate());
+            for (PendingTensor t : tensors) {
+                // HostTensor's constructor checks that the produced bytes match the declared shape and dtype.
+                HostTensor checked = new HostTensor(t.name(), t.shape(), t.dtype(), t.bytes().get());
+                AtomicFiles.writeFully(ch, checked.data().duplicate());
             }
         });
     }

@@ -159,4 +159,21 @@ class SafeTensorsTest {
         assertThrows(IllegalArgumentException.class, () -> SafeTensors.write(p, List.of(t, t), Map.of()));
         assertArrayEquals(before, Files.readAllBytes(p));
     }
+
+    @Test
+    void pendingTensorsAreProducedOnWriteAndChecked() throws IOException {
+        HostTensor t = tensor("t", HostDType.F32, new long[]{2, 2}, 10);
+        Path p = dir.resolve("lazy.safetensors");
+        SafeTensors.writePending(p, List.of(new SafeTensors.PendingTensor("t", HostDType.F32, t.shape(), t::data)),
+                Map.of());
+        assertArrayEquals(bytes(t), bytes(SafeTensors.read(p).require("t")));
+
+        Path bad = dir.resolve("lying.safetensors");
+        var e = assertThrows(IllegalArgumentException.class, () -> SafeTensors.writePending(bad,
+                List.of(new SafeTensors.PendingTensor("t", HostDType.F32, new long[]{3}, t::data)), Map.of()));
+        assertTrue(e.getMessage().contains("tensor 't'"), e.getMessage());
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(p), files.toList(), "a failed write leaves neither the target nor a temporary file");
+        }
+    }
 }
