@@ -165,4 +165,21 @@ class HfCheckpointTest {
         String m = error(dir);
         assertTrue(m.startsWith(weights.toString()) && m.contains("data region"), m);
     }
+
+    @Test
+    void refusesShardsThatDisagreeWithTheIndexAndAMissingTokenizer() throws IOException {
+        Path dir = checkpoint(reference.tensors(), 2, c -> { });
+        ObjectNode index = JsonFiles.readObject(dir.resolve(HfCheckpoint.INDEX));
+        String wrongShard = SafeTensors.read(dir.resolve(shardName(0, 2))).tensors().containsKey("model.norm.weight")
+                ? shardName(1, 2) : shardName(0, 2);
+        ((ObjectNode) index.get("weight_map")).put("model.norm.weight", wrongShard);
+        Files.writeString(dir.resolve(HfCheckpoint.INDEX), index.toString());
+        String m = error(dir);
+        assertTrue(m.contains("'model.norm.weight' listed in " + HfCheckpoint.INDEX + " is not in this shard"), m);
+
+        dir = checkpoint(reference.tensors(), 1, c -> { });
+        Files.delete(dir.resolve("tokenizer.json"));
+        m = error(dir);
+        assertTrue(m.contains("tokenizer.json") && m.contains("not found"), m);
+    }
 }
