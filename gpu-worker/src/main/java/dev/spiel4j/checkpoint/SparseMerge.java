@@ -22,10 +22,17 @@ public final class SparseMerge {
     private SparseMerge() {
     }
 
+    /**
+     * {@code W += scatter(indices, values)} for every module. The delta is cast to the weight's dtype first: merge
+     * into float32 weights when the deltas are small relative to the weights, since float16 rounds them coarsely.
+     *
+     * @throws IllegalArgumentException naming the weight when one is missing or has another shape
+     */
     public static void merge(SparseFineTuning sft, Map<String, NDArray> weights) {
         addScaled(sft, weights, 1f);
     }
 
+    /** {@code W -= scatter(indices, values)}: undoes {@link #merge} up to float rounding (~1 ulp of W). */
     public static void unmerge(SparseFineTuning sft, Map<String, NDArray> weights) {
         addScaled(sft, weights, -1f);
     }
