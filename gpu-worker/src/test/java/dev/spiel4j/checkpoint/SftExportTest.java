@@ -1,0 +1,181 @@
+package dev.spiel4j.checkpoint;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spiel4j.io.HfCheckpoint;
+import dev.spiel4j.io.HostDType;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.ModelFingerprint;
+import dev.spiel4j.io.SafeTensors;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.model.LlamaConfig;
+import dev.spiel4j.model.ModuleNames;
+import dev.spiel4j.model.RopeLayout;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SftExportTest {
+    @TempDir
+    Path dir;
+
+    /** The exported adapter's (index -> value) pairs per module, checking the layout on the way. */
+    static Map<String, Map<Long, Float>> readAdapter(Path adapterDir) {
+        SafeTensors.Contents c = SafeTensors.read(adapterDir.resolve(SftExport.ADAPTER_WEIGHTS));
+        Map<String, Map<Long, Float>> out = new LinkedHashMap<>();
+        for (String name : c.tensors().keySet()) {
+            assertTrue(name.startsWith("base_model.model.model.layers."), name);
+            if (!name.endsWith(".sft_delta.indices")) {
+                assertTrue(name.endsWith(".sft_delta.values"), name);
+                continue;
+            }
+            String module = name.substring("base_model.model.".length(), name.length() - ".sft_delta.indices".length());
+            HostTensor idx = c.tensors().get(name);
+            HostTensor val = c.require(name.replace(".indices", ".values"));
+            assertEquals(HostDType.I32, idx.dtype());
+            assertEquals(HostDType.F32, val.dtype());
+            long[] indices = SparseFineTuningFile.longs(idx);
+            float[] values = val.toFloats();
+            Map<Long, Float> pairs = new HashMap<>();
+            for (int j = 0; j < indices.length; j++) {
+                assertTrue(j == 0 || indices[j] > indices[j - 1], "indices sorted ascending, as segment_coo needs");
+                pairs.put(indices[j], values[j]);
+            }
+            out.put(module, pairs);
+        }
+        return out;
+    }
+
+    @Test
+    void writesTheReleasedAdapterLayout() throws IOException {
+        LoadedModel model = Fixtures.model();
+        SparseFineTuning sft = Fixtures.random(model, 64, 1e-2f, 21, "spiel-ag");
+        Path out = dir.resolve("adapter");
+        SftExport.writePeftAdapter(sft, model.config(), out);
+
+        Map<String, Map<Long, Float>> adapter = readAdapter(out);
+        assertEquals(sft.deltas().size(), adapter.size());
+        for (DeltaTensor d : sft.deltas()) {
+            Map<Long, Float> pairs = adapter.get(d.module());
+            long[] idx = d.indices();
+            float[] val = d.values();
+            assertEquals(idx.length, pairs.size());
+            for (int j = 0; j < idx.length; j++) {
+                assertEquals(val[j], pairs.get(idx[j]), 0f, d.module());
+            }
+        }
+        JsonNode config = JsonFiles.readObject(out.resolve(SftExport.ADAPTER_CONFIG));
+        assertEquals("SFT", config.path("peft_type").asText());
+        assertEquals(64, config.path("num_deltas").path("model.layers.3.mlp.down_proj").asInt());
+        assertEquals(35, config.path("num_deltas").size());
+        assertEquals(List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+                JsonFiles.MAPPER.convertValue(config.path("target_modules"), List.class));
+        long params = model.tensors().values().stream().mapToLong(HostTensor::numel).sum();
+        assertEquals((double) sft.numDeltas() / params, config.path("density").asDouble(), 1e-15);
+        assertEquals(sft.baseFingerprint(), config.path("spiel4j").path("base_fingerprint").asText());
+    }
+
+    @Test
+    void writesMergedWeightsThatLoadBack() {
+        LoadedModel model = Fixtures.model();
+        SparseFineTuning sft = Fixtures.random(model, 100, 0.1f, 22, "spiel-ma");
+        Path out = dir.resolve("merged");
+        SftExport.writeMergedModel(sft, model, out);
+        LoadedModel merged = HfCheckpoint.load(out);
+        assertEquals(model.config(), merged.config());
+        Map<String, float[]> expected = SparseMergeTest.denseAdd(model, sft);
+        for (var e : model.tensors().entrySet()) {
+            float[] want = expected.getOrDefault(e.getKey(), e.getValue().toFloats());
+            assertArrayEquals(want, merged.tensors().get(e.getKey()).toFloats(), 0f, e.getKey());
+        }
+        assertFalse(merged.fingerprint().equals(model.fingerprint()));
+        assertArrayEquals(model.tokenizer().encode("Once upon a time"), merged.tokenizer().encode("Once upon a time"));
+    }
+
+    /**
+     * A GGUF-layout base (interleaved rotary pairs): q/k read straight from stories260K.gguf at the offsets in the
+     * golden dump, everything else from the HF copy (identical there). Exports must come out in the HF layout, which
+     * the real HF conversion of the same model pins down.
+     */
+    @Test
+    void exportsFromAGgufLayoutBaseInTheHfLayout() throws IOException {
+        LoadedModel hf = Fixtures.model();
+        Map<String, HostTensor> tensors = new LinkedHashMap<>(hf.tensors());
+        Map<String, Long> offsets = ggufOffsets();
+        boolean differs = false;
+        try (FileChannel ch = FileChannel.open(SharedAssets.file("model/stories260K.gguf"))) {
+            for (int l = 0; l < hf.config().layers(); l++) {
+                for (String[] m : new String[][]{{"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}}) {
+                    String name = ModuleNames.linear(l, m[0]) + ".weight";
+                    long[] shape = hf.tensors().get(name).shape();
+                    ByteBuffer b = ByteBuffer.allocate((int) (shape[0] * shape[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+                    ch.read(b, offsets.get("blk." + l + "." + m[1] + ".weight"));
+                    HostTensor gguf = new HostTensor(name, shape, HostDType.F32, b.flip());
+                    differs |= !java.util.Arrays.equals(gguf.toFloats(), hf.tensors().get(name).toFloats());
+                    tensors.put(name, gguf);
+                }
+            }
+        }
+        assertTrue(differs, "the GGUF q/k rows must differ from the HF ones for this test to mean anything");
+        LlamaConfig c = hf.config();
+        LlamaConfig interleaved = new LlamaConfig(c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(),
+                c.vocabSize(), c.contextLength(), c.normEps(), c.ropeTheta(), RopeLayout.INTERLEAVED, true);
+        LoadedModel gguf = new LoadedModel(dir.resolve("stories260K.gguf"), interleaved, tensors, hf.tokenizer(),
+                ModelFingerprint.of(tensors));
+        SparseFineTuning sft = Fixtures.random(gguf, 50, 0.1f, 23, "spiel-ag");
+
+        // Merged: the permuted GGUF weights plus deltas must equal the HF weights plus the adapter export's deltas.
+        SftExport.writeMergedModel(sft, gguf, dir.resolve("merged"));
+        SftExport.writePeftAdapter(sft, interleaved, dir.resolve("adapter"));
+        Map<String, Map<Long, Float>> adapter = readAdapter(dir.resolve("adapter"));
+        SafeTensors.Contents merged = SafeTensors.read(dir.resolve("merged/model.safetensors"));
+        assertEquals(hf.tensors().keySet(), merged.tensors().keySet());
+        assertEquals(hf.config(), HfCheckpoint.parseConfig(dir.resolve("merged/config.json")));
+        for (var e : hf.tensors().entrySet()) {
+            float[] want = e.getValue().toFloats();
+            String module = e.getKey().replaceFirst("\\.weight$", "");
+            for (var pair : adapter.getOrDefault(module, Map.of()).entrySet()) {
+                want[Math.toIntExact(pair.getKey())] += pair.getValue();
+            }
+            assertArrayEquals(want, merged.require(e.getKey()).toFloats(), 0f, e.getKey());
+        }
+        assertEquals(0, SftExport.rotateHalfRow(0, 8));
+        assertEquals(4, SftExport.rotateHalfRow(1, 8));
+        assertEquals(8 + 3 + 4, SftExport.rotateHalfRow(8 + 7, 8));
+    }
+
+    /** Absolute file offsets of the GGUF tensors, from golden/stories260K.gguf_dump.txt. */
+    static Map<String, Long> ggufOffsets() throws IOException {
+        List<String> lines = Files.readAllLines(SharedAssets.file("golden/stories260K.gguf_dump.txt"));
+        Matcher start = Pattern.compile("data_start=(\\d+)").matcher(String.join("\n", lines));
+        assertTrue(start.find());
+        long dataStart = Long.parseLong(start.group(1));
+        Pattern tensor = Pattern.compile("^\\s*tensor (\\S+)\\s.* type=F32 off=(\\d+)$");
+        Map<String, Long> out = new HashMap<>();
+        for (String l : lines) {
+            Matcher m = tensor.matcher(l);
+            if (m.matches()) {
+                out.put(m.group(1), dataStart + Long.parseLong(m.group(2)));
+            }
+        }
+        return out;
+    }
+}
