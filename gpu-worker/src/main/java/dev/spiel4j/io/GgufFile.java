@@ -186,6 +186,9 @@ record GgufFile(int version, Map<String, Object> metadata, List<TensorInfo> tens
             } catch (ArithmeticException e) {
                 throw fail("tensor '" + t.name() + "' " + Arrays.toString(t.dims()) + " is impossibly large");
             }
+            if (bytes > Integer.MAX_VALUE) {
+                throw fail("tensor '" + t.name() + "' has " + bytes + " bytes; tensors over 2 GiB are not supported");
+            }
             if (t.offset() < 0 || t.offset() % alignment != 0) {
                 throw fail("tensor '" + t.name() + "' data offset " + Long.toUnsignedString(t.offset())
                         + " is not a multiple of the alignment " + alignment);

@@ -25,8 +25,9 @@ import java.util.Random;
  *
  * <p>The base weights are frozen and owned by this model's manager. Every op of a forward pass is called on an
  * array that lives in the caller's scope (weights only ever appear as arguments), so all intermediates and the
- * result are freed when the scope closes and the weights' manager gains nothing. The model is not meant for
- * concurrent forward passes from several threads.
+ * result are freed when the scope closes and the weights' manager gains nothing. A forward pass does not modify
+ * the model; a fine-tuning method's {@link LinearLayers} must keep the same discipline (see
+ * {@link LinearLayers#dense(NDArray, NDArray)}).
  *
  * <p>Compute type FLOAT32 or FLOAT16: weights are converted on the host (BF16 files are widened there; a BF16
  * NDArray aborts the JVM in DJL's PyTorch JNI). Norms, attention softmax and logits are computed in float32.
