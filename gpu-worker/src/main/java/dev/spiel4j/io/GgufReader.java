@@ -72,7 +72,12 @@ public final class GgufReader {
                 throw new ModelFormatException(file, "missing tensor for " + name);
             }
         }
-        SentencePieceBpe tokenizer = SentencePieceBpe.fromGgufMetadata(meta, file.toString());
+        SentencePieceBpe tokenizer;
+        try {
+            tokenizer = SentencePieceBpe.fromGgufMetadata(meta);
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file, e.getMessage(), e);
+        }
         if (tokenizer.vocabSize() != config.vocabSize()) {
             throw new ModelFormatException(file, "tokenizer has " + tokenizer.vocabSize() + " tokens but the "
                     + "embedding has " + config.vocabSize() + " rows");

@@ -80,55 +80,49 @@ public final class SentencePieceBpe implements Tokenizer {
 
     /**
      * Builds the tokenizer from GGUF metadata ({@code tokenizer.ggml.*}); only the SentencePiece ("llama") model is
-     * supported.
-     *
-     * @param source named in error messages (the file)
+     * supported. Errors are {@link IllegalArgumentException}s naming the metadata key; the caller adds the file.
      */
-    public static SentencePieceBpe fromGgufMetadata(Map<String, Object> metadata, String source) {
+    public static SentencePieceBpe fromGgufMetadata(Map<String, Object> metadata) {
         Object model = metadata.get("tokenizer.ggml.model");
         if (!"llama".equals(model)) {
-            throw new IllegalArgumentException(source + ": tokenizer model '" + model
+            throw new IllegalArgumentException("tokenizer model '" + model
                     + "' is not supported (only SentencePiece 'llama')");
         }
-        List<?> tokens = list(metadata, "tokenizer.ggml.tokens", source, true);
+        List<?> tokens = list(metadata, "tokenizer.ggml.tokens", true);
         int n = tokens.size();
         String[] pieces = new String[n];
         float[] scores = new float[n];
         int[] types = new int[n];
         Arrays.fill(types, NORMAL);
-        List<?> scoreList = list(metadata, "tokenizer.ggml.scores", source, false);
-        List<?> typeList = list(metadata, "tokenizer.ggml.token_type", source, false);
+        List<?> scoreList = list(metadata, "tokenizer.ggml.scores", false);
+        List<?> typeList = list(metadata, "tokenizer.ggml.token_type", false);
         for (List<?> l : Arrays.asList(scoreList, typeList)) {
             if (l != null && l.size() != n) {
-                throw new IllegalArgumentException(source + ": tokenizer has " + n + " tokens but " + l.size()
+                throw new IllegalArgumentException("tokenizer has " + n + " tokens but " + l.size()
                         + " scores or types");
             }
         }
         for (int i = 0; i < n; i++) {
             if (!(tokens.get(i) instanceof String s)) {
-                throw new IllegalArgumentException(source + ": tokenizer.ggml.tokens[" + i + "] is not a string");
+                throw new IllegalArgumentException("tokenizer.ggml.tokens[" + i + "] is not a string");
             }
             pieces[i] = s;
             if (scoreList != null) {
                 if (!(scoreList.get(i) instanceof Number v)) {
-                    throw new IllegalArgumentException(source + ": tokenizer.ggml.scores[" + i + "] is not a number");
+                    throw new IllegalArgumentException("tokenizer.ggml.scores[" + i + "] is not a number");
                 }
                 scores[i] = v.floatValue();
             }
             if (typeList != null) {
                 if (!(typeList.get(i) instanceof Long v)) {
-                    throw new IllegalArgumentException(source + ": tokenizer.ggml.token_type[" + i
+                    throw new IllegalArgumentException("tokenizer.ggml.token_type[" + i
                             + "] is not an integer");
                 }
                 types[i] = v.intValue();
             }
         }
-        try {
-            return new SentencePieceBpe(List.of(pieces), scores, types, id(metadata, "tokenizer.ggml.unknown_token_id", 0),
-                    id(metadata, "tokenizer.ggml.bos_token_id", 1), id(metadata, "tokenizer.ggml.eos_token_id", 2));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
-        }
+        return new SentencePieceBpe(List.of(pieces), scores, types, id(metadata, "tokenizer.ggml.unknown_token_id", 0),
+                id(metadata, "tokenizer.ggml.bos_token_id", 1), id(metadata, "tokenizer.ggml.eos_token_id", 2));
     }
 
     /** Reads a SentencePiece {@code tokenizer.model} (a serialized {@code ModelProto}) of a BPE model. */
@@ -136,13 +130,13 @@ public final class SentencePieceBpe implements Tokenizer {
         return SentencePieceModelFile.read(file);
     }
 
-    private static List<?> list(Map<String, Object> metadata, String key, String source, boolean required) {
+    private static List<?> list(Map<String, Object> metadata, String key, boolean required) {
         Object v = metadata.get(key);
         if (v == null && !required) {
             return null;
         }
         if (!(v instanceof List<?> l)) {
-            throw new IllegalArgumentException(source + ": metadata '" + key + "' is missing or not an array");
+            throw new IllegalArgumentException("metadata '" + key + "' is missing or not an array");
         }
         return l;
     }

@@ -263,7 +263,7 @@ class GgufReaderTest {
         meta.put("tokenizer.ggml.model", "gpt2");
         Path tok = dir.resolve("tok.gguf");
         Files.write(tok, GgufTestWriter.write(3, meta, tensors, 32));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GgufReader.load(tok));
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> GgufReader.load(tok));
         assertTrue(e.getMessage().contains("gpt2") && e.getMessage().contains(tok.toString()), e.getMessage());
     }
 

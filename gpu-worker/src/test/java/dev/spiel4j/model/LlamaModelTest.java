@@ -271,6 +271,46 @@ class LlamaModelTest {
         }
     }
 
+    /** Autograd through the whole forward pass agrees with central finite differences of the loss. */
+    @Test
+    void gradientsThroughTheForwardPassMatchFiniteDifferences() {
+        String target = ModuleNames.linear(2, "mlp.up_proj");
+        long[] ids = {1, 403, 407, 261, 378, 432, 383, 286, 261};
+        long[] next = {403, 407, 261, 378, 432, 383, 286, 261, 376};
+        int[][] probes = {{0, 0}, {17, 33}, {171, 63}};
+        try (NDManager scope = root.newSubManager()) {
+            NDArray delta = scope.zeros(new Shape(172, 64));
+            delta.setRequiresGradient(true);
+            float[] grad;
+            try (ai.djl.training.GradientCollector gc =
+                         ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                NDArray loss = loss(scope, ids, next, target, delta);
+                gc.backward(loss);
+                grad = delta.getGradient().toFloatArray();
+            }
+            double h = 1e-2;
+            for (int[] p : probes) {
+                float[] step = new float[172 * 64];
+                step[p[0] * 64 + p[1]] = (float) h;
+                NDArray plus = scope.create(step, new Shape(172, 64));
+                double up = loss(scope, ids, next, target, plus).getFloat();
+                double down = loss(scope, ids, next, target, plus.neg()).getFloat();
+                double numeric = (up - down) / (2 * h);
+                assertEquals(numeric, grad[p[0] * 64 + p[1]], 2e-3 + 2e-2 * Math.abs(numeric), "d loss / d " + target
+                        + Arrays.toString(p));
+            }
+            assertTrue(Arrays.stream(probes).anyMatch(p -> Math.abs(grad[p[0] * 64 + p[1]]) > 1e-3),
+                    "probed gradients are not all zero");
+        }
+    }
+
+    /** Summed next-token NLL with {@code delta} added to one linear's weight. */
+    private static NDArray loss(NDManager scope, long[] ids, long[] next, String module, NDArray delta) {
+        LinearLayers withDelta = (m, x, w) -> LinearLayers.dense(x, m.equals(module) ? delta.add(w) : w);
+        NDArray logits = model.forward(scope, scope.create(ids, new Shape(1, ids.length)), null, withDelta);
+        return LossScorer.tokenNll(logits, scope.create(next, new Shape(1, next.length))).sum();
+    }
+
     private static float maxAbsDiff(float[] a, float[] b) {
         assertEquals(a.length, b.length);
         float max = 0;
