@@ -92,6 +92,10 @@ class LlamaModelTest {
         int[] generated = model.generate(new int[]{1}, loaded.tokenizer().eosId(), GenerationConfig.greedy(40),
                 LinearLayers.DENSE);
         assertArrayEquals(GREEDY, generated);
+        // a multi-token prompt fills the cache in one pass and continues the same greedy story
+        int[] prompt = IntStream.concat(IntStream.of(1), IntStream.of(GREEDY).limit(6)).toArray();
+        assertArrayEquals(Arrays.copyOfRange(GREEDY, 6, 20), model.generate(prompt, loaded.tokenizer().eosId(),
+                GenerationConfig.greedy(14), LinearLayers.DENSE));
         // without a cache: the whole sequence again at every step
         int[] ids = new int[0];
         for (int step = 0; step < 40; step++) {
