@@ -10,8 +10,16 @@ import ai.djl.ndarray.NDArray;
 @FunctionalInterface
 public interface LinearLayers {
 
-    /** Plain {@code x W^T}. */
-    LinearLayers DENSE = (module, x, weight) -> x.matMul(weight.transpose());
+    /** Plain {@code x W^T}, see {@link #dense(NDArray, NDArray)}. */
+    LinearLayers DENSE = (module, x, weight) -> dense(x, weight);
+
+    /**
+     * {@code x W^T} as one fused op whose result is attached to {@code x}'s manager. {@code x.matMul(w.transpose())}
+     * would attach the transpose to the weight's long-lived manager, leaking one array per call.
+     */
+    static NDArray dense(NDArray x, NDArray weight) {
+        return x.getNDArrayInternal().linear(x, weight, null).singletonOrThrow();
+    }
 
     /**
      * @param module the module path, see {@link ModuleNames}

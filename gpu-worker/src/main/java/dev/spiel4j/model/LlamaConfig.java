@@ -1,5 +1,8 @@
 package dev.spiel4j.model;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /**
  * Shape of a LLaMA-family decoder. Validated on construction so that a loader can check a file against it
  * before allocating.
@@ -41,5 +44,38 @@ public record LlamaConfig(int dim, int layers, int heads, int kvHeads, int ffnDi
 
     public int kvDim() {
         return kvHeads * headDim();
+    }
+
+    /**
+     * Every tensor this config needs, by canonical name, with its row-major shape ({@code [out, in]} for linears),
+     * in model order. {@code lm_head.weight} is listed only when the embeddings are not tied. Loaders check files
+     * against this before allocating.
+     */
+    public Map<String, long[]> tensorShapes() {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put(ModuleNames.EMBED, new long[]{vocabSize, dim});
+        for (int l = 0; l < layers; l++) {
+            shapes.put(ModuleNames.attnNorm(l), new long[]{dim});
+            for (String linear : ModuleNames.BLOCK_LINEARS) {
+                shapes.put(ModuleNames.linear(l, linear) + ".weight", linearShape(linear));
+            }
+            shapes.put(ModuleNames.ffnNorm(l), new long[]{dim});
+        }
+        shapes.put(ModuleNames.FINAL_NORM, new long[]{dim});
+        if (!tiedEmbeddings) {
+            shapes.put(ModuleNames.LM_HEAD, new long[]{vocabSize, dim});
+        }
+        return shapes;
+    }
+
+    /** {@code [out, in]} of a block linear given by its short name (see {@link ModuleNames#BLOCK_LINEARS}). */
+    public long[] linearShape(String shortName) {
+        return switch (shortName) {
+            case "self_attn.q_proj", "self_attn.o_proj" -> new long[]{dim, dim};
+            case "self_attn.k_proj", "self_attn.v_proj" -> new long[]{kvDim(), dim};
+            case "mlp.gate_proj", "mlp.up_proj" -> new long[]{ffnDim, dim};
+            case "mlp.down_proj" -> new long[]{dim, ffnDim};
+            default -> throw new IllegalArgumentException("not a block linear: " + shortName);
+        };
     }
 }

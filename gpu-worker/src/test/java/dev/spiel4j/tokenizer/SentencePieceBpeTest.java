@@ -1,0 +1,114 @@
+package dev.spiel4j.tokenizer;
+
+import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.io.SharedAssets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SentencePieceBpeTest {
+    private static final String GOLDEN_TEXT = "Once upon a time, there was a little girl named Lily.";
+    private static final int[] GOLDEN_IDS = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+    private static Tokenizer fromGguf;
+    private static Tokenizer fromModelFile;
+
+    @BeforeAll
+    static void load() {
+        fromGguf = GgufReader.load(SharedAssets.file("model/stories260K.gguf")).tokenizer();
+        fromModelFile = SentencePieceBpe.fromModelFile(SharedAssets.file("model/tok512.model"));
+    }
+
+    @Test
+    void bothSourcesGiveTheGoldenIds() {
+        assertArrayEquals(GOLDEN_IDS, fromGguf.encode(GOLDEN_TEXT));
+        assertArrayEquals(GOLDEN_IDS, fromModelFile.encode(GOLDEN_TEXT));
+        assertEquals(512, fromModelFile.vocabSize());
+        assertEquals(1, fromModelFile.bosId());
+        assertEquals(2, fromModelFile.eosId());
+    }
+
+    /** The llama2.c reference column of golden/stories260K_hf_reference.txt (an independent encoder). */
+    @Test
+    void edgeCasesMatchTheLlama2cReference() {
+        Map<String, int[]> cases = Map.of(
+                "", new int[]{},
+                " ", new int[]{410, 410},
+                " Hello", new int[]{410, 346, 306, 414},
+                "  Hello  world  ", new int[]{410, 410, 346, 306, 414, 410, 263, 304, 341, 410, 410},
+                "Hello\n\nworld", new int[]{346, 306, 414, 13, 13, 424, 304, 341},
+                "\nHello", new int[]{410, 13, 440, 411, 306, 414},
+                "caf\u00e9 \ud83d\ude00 \u4e2d\u6587",
+                new int[]{280, 412, 431, 485, 410, 243, 162, 155, 131, 410, 231, 187, 176, 233, 153, 138},
+                "A 12345 b", new int[]{410, 447, 410, 475, 479, 472, 484, 480, 268},
+                "tab\there", new int[]{259, 412, 430, 12, 260, 276},
+                "The end. ", new int[]{291, 344, 264, 426, 410});
+        cases.forEach((text, ids) -> {
+            assertArrayEquals(ids, fromGguf.encode(text), "gguf: '" + text + "'");
+            assertArrayEquals(ids, fromModelFile.encode(text), "model file: '" + text + "'");
+        });
+    }
+
+    @Test
+    void roundTripsTextIncludingByteFallback() {
+        for (String text : List.of(GOLDEN_TEXT, "  Hello  world  ", "caf\u00e9 \ud83d\ude00 \u4e2d\u6587 \u00fc\u00df",
+                "tab\there\n\nnew paragraph", " ", "x")) {
+            assertEquals(text, fromGguf.decode(fromGguf.encode(text)), text);
+        }
+    }
+
+    @Test
+    void decodeDropsControlTokensAndStripsThePrefixAfterBos() {
+        int[] withSpecials = new int[GOLDEN_IDS.length + 2];
+        withSpecials[0] = fromGguf.bosId();
+        System.arraycopy(GOLDEN_IDS, 0, withSpecials, 1, GOLDEN_IDS.length);
+        withSpecials[withSpecials.length - 1] = fromGguf.eosId();
+        assertEquals(GOLDEN_TEXT, fromGguf.decode(withSpecials));
+        assertThrows(IllegalArgumentException.class, () -> fromGguf.decode(new int[]{512}));
+    }
+
+    @Test
+    void openLlamaVocabularyLoadsAndRoundTrips() {
+        Tokenizer t = SentencePieceBpe.fromModelFile(SharedAssets.file("tokenizers/open_llama_tokenizer.model"));
+        assertEquals(32000, t.vocabSize());
+        String text = "The quick brown fox jumps over the lazy dog. Gr\u00fc\u00dfe aus M\u00fcnchen \u2603 \u4f60\u597d";
+        int[] ids = t.encode(text);
+        assertTrue(ids.length < text.length(), "a 32k vocabulary merges words: " + ids.length);
+        assertEquals(text, t.decode(ids));
+    }
+
+    @Test
+    void encodesLongTextQuickly() throws IOException {
+        String text = Files.readString(SharedAssets.file("data/tinystories_valid_head.txt")).substring(0, 200_000);
+        long start = System.nanoTime();
+        int[] ids = fromGguf.encode(text);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        assertEquals(text, fromGguf.decode(ids));
+        assertTrue(seconds < 5, "200k characters took " + seconds + " s");
+    }
+
+    @Test
+    void refusesNonBpeAndBrokenModelFiles() throws IOException {
+        Path dir = Files.createTempDirectory("spm");
+        Path truncated = dir.resolve("truncated.model");
+        byte[] real = Files.readAllBytes(SharedAssets.file("model/tok512.model"));
+        Files.write(truncated, java.util.Arrays.copyOf(real, real.length / 2));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SentencePieceBpe.fromModelFile(truncated));
+        assertTrue(e.getMessage().contains("truncated.model"), e.getMessage());
+        Path unigram = dir.resolve("unigram.model");
+        // one piece "a" and a trainer spec with model_type = UNIGRAM (1)
+        Files.write(unigram, new byte[]{0x0a, 0x05, 0x0a, 0x01, 'a', 0x18, 0x01, 0x12, 0x02, 0x18, 0x01});
+        e = assertThrows(IllegalArgumentException.class, () -> SentencePieceBpe.fromModelFile(unigram));
+        assertTrue(e.getMessage().contains("UNIGRAM"), e.getMessage());
+    }
+}
