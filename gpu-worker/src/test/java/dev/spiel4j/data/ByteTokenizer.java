@@ -6,7 +6,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 
 /** Test tokenizer: one token per UTF-8 byte (id = byte + 3), BOS 1, EOS 2, like the byte tokens of tok512. */
-final class ByteTokenizer implements Tokenizer {
+class ByteTokenizer implements Tokenizer {
     static final ByteTokenizer INSTANCE = new ByteTokenizer();
 
     @Override
