@@ -50,6 +50,11 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
             this.decoder = decoder;
         }
 
+        /** The decoder for this format's records. */
+        public RecordDecoder decoder() {
+            return decoder;
+        }
+
         /** The format of a file from its extension; fails naming the file for anything else. */
         public static Format of(Path file) {
             String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
@@ -157,7 +162,7 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
 
     /** The decoder for this file's records. */
     public RecordDecoder decoder() {
-        return format.decoder;
+        return format.decoder();
     }
 
     public Format format() {
