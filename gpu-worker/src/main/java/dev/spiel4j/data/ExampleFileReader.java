@@ -72,6 +72,9 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
         }
     }
 
+    /** A line or paragraph longer than this is no training example: the file is refused before it fills memory. */
+    public static final int MAX_RECORD_BYTES = 64 << 20;
+
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final Path file;
@@ -207,7 +210,7 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
         ByteArrayOutputStream lineBytes = new ByteArrayOutputStream();
         while (true) {
             lineBytes.reset();
-            long read = readLine(lineBytes);
+            long read = readLine(lineBytes, line);
             if (read < 0) {
                 break;
             }
@@ -224,6 +227,10 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
                 } else {
                     record.write('\n');
                 }
+                if (record.size() + lineBytes.size() > MAX_RECORD_BYTES) {
+                    throw new IOException("the record at line " + (at.line() + 1) + " is longer than "
+                            + MAX_RECORD_BYTES + " bytes");
+                }
                 record.write(lineBytes.toByteArray());
             }
             offset += read;
@@ -239,14 +246,20 @@ public final class ExampleFileReader implements Iterator<RawRecord<ReadPosition>
         return new RawRecord<>(name + ":" + (at.line() + 1), record.toByteArray(), at, next);
     }
 
-    /** Reads one line without its terminator ({@code \n}, and a {@code \r} before it); returns bytes consumed or -1 at EOF. */
-    private long readLine(ByteArrayOutputStream out) throws IOException {
+    /**
+     * Reads line {@code line} (0-based) without its terminator ({@code \n}, and a {@code \r} before it);
+     * returns the bytes consumed, or -1 at the end of the file.
+     */
+    private long readLine(ByteArrayOutputStream out, long line) throws IOException {
         long consumed = 0;
         int b;
         while ((b = in.read()) >= 0) {
             consumed++;
             if (b == '\n') {
                 break;
+            }
+            if (out.size() == MAX_RECORD_BYTES) {
+                throw new IOException("line " + (line + 1) + " is longer than " + MAX_RECORD_BYTES + " bytes");
             }
             out.write(b);
         }

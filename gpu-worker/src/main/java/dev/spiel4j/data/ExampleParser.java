@@ -1,16 +1,18 @@
 package dev.spiel4j.data;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeType;
 
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
-import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +31,11 @@ public final class ExampleParser {
     private ExampleParser() {
     }
 
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** Strict: trailing text after the object and duplicate fields are malformed records, not silently dropped. */
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     /** Plain text: the whole record is the response of an example with an empty prompt (causal LM). */
     public static final RecordDecoder TEXT = ExampleParser::parseText;
@@ -41,8 +47,9 @@ public final class ExampleParser {
         String text;
         try {
             text = decodeUtf8(bytes);
-        } catch (MalformedInputException e) {
-            return invalidUtf8(sourceId, bytes, e);
+        } catch (InvalidUtf8 e) {
+            return new Rejected(sourceId, "invalid UTF-8 at byte " + e.offset + " of the record",
+                    new String(bytes, StandardCharsets.UTF_8));
         }
         if (text.isBlank()) {
             return new Rejected(sourceId, "empty response: the text record is blank", text);
@@ -54,15 +61,17 @@ public final class ExampleParser {
         String text;
         try {
             text = decodeUtf8(bytes);
-        } catch (MalformedInputException e) {
-            return invalidUtf8(sourceId, bytes, e);
+        } catch (InvalidUtf8 e) {
+            return new Rejected(sourceId, "invalid UTF-8 at byte " + e.offset + " of the record",
+                    new String(bytes, StandardCharsets.UTF_8));
         }
         JsonNode node;
         try {
             node = MAPPER.readTree(text);
         } catch (JsonProcessingException e) {
-            return new Rejected(sourceId, "malformed JSON: " + e.getOriginalMessage() + " at line "
-                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr(), text);
+            JsonLocation at = e.getLocation();
+            String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
+            return new Rejected(sourceId, "malformed JSON: " + e.getOriginalMessage() + where, text);
         }
         if (node == null || node.isMissingNode()) {
             return new Rejected(sourceId, "malformed JSON: no value in the record", text);
@@ -167,31 +176,25 @@ public final class ExampleParser {
     }
 
     /** Strict UTF-8: a malformed sequence is an error (Java's String constructor would silently replace it). */
-    private static String decodeUtf8(byte[] bytes) throws MalformedInputException {
+    private static String decodeUtf8(byte[] bytes) throws InvalidUtf8 {
         CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes);
         CharBuffer out = CharBuffer.allocate(bytes.length);
-        CoderResult r = decoder.decode(in, out, true);
-        if (r.isError()) {
+        if (decoder.decode(in, out, true).isError()) {
             // On an error the input stays at the first offending byte: report it so the record can be fixed.
-            throw new PositionedMalformedInput(in.position(), r.length());
+            throw new InvalidUtf8(in.position());
         }
         decoder.flush(out);
         return out.flip().toString();
     }
 
-    private static Rejected invalidUtf8(String sourceId, byte[] bytes, MalformedInputException e) {
-        return new Rejected(sourceId, "invalid UTF-8 at byte " + ((PositionedMalformedInput) e).offset
-                + " of the record", new String(bytes, StandardCharsets.UTF_8));
-    }
-
-    private static final class PositionedMalformedInput extends MalformedInputException {
+    private static final class InvalidUtf8 extends Exception {
         private final int offset;
 
-        PositionedMalformedInput(int offset, int length) {
-            super(length);
+        InvalidUtf8(int offset) {
+            super(null, null, false, false);
             this.offset = offset;
         }
     }

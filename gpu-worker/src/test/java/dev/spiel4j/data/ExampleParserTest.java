@@ -84,6 +84,8 @@ class ExampleParserTest {
         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}|invalid value: the last message messages[0] must have role 'assistant'",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":\"\"}]}|empty response: messages[1].content is empty",
         "''|malformed JSON: no value",
+        "{\"prompt\":\"P\",\"response\":\"R\"} trailing|malformed JSON",
+        "{\"prompt\":\"P\",\"response\":\"R\",\"response\":\"S\"}|malformed JSON: Duplicate field 'response'",
     })
     void badRecordsAreRejectedWithAPreciseReason(String record, String expectedStart) {
         String reason = reason(record);
