@@ -88,14 +88,25 @@ public final class ExampleEncoder {
     private List<Encoded> split(String id, int[] text) {
         int[] body = Arrays.copyOf(text, text.length + 1);
         body[text.length] = tokenizer.eosId();
-        int chunk = maxTokens - 1;
-        List<Encoded> out = new ArrayList<>();
-        for (int start = 0, k = 0; start < body.length; start += chunk, k++) {
-            int end = Math.min(body.length, start + chunk);
-            int[] tokens = new int[1 + end - start];
-            tokens[0] = tokenizer.bosId();
-            System.arraycopy(body, start, tokens, 1, end - start);
-            out.add(new TokenizedExample(id + "#" + k, tokens, 1));
+        return List.copyOf(chunks(id, body, maxTokens - 1, tokenizer.bosId()));
+    }
+
+    /**
+     * Cuts one token stream into consecutive chunks of {@code chunkLen} tokens (the last may be shorter), each
+     * prefixed with {@code bosId} and entirely under the loss mask, ids {@code id#0}, {@code id#1}...: causal LM
+     * on text chunked by token length (e.g. the golden loss procedure: a file as one stream, chunks of 511).
+     */
+    public static List<TokenizedExample> chunks(String id, int[] tokens, int chunkLen, int bosId) {
+        if (chunkLen < 1) {
+            throw new IllegalArgumentException("chunkLen must be >= 1, is " + chunkLen);
+        }
+        List<TokenizedExample> out = new ArrayList<>();
+        for (int start = 0, k = 0; start < tokens.length; start += chunkLen, k++) {
+            int end = Math.min(tokens.length, start + chunkLen);
+            int[] chunk = new int[1 + end - start];
+            chunk[0] = bosId;
+            System.arraycopy(tokens, start, chunk, 1, end - start);
+            out.add(new TokenizedExample(id + "#" + k, chunk, 1));
         }
         return out;
     }

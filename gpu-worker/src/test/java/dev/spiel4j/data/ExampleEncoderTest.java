@@ -124,6 +124,18 @@ class ExampleEncoderTest {
     }
 
     @Test
+    void chunksCutOneStreamIntoBosPrefixedPieces() {
+        int[] stream = java.util.stream.IntStream.range(10, 10 + 1030).toArray();
+        List<TokenizedExample> chunks = ExampleEncoder.chunks("valid.txt", stream, 511, 1);
+        assertEquals(List.of(512, 512, 9), chunks.stream().map(c -> c.tokens().length).toList());
+        int[] rebuilt = chunks.stream().flatMapToInt(c -> Arrays.stream(c.tokens(), 1, c.tokens().length)).toArray();
+        assertArrayEquals(stream, rebuilt);
+        assertEquals("valid.txt#2", chunks.get(2).id());
+        assertEquals(511 + 511 + 8, chunks.stream().mapToInt(TokenizedExample::lossTokens).sum());
+        assertThrows(IllegalArgumentException.class, () -> ExampleEncoder.chunks("x", stream, 0, 1));
+    }
+
+    @Test
     void responseThatEncodesToNothingIsRejectedAndBadSettingsFail() {
         ExampleEncoder enc = new ExampleEncoder(new ByteTokenizer() {
             @Override

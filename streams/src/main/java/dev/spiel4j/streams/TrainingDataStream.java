@@ -26,7 +26,8 @@ import java.util.List;
  * boundaries). Records that cannot be used go to the dead-letter sink with their reason and source position
  * while the stream goes on; the dead-letter sink backpressures the stream like the main output does.
  *
- * <p>Order is the source's order. Each batch carries the position after its last example, so a stream
+ * <p>Order is the source's order. Batches hold {@link BatchShape#batchSize()} examples; only the last batch of
+ * a finite source is smaller, and on an endless source (a topic) a batch waits until it is full. Each batch carries the position after its last example, so a stream
  * started from it yields exactly the examples that follow (rejected records between the last example and the
  * resume point are read, and dead-lettered, again). The parsing and tokenizing are the pure functions of
  * {@code dev.spiel4j.data}; nothing is re-implemented here.
