@@ -3,6 +3,7 @@ package dev.spiel4j.streams;
 import dev.spiel4j.data.ExampleFileReader;
 import dev.spiel4j.data.RawRecord;
 import dev.spiel4j.data.ReadPosition;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.japi.Pair;
@@ -38,7 +39,9 @@ public final class ExampleSources {
      */
     public static Source<RawRecord<KafkaOffsets>, Consumer.Control> kafka(ConsumerSettings<byte[], byte[]> settings,
                                                                           KafkaOffsets from) {
-        return Consumer.plainSource(settings, Subscriptions.assignmentWithOffset(from.assignment()))
+        // Auto-commit off whatever the settings say: the position lives in checkpoints, never in the broker.
+        ConsumerSettings<byte[], byte[]> noCommit = settings.withProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        return Consumer.plainSource(noCommit, Subscriptions.assignmentWithOffset(from.assignment()))
                 .statefulMap(() -> from,
                         (KafkaOffsets at, ConsumerRecord<byte[], byte[]> r) -> {
                             KafkaOffsets next = at.after(r.partition(), r.offset());

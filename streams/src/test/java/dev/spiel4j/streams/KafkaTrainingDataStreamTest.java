@@ -6,7 +6,6 @@ import dev.spiel4j.data.Rejected;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -68,8 +67,7 @@ class KafkaTrainingDataStreamTest {
                                         List<BatchWithPosition<KafkaOffsets>> out) throws Exception {
         ConsumerSettings<byte[], byte[]> settings = ConsumerSettings
                 .create(system, new ByteArrayDeserializer(), new ByteArrayDeserializer())
-                .withBootstrapServers(kafka.bootstrapServers())
-                .withProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+                .withBootstrapServers(kafka.bootstrapServers());
         List<BatchWithPosition<KafkaOffsets>> got = TrainingDataStream.batches(ExampleSources.kafka(settings, from),
                         ExampleParser.JSON, new ExampleEncoder(new ByteTokenizer(), 64, ExampleEncoder.Overflow.REJECT),
                         new BatchShape(2, 0), DataPosition.at(from), Sink.foreach(dead::add))
