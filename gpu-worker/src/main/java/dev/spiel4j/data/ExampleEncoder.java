@@ -70,7 +70,9 @@ public final class ExampleEncoder {
             case REJECT -> List.of(reject(example, "too long: " + total + " tokens (prompt " + prompt.length
                     + ", response " + response.length + ", BOS, EOS) > maxTokens " + maxTokens
                     + " and truncation is off"));
-            case SPLIT -> prompt.length == 0 ? split(example.id(), response) : List.of(truncate(example, prompt, response));
+            case SPLIT -> prompt.length == 0
+                    ? split(example.id(), response)
+                    : List.of(truncate(example, prompt, response));
             case TRUNCATE -> List.of(truncate(example, prompt, response));
         };
     }

@@ -40,7 +40,8 @@ public final class ExampleSources {
     public static Source<RawRecord<KafkaOffsets>, Consumer.Control> kafka(ConsumerSettings<byte[], byte[]> settings,
                                                                           KafkaOffsets from) {
         // Auto-commit off whatever the settings say: the position lives in checkpoints, never in the broker.
-        ConsumerSettings<byte[], byte[]> noCommit = settings.withProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        ConsumerSettings<byte[], byte[]> noCommit =
+                settings.withProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         return Consumer.plainSource(noCommit, Subscriptions.assignmentWithOffset(from.assignment()))
                 .statefulMap(() -> from,
                         (KafkaOffsets at, ConsumerRecord<byte[], byte[]> r) -> {

@@ -27,9 +27,9 @@ import java.util.List;
  * while the stream goes on; the dead-letter sink backpressures the stream like the main output does.
  *
  * <p>Order is the source's order. Batches hold {@link BatchShape#batchSize()} examples; only the last batch of
- * a finite source is smaller, and on an endless source (a topic) a batch waits until it is full. Each batch carries the position after its last example, so a stream
- * started from it yields exactly the examples that follow (rejected records between the last example and the
- * resume point are read, and dead-lettered, again). The parsing and tokenizing are the pure functions of
+ * a finite source is smaller, and on an endless source (a topic) a batch waits until it is full. Each batch
+ * carries the position after its last example, so a stream started from it yields exactly the examples that
+ * follow (rejected records between the last example and the resume point are read, and dead-lettered, again). The parsing and tokenizing are the pure functions of
  * {@code dev.spiel4j.data}; nothing is re-implemented here.
  */
 public final class TrainingDataStream {
@@ -52,7 +52,8 @@ public final class TrainingDataStream {
             Source<RawRecord<P>, M> records, RecordDecoder decoder, ExampleEncoder encoder, BatchShape shape,
             DataPosition<P> from, Sink<Rejected, ?> deadLetters) {
         Sink<Parsed, NotUsed> parseRejects = Flow.<Parsed>create().map(p -> (Rejected) p).to(deadLetters);
-        Sink<Piece<P>, NotUsed> encodeRejects = Flow.<Piece<P>>create().map(p -> (Rejected) p.encoded()).to(deadLetters);
+        Sink<Piece<P>, NotUsed> encodeRejects =
+                Flow.<Piece<P>>create().map(p -> (Rejected) p.encoded()).to(deadLetters);
         return records
                 .map(r -> new ParsedRecord<>(r, decoder.decode(r.sourceId(), r.bytes())))
                 .divertTo(Flow.<ParsedRecord<P>>create().map(ParsedRecord::parsed).to(parseRejects),
