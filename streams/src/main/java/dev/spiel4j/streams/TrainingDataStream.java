@@ -29,8 +29,8 @@ import java.util.List;
  * <p>Order is the source's order. Batches hold {@link BatchShape#batchSize()} examples; only the last batch of
  * a finite source is smaller, and on an endless source (a topic) a batch waits until it is full. Each batch
  * carries the position after its last example, so a stream started from it yields exactly the examples that
- * follow (rejected records between the last example and the resume point are read, and dead-lettered, again). The parsing and tokenizing are the pure functions of
- * {@code dev.spiel4j.data}; nothing is re-implemented here.
+ * follow (rejected records between the last example and the resume point are read, and dead-lettered, again).
+ * The parsing and tokenizing are the pure functions of {@code dev.spiel4j.data}; nothing is re-implemented here.
  */
 public final class TrainingDataStream {
     private TrainingDataStream() {
