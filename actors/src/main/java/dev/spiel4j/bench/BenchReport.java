@@ -70,7 +70,10 @@ public record BenchReport(String suite, String command, String environment, List
         }
     }
 
-    /** The smallest memory cap at which a method's N steps completed. */
+    /**
+     * The smallest memory cap at which a method's N steps completed. It can be below the uncapped peak RSS: under a
+     * cap the kernel evicts clean file-backed pages (code, mapped libraries) that an uncapped process keeps.
+     */
     public record MinimumMemory(String model, String method, int steps, MinimumMemorySearch.Result result,
                                 ChildRunner.Enforcement enforcement) {
     }
