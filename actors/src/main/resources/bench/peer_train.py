@@ -135,6 +135,7 @@ def eval_loss(model, batches, torch):
 
 
 def run(spec):
+    import peft
     import torch
     import transformers
 
@@ -149,7 +150,6 @@ def run(spec):
     hwm_reset = reset_peak_rss()
 
     if spec["method"] == "lora":
-        import peft
         budget = spec.get("budget", {})
         config = peft.LoraConfig(r=int(budget.get("lora_rank", 8)), lora_alpha=float(budget.get("lora_alpha", 16)),
                                  lora_dropout=float(budget.get("lora_dropout", 0.0)),
@@ -163,8 +163,7 @@ def run(spec):
 
     initial = eval_loss(model, evals, torch)
     warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
-    step_times, losses = [], []
-    tokens_per_step = None
+    step_times, losses, measured_tokens = [], [], 0
     for i in range(warmup + steps):
         batch = train[i % len(train)]
         tokens = int(batch["attention_mask"].sum())
@@ -180,7 +179,7 @@ def run(spec):
         if i >= warmup:
             step_times.append(elapsed)
             losses.append(value)
-            tokens_per_step = tokens if tokens_per_step is None else tokens_per_step
+            measured_tokens += tokens
     final = eval_loss(model, evals, torch)
 
     optimizer_state_bytes = sum(t.numel() * t.element_size()
@@ -188,12 +187,11 @@ def run(spec):
                                 if torch.is_tensor(t))
     peak_train = status_bytes("VmHWM")
     peak_total = max(peak_load, peak_train)
-    import peft as peft_version_source
     return {
         "status": "ok",
         "tool": "python-peft",
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                     "transformers": transformers.__version__, "peft": peft_version_source.__version__},
+                     "transformers": transformers.__version__, "peft": peft.__version__},
         "model": model_name,
         "method": spec["method"],
         "dtype": spec.get("dtype", "fp32"),
@@ -201,7 +199,7 @@ def run(spec):
         "trainable_params": sum(p.numel() for p in trainable),
         "base_weight_bytes": base_weight_bytes,
         "optimizer_state_bytes": optimizer_state_bytes,
-        "tokens_per_step": tokens_per_step,
+        "tokens_per_step": measured_tokens / steps,
         "warmup_steps": warmup,
         "step_times_s": step_times,
         "train_losses": losses,

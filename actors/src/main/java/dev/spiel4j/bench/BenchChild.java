@@ -58,6 +58,9 @@ public final class BenchChild {
         List<String> opts = new ArrayList<>(List.of("-Xmx" + maxHeap, "-Xss4m", "-Dai.djl.offline=true",
                 "-Dai.djl.pytorch.num_threads=" + spec.threads(), "-Dai.djl.pytorch.num_interop_threads=1",
                 "-Djava.util.concurrent.ForkJoinPool.common.parallelism=4"));
+        if (Runtime.version().feature() >= 24) {
+            opts.add("--enable-native-access=ALL-UNNAMED"); // DJL's native access, see stack.md
+        }
         String assets = System.getProperty("spiel4j.assets");
         if (assets != null) {
             opts.add("-Dspiel4j.assets=" + assets);
@@ -85,7 +88,7 @@ public final class BenchChild {
             int total = spec.warmupSteps() + spec.steps();
             double[] times = new double[spec.steps()];
             double[] losses = new double[spec.steps()];
-            long tokensPerStep = -1;
+            long measuredTokens = 0;
             for (int i = 0; i < total; i++) {
                 Batch b = batches.train().get(i % batches.train().size());
                 long t0 = System.nanoTime();
@@ -98,7 +101,7 @@ public final class BenchChild {
                     int k = i - spec.warmupSteps();
                     times[k] = (t1 - t0) / 1e9;
                     losses[k] = loss;
-                    tokensPerStep = tokensPerStep < 0 ? BatchFile.realTokens(b) : tokensPerStep;
+                    measuredTokens += BatchFile.realTokens(b);
                 }
             }
             double fin = batches.eval().isEmpty() ? Double.NaN : w.evalLoss(batches.eval());
@@ -114,7 +117,7 @@ public final class BenchChild {
             n.put("trainable_params", w.trainableParams());
             n.put("base_weight_bytes", w.baseWeightBytes());
             n.put("optimizer_state_bytes", w.optimizerStateBytes());
-            n.put("tokens_per_step", tokensPerStep);
+            n.put("tokens_per_step", (double) measuredTokens / spec.steps());
             n.put("warmup_steps", spec.warmupSteps());
             for (double t : times) {
                 n.withArray("step_times_s").add(t);

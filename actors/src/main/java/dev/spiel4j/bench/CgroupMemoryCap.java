@@ -3,6 +3,7 @@ package dev.spiel4j.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -70,7 +71,7 @@ final class CgroupMemoryCap implements AutoCloseable {
 
     /** The command, prefixed so that it runs inside this cgroup. */
     List<String> wrap(List<String> command) {
-        List<String> wrapped = new java.util.ArrayList<>(List.of("sh", "-c", "echo $$ > \"$0\" && exec \"$@\"",
+        List<String> wrapped = new ArrayList<>(List.of("sh", "-c", "echo $$ > \"$0\" && exec \"$@\"",
                 dir.resolve("cgroup.procs").toString()));
         wrapped.addAll(command);
         return wrapped;

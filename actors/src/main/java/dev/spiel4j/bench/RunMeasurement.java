@@ -11,14 +11,14 @@ import java.util.OptionalLong;
  * peak of attaching the method and training; {@link #overheadBytes()} is their difference.
  *
  * @param tool               "spiel4j" or "python-peft"
- * @param tokensPerStep      real (attention-mask) tokens one step processes
+ * @param tokensPerStep      real (attention-mask) tokens per measured step, averaged over the measured steps
  * @param stepTimesSeconds   wall time of each measured step (warm-up excluded)
  * @param peakRssTrainBytes  VmHWM after training, reset after loading; empty when the kernel refused the reset
  * @param peakRssBytes       the whole process's peak
  */
 public record RunMeasurement(String tool, String model, String method, String dtype, int threads,
                              long trainableParams, long baseWeightBytes, long optimizerStateBytes,
-                             long tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
+                             double tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
                              OptionalDouble evalLossInitial, OptionalDouble evalLoss, long rssAfterLoadBytes,
                              long peakRssLoadBytes, OptionalLong peakRssTrainBytes, long peakRssBytes) {
 
@@ -48,7 +48,7 @@ public record RunMeasurement(String tool, String model, String method, String dt
         }
         return new RunMeasurement(text(n, "tool"), text(n, "model"), text(n, "method"), text(n, "dtype"),
                 (int) integer(n, "threads"), integer(n, "trainable_params"), integer(n, "base_weight_bytes"),
-                integer(n, "optimizer_state_bytes"), integer(n, "tokens_per_step"), (int) integer(n, "warmup_steps"),
+                integer(n, "optimizer_state_bytes"), number(n, "tokens_per_step"), (int) integer(n, "warmup_steps"),
                 doubles(n, "step_times_s"), doubles(n, "train_losses"), optionalDouble(n, "eval_loss_initial"),
                 optionalDouble(n, "eval_loss"), integer(n, "rss_after_load_bytes"), integer(n, "peak_rss_load_bytes"),
                 n.path("peak_rss_train_bytes").isIntegralNumber()
@@ -74,6 +74,14 @@ public record RunMeasurement(String tool, String model, String method, String dt
             throw new IllegalArgumentException("run result field \"" + key + "\" is not an integer: " + v);
         }
         return v.asLong();
+    }
+
+    private static double number(JsonNode n, String key) {
+        JsonNode v = field(n, key);
+        if (!v.isNumber()) {
+            throw new IllegalArgumentException("run result field \"" + key + "\" is not a number: " + v);
+        }
+        return v.asDouble();
     }
 
     private static OptionalDouble optionalDouble(JsonNode n, String key) {
