@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.UUID;
 
 /**
@@ -89,19 +88,6 @@ final class CgroupMemoryCap implements AutoCloseable {
             // old kernels have no oom_kill counter: the caller also looks at the exit status
         }
         return false;
-    }
-
-    /** Peak memory charged to the cgroup (RSS plus page cache the child touched). */
-    OptionalLong peakUsageBytes() {
-        try {
-            return OptionalLong.of(Long.parseLong(Files.readString(dir.resolve("memory.max_usage_in_bytes")).trim()));
-        } catch (IOException | NumberFormatException e) {
-            return OptionalLong.empty();
-        }
-    }
-
-    Path path() {
-        return dir;
     }
 
     /** Removes the cgroup; it must be empty (the child has exited). Charges move to the parent. */

@@ -42,13 +42,12 @@ public final class ChildRunner {
      * @param enforcement      how the cap was enforced
      * @param polledPeakBytes  the largest VmHWM observed while polling (a lower bound of the true peak; the
      *                         child's own report at exit is exact)
-     * @param cgroupPeakBytes  the cgroup's peak charge (cgroup enforcement only)
      * @param wallSeconds      wall time from start to exit
      * @param result           the last stdout line parsed as a JSON object, if it was one
      * @param stderrTail       the end of the child's stderr, for error messages
      */
     public record Outcome(int exitCode, boolean timedOut, boolean capExceeded, Enforcement enforcement,
-                          long polledPeakBytes, OptionalLong cgroupPeakBytes, double wallSeconds,
+                          long polledPeakBytes, double wallSeconds,
                           Optional<JsonNode> result, String stderrTail) {
 
         /** Exited 0 within time and cap, with a JSON result whose status is "ok". */
@@ -130,8 +129,7 @@ public final class ChildRunner {
             double wall = (System.nanoTime() - start) / 1e9;
             int exit = p.exitValue();
             boolean oom = cgroup.map(CgroupMemoryCap::oomKilled).orElse(false);
-            OptionalLong cgroupPeak = cgroup.map(CgroupMemoryCap::peakUsageBytes).orElse(OptionalLong.empty());
-            return new Outcome(exit, timedOut, pollKilled || oom, enforcement, peak, cgroupPeak, wall,
+            return new Outcome(exit, timedOut, pollKilled || oom, enforcement, peak, wall,
                     lastJsonLine(out), tail(err));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot run child " + command, e);

@@ -1,6 +1,5 @@
 package dev.spiel4j.bench;
 
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
@@ -71,10 +70,5 @@ public record MinimumMemorySearch(long toleranceBytes, int maxProbes) {
         }
         return new Result(OptionalLong.of(pass), anyFailed ? OptionalLong.of(fail) : OptionalLong.empty(),
                 pass - fail <= toleranceBytes, probes);
-    }
-
-    /** A probe that runs {@code command} under a cap with {@link ChildRunner} and requires it to succeed. */
-    public static LongPredicate childProbe(List<String> command, Duration timeout, boolean forcePolling) {
-        return cap -> ChildRunner.run(command, timeout, OptionalLong.of(cap), forcePolling).succeeded();
     }
 }

@@ -4,6 +4,8 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.OptionalLong;
+import java.util.function.LongPredicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,6 +21,11 @@ class MinimumMemorySearchTest {
                 + "b = bytearray(b'\\x01') * (" + mib + " << 20)\n"
                 + "time.sleep(0.3)\n"
                 + "print(json.dumps({'status': 'ok', 'len': len(b)}))\n");
+    }
+
+    /** A probe that runs {@code command} under a cap and requires it to succeed. */
+    private static LongPredicate childProbe(List<String> command, Duration timeout, boolean forcePolling) {
+        return cap -> ChildRunner.run(command, timeout, OptionalLong.of(cap), forcePolling).succeeded();
     }
 
     @Test
@@ -66,9 +73,9 @@ class MinimumMemorySearchTest {
         MinimumMemorySearch search = new MinimumMemorySearch(2 * MIB, 20);
         Duration timeout = Duration.ofSeconds(30);
         MinimumMemorySearch.Result base = search.search(0, 512 * MIB,
-                MinimumMemorySearch.childProbe(allocatingChild(0), timeout, forcePolling));
+                childProbe(allocatingChild(0), timeout, forcePolling));
         MinimumMemorySearch.Result big = search.search(0, 512 * MIB,
-                MinimumMemorySearch.childProbe(allocatingChild(96), timeout, forcePolling));
+                childProbe(allocatingChild(96), timeout, forcePolling));
         assertTrue(base.converged() && big.converged(), base + " / " + big);
         double diffMib = (big.minimumBytes().orElseThrow() - base.minimumBytes().orElseThrow()) / (double) MIB;
         assertEquals(96, diffMib, 8, "minimum(96 MiB child) - minimum(empty child) in MiB");
