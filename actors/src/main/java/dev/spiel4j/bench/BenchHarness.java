@@ -1,0 +1,163 @@
+package dev.spiel4j.bench;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.function.Consumer;
+
+/**
+ * Runs a {@link BenchPlan}: every configuration in a fresh JVM ({@link BenchChild}), the Python peer beside the
+ * LoRA and full configurations, the scaling sweeps and the minimum-memory bisections, and collects a
+ * {@link BenchReport}. A configuration that fails becomes a row of the report's failures, never an exception.
+ */
+public final class BenchHarness {
+
+    /**
+     * @param workDir            where spec files go (one per configuration)
+     * @param childTimeout       limit per child run and per peer run
+     * @param childHeap          the child JVM's -Xmx (explicit, so a memory cap does not resize the heap)
+     * @param peer               the Python peer, or null to skip it
+     * @param toleranceBytes     minimum-memory bisection tolerance
+     * @param maxProbes          minimum-memory probes at most per configuration
+     * @param forcePolling       enforce caps by polling RSS even where cgroups are writable
+     */
+    public record Options(Path workDir, Duration childTimeout, String childHeap, PythonPeer peer,
+                          long toleranceBytes, int maxProbes, boolean forcePolling) {
+    }
+
+    private final Options options;
+    private final Consumer<String> log;
+    private final Map<BenchSpec, ChildRunner.Outcome> outcomes = new LinkedHashMap<>();
+    private final Map<BenchSpec, Path> specFiles = new LinkedHashMap<>();
+    private int specCounter;
+
+    /** @param log receives one line per step of progress (configuration started, finished, failed) */
+    public BenchHarness(Options options, Consumer<String> log) {
+        this.options = options;
+        this.log = log;
+    }
+
+    public BenchReport run(BenchPlan plan) {
+        List<BenchReport.Run> runs = new ArrayList<>();
+        List<BenchReport.Failure> failures = new ArrayList<>();
+        for (BenchSpec s : plan.configs()) {
+            ChildRunner.Outcome o = runChild(s);
+            if (o.succeeded()) {
+                runs.add(new BenchReport.Run(s.model().name(), s.method(), RunMeasurement.fromJson(o.result().orElseThrow())));
+            } else {
+                failures.add(new BenchReport.Failure(s.model().name(), s.method(), o.failureReason()));
+            }
+        }
+
+        List<BenchReport.Run> peerRuns = new ArrayList<>();
+        List<PeerOutcome> peerOutcomes = new ArrayList<>();
+        if (options.peer() != null) {
+            for (BenchSpec s : plan.configs()) {
+                if (BenchSpec.PEER_METHODS.contains(s.method())) {
+                    log.accept("peer: " + label(s));
+                    PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout());
+                    peerOutcomes.add(o);
+                    if (o instanceof PeerOutcome.Ran r) {
+                        peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), r.measurement()));
+                    } else {
+                        log.accept("  " + ((PeerOutcome.CouldNotRun) o).reason());
+                    }
+                }
+            }
+        }
+        String peerStatus = options.peer() == null ? PythonPeer.REASON_PREFIX + "skipped (no peer requested)"
+                : BenchReport.peerStatus(peerOutcomes);
+
+        List<BenchReport.Sweep> sweeps = new ArrayList<>();
+        for (BenchPlan.Sweep sw : plan.sweeps()) {
+            List<String> labels = new ArrayList<>();
+            List<double[]> points = new ArrayList<>();
+            for (int i = 0; i < sw.specs().size(); i++) {
+                BenchSpec s = sw.specs().get(i);
+                ChildRunner.Outcome o = runChild(s);
+                if (o.succeeded()) {
+                    RunMeasurement m = RunMeasurement.fromJson(o.result().orElseThrow());
+                    labels.add(sw.labels().get(i));
+                    points.add(new double[]{sw.x()[i], m.overheadBytes() / (1024.0 * 1024.0)});
+                } else {
+                    failures.add(new BenchReport.Failure(s.model().name(), s.method() + " (" + sw.name() + ", "
+                            + sw.labels().get(i) + ")", o.failureReason()));
+                }
+            }
+            sweeps.add(new BenchReport.Sweep(sw.name(), sw.xLabel(), "overhead MB", labels,
+                    points.stream().mapToDouble(p -> p[0]).toArray(), points.stream().mapToDouble(p -> p[1]).toArray()));
+        }
+
+        List<BenchReport.MinimumMemory> minimum = new ArrayList<>();
+        for (BenchSpec s : plan.minimumMemory()) {
+            minimum.add(minimumMemory(s));
+        }
+        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine(), runs, failures, peerRuns,
+                peerStatus, sweeps, minimum);
+    }
+
+    /**
+     * Bisects the smallest cap at which {@code spec}'s steps complete. The bracket comes from an uncapped run:
+     * the RSS with the base model loaded (below which nothing can train) up to 1.5 x the measured peak plus
+     * 64 MiB; without a successful uncapped run there is nothing to bracket and the result says so.
+     */
+    BenchReport.MinimumMemory minimumMemory(BenchSpec spec) {
+        ChildRunner.Outcome base = runChild(spec);
+        MinimumMemorySearch search = new MinimumMemorySearch(options.toleranceBytes(), options.maxProbes());
+        ChildRunner.Enforcement enforcement = options.forcePolling() ? ChildRunner.Enforcement.POLLING
+                : ChildRunner.Enforcement.CGROUP_V1;
+        if (!base.succeeded()) {
+            MinimumMemorySearch.Result none = new MinimumMemorySearch.Result(OptionalLong.empty(), OptionalLong.empty(),
+                    false, List.of());
+            return new BenchReport.MinimumMemory(spec.model().name(), spec.method(), spec.steps(), none, enforcement);
+        }
+        RunMeasurement m = RunMeasurement.fromJson(base.result().orElseThrow());
+        long low = m.rssAfterLoadBytes() / 2;
+        long high = m.peakRssBytes() + m.peakRssBytes() / 2 + (64L << 20);
+        List<String> command = BenchChild.command(spec, specFile(spec), options.childHeap());
+        List<ChildRunner.Enforcement> used = new ArrayList<>();
+        log.accept("minimum memory: " + label(spec));
+        MinimumMemorySearch.Result r = search.search(low, high, cap -> {
+            ChildRunner.Outcome o = ChildRunner.run(command, options.childTimeout(), OptionalLong.of(cap),
+                    options.forcePolling());
+            used.add(o.enforcement());
+            log.accept(String.format(Locale.ROOT, "  cap %d MiB: %s", cap >> 20, o.succeeded() ? "completed" : o.failureReason()));
+            return o.succeeded();
+        });
+        return new BenchReport.MinimumMemory(spec.model().name(), spec.method(), spec.steps(), r,
+                used.isEmpty() ? enforcement : used.get(used.size() - 1));
+    }
+
+    /** Runs a configuration in a fresh JVM once; later requests for an equal spec reuse the outcome. */
+    private ChildRunner.Outcome runChild(BenchSpec spec) {
+        ChildRunner.Outcome known = outcomes.get(spec);
+        if (known != null) {
+            return known;
+        }
+        log.accept("run: " + label(spec));
+        ChildRunner.Outcome o = ChildRunner.run(BenchChild.command(spec, specFile(spec), options.childHeap()),
+                options.childTimeout());
+        log.accept("  " + (o.succeeded() ? String.format(Locale.ROOT, "done in %.1f s", o.wallSeconds()) : o.failureReason()));
+        outcomes.put(spec, o);
+        return o;
+    }
+
+    private Path specFile(BenchSpec spec) {
+        return specFiles.computeIfAbsent(spec, s -> {
+            Path f = options.workDir().resolve(String.format(Locale.ROOT, "spec-%03d-%s-%s.json", ++specCounter,
+                    s.model().name().replaceAll("[^A-Za-z0-9]+", "_"), s.method()));
+            s.write(f);
+            return f;
+        });
+    }
+
+    private static String label(BenchSpec s) {
+        return s.model().name() + " / " + s.method() + " (" + s.dtype() + ", rank " + s.budget().loraRank()
+                + ", deltas " + s.budget().deltas() + ", " + s.steps() + " steps)";
+    }
+}

@@ -1,0 +1,36 @@
+package dev.spiel4j.bench;
+
+import java.util.List;
+
+/**
+ * What a benchmark suite runs: the configurations of the main tables, the scaling sweeps (each point a
+ * configuration, its x a number such as the delta count or the model's parameters), and the configurations whose
+ * minimum memory is bisected. A configuration named in several places runs once.
+ *
+ * @param suite         suite name for the report
+ * @param command       the command line that runs it (printed in the report)
+ * @param configs       the per-method comparison
+ * @param sweeps        scaling sweeps; y is the measured memory overhead
+ * @param minimumMemory configurations to bisect (their {@code steps} is the N that must complete)
+ */
+public record BenchPlan(String suite, String command, List<BenchSpec> configs, List<Sweep> sweeps,
+                        List<BenchSpec> minimumMemory) {
+
+    public BenchPlan {
+        configs = List.copyOf(configs);
+        sweeps = List.copyOf(sweeps);
+        minimumMemory = List.copyOf(minimumMemory);
+    }
+
+    /** A scaling sweep: configuration i is plotted at {@code x[i]} (labelled {@code labels[i]}). */
+    public record Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x) {
+        public Sweep {
+            if (specs.size() != x.length || labels.size() != x.length) {
+                throw new IllegalArgumentException("sweep '" + name + "': " + specs.size() + " configurations, "
+                        + labels.size() + " labels, " + x.length + " x values");
+            }
+            labels = List.copyOf(labels);
+            specs = List.copyOf(specs);
+        }
+    }
+}

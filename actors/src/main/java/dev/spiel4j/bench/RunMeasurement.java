@@ -1,0 +1,103 @@
+package dev.spiel4j.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.util.OptionalDouble;
+import java.util.OptionalLong;
+
+/**
+ * What one run (a spiel4j child or the Python peer: both print the same JSON keys) measured. Memory: the base
+ * model is in memory at {@code rssAfterLoadBytes}; the peak is then reset, so {@code peakRssTrainBytes} is the
+ * peak of attaching the method and training; {@link #overheadBytes()} is their difference.
+ *
+ * @param tool               "spiel4j" or "python-peft"
+ * @param tokensPerStep      real (attention-mask) tokens per measured step, averaged over the measured steps
+ * @param stepTimesSeconds   wall time of each measured step (warm-up excluded)
+ * @param peakRssTrainBytes  VmHWM after training, reset after loading; empty when the kernel refused the reset
+ * @param peakRssBytes       the whole process's peak
+ */
+public record RunMeasurement(String tool, String model, String method, String dtype, int threads,
+                             long trainableParams, long baseWeightBytes, long optimizerStateBytes,
+                             double tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
+                             OptionalDouble evalLossInitial, OptionalDouble evalLoss, long rssAfterLoadBytes,
+                             long peakRssLoadBytes, OptionalLong peakRssTrainBytes, long peakRssBytes) {
+
+    /** Step-time median and spread. */
+    public Stats.Summary stepTimes() {
+        return Stats.summarize(stepTimesSeconds);
+    }
+
+    /** Tokens per second at the median step time. */
+    public double tokensPerSecond() {
+        return tokensPerStep / stepTimes().median();
+    }
+
+    /**
+     * Memory above the loaded base model: training peak minus RSS after loading (the whole-process peak stands
+     * in for the training peak when the peak could not be reset, which can only overstate the overhead).
+     */
+    public long overheadBytes() {
+        return Math.max(0, peakRssTrainBytes.orElse(peakRssBytes) - rssAfterLoadBytes);
+    }
+
+    /** Parses a child's or the peer's result line; a missing or malformed field is named in the exception. */
+    public static RunMeasurement fromJson(JsonNode n) {
+        if (!"ok".equals(n.path("status").asText())) {
+            throw new IllegalArgumentException("run result has status '" + n.path("status").asText()
+                    + "': " + n.path("error").asText("(no error message)"));
+        }
+        return new RunMeasurement(text(n, "tool"), text(n, "model"), text(n, "method"), text(n, "dtype"),
+                (int) integer(n, "threads"), integer(n, "trainable_params"), integer(n, "base_weight_bytes"),
+                integer(n, "optimizer_state_bytes"), number(n, "tokens_per_step"), (int) integer(n, "warmup_steps"),
+                doubles(n, "step_times_s"), doubles(n, "train_losses"), optionalDouble(n, "eval_loss_initial"),
+                optionalDouble(n, "eval_loss"), integer(n, "rss_after_load_bytes"), integer(n, "peak_rss_load_bytes"),
+                n.path("peak_rss_train_bytes").isIntegralNumber()
+                        ? OptionalLong.of(n.get("peak_rss_train_bytes").asLong()) : OptionalLong.empty(),
+                integer(n, "peak_rss_bytes"));
+    }
+
+    private static JsonNode field(JsonNode n, String key) {
+        JsonNode v = n.get(key);
+        if (v == null || v.isNull()) {
+            throw new IllegalArgumentException("run result lacks \"" + key + "\"");
+        }
+        return v;
+    }
+
+    private static String text(JsonNode n, String key) {
+        return field(n, key).asText();
+    }
+
+    private static long integer(JsonNode n, String key) {
+        JsonNode v = field(n, key);
+        if (!v.isIntegralNumber()) {
+            throw new IllegalArgumentException("run result field \"" + key + "\" is not an integer: " + v);
+        }
+        return v.asLong();
+    }
+
+    private static double number(JsonNode n, String key) {
+        JsonNode v = field(n, key);
+        if (!v.isNumber()) {
+            throw new IllegalArgumentException("run result field \"" + key + "\" is not a number: " + v);
+        }
+        return v.asDouble();
+    }
+
+    private static OptionalDouble optionalDouble(JsonNode n, String key) {
+        JsonNode v = n.get(key);
+        return v == null || !v.isNumber() ? OptionalDouble.empty() : OptionalDouble.of(v.asDouble());
+    }
+
+    private static double[] doubles(JsonNode n, String key) {
+        JsonNode v = field(n, key);
+        if (!v.isArray() || v.isEmpty()) {
+            throw new IllegalArgumentException("run result field \"" + key + "\" must be a non-empty array");
+        }
+        double[] out = new double[v.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = v.get(i).asDouble();
+        }
+        return out;
+    }
+}

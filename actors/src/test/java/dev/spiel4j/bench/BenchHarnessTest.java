@@ -1,0 +1,75 @@
+package dev.spiel4j.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BenchHarnessTest {
+    private static final long MIB = 1024 * 1024;
+
+    private static BenchSpec synthetic(Path batches, String method, long methodMib) {
+        BenchSpec s = BenchChildTest.spec(batches, "synthetic", 32, methodMib * MIB, 3);
+        return new BenchSpec(s.workload(), s.model(), method, s.budget(), s.dtype(), s.threads(), s.steps(),
+                s.warmupSteps(), s.lr(), s.weightDecay(), s.seed(), s.batches());
+    }
+
+    /**
+     * A miniature suite on the synthetic workload, each run in its own JVM: the overhead sweep over the method's
+     * allocation must come out with slope 1 MB per MB, and the bisected minimum must lie between the anonymous
+     * memory the workload touches (32 MiB base + 20 MiB method, which no cap can reclaim without swap) and the
+     * measured peak plus the tolerance. It may lie below the uncapped RSS: under a cap the kernel evicts clean
+     * file-backed pages (JVM code, mapped jars) that an uncapped process keeps resident.
+     */
+    @Test
+    void runsAPlanEndToEnd(@TempDir Path dir) {
+        Path batches = dir.resolve("batches.json");
+        BatchFile.synthetic(1, 2, 1, 1, 8, 16).write(batches);
+        BenchSpec lora = synthetic(batches, "lora", 40);
+        BenchSpec ag = synthetic(batches, "spiel-ag", 20);
+        BenchSpec broken = new BenchSpec("missing-engine", ag.model(), "ia3", ag.budget(), "fp32", 1, 3, 2, 1e-3, 0, 1,
+                batches.toString());
+        double[] x = {16, 48, 80};
+        List<BenchSpec> sweepSpecs = new ArrayList<>();
+        for (double mib : x) {
+            sweepSpecs.add(synthetic(batches, "spiel-ag", (long) mib));
+        }
+        BenchPlan plan = new BenchPlan("test", "test command", List.of(lora, ag, broken),
+                List.of(new BenchPlan.Sweep("overhead vs method MiB", "method MiB", List.of("a", "b", "c"), sweepSpecs, x)),
+                List.of(ag));
+        List<String> log = new ArrayList<>();
+        BenchHarness harness = new BenchHarness(new BenchHarness.Options(dir, Duration.ofSeconds(60), "256m", null,
+                8 * MIB, 12, false), log::add);
+        BenchReport report = harness.run(plan);
+
+        assertEquals(2, report.runs().size(), String.join("\n", log));
+        assertEquals(1, report.failures().size());
+        assertTrue(report.failures().get(0).reason().contains("missing-engine"), report.failures().get(0).reason());
+        assertTrue(report.peerStatus().startsWith("peer could not run: "));
+
+        BenchReport.Sweep sweep = report.sweeps().get(0);
+        assertEquals(3, sweep.x().length);
+        Stats.LinearFit fit = sweep.fit();
+        assertEquals(1.0, fit.slope(), 0.15, "overhead MB per method MB");
+        assertTrue(fit.rSquared() > 0.98, "R^2 " + fit.rSquared());
+
+        JsonNode agRow = report.json().get("results").get(1);
+        assertEquals(20.0 / 40.0, agRow.get("overhead_vs_lora").asDouble(), 0.2);
+
+        BenchReport.MinimumMemory min = report.minimumMemory().get(0);
+        RunMeasurement measured = report.runs().get(1).m();
+        long found = min.result().minimumBytes().orElseThrow();
+        assertTrue(min.result().converged(), min.toString());
+        assertTrue(found > 52 * MIB && found <= measured.peakRssBytes() + 8 * MIB,
+                "minimum " + (found >> 20) + " MiB; after load " + (measured.rssAfterLoadBytes() >> 20)
+                        + " MiB, peak " + (measured.peakRssBytes() >> 20) + " MiB");
+        assertTrue(report.markdown().contains("| synthetic-32 | spiel-ag | 3 |"), report.markdown());
+    }
+}

@@ -1,0 +1,133 @@
+package dev.spiel4j.bench;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.io.SharedAssets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Runs the real Python peer (PEFT LoRA and full fine-tuning of stories260K-hf) on TinyStories text tokenized with
+ * the checkpoint's own tokenizer.json. Installing torch, transformers and peft into the peer's venv happens once
+ * per machine; where the machine's pip cannot install them the real-run tests are skipped with pip's reason.
+ */
+class PythonPeerTest {
+    private static final int B = 2, T = 64;
+    private static final BenchSpec.RandomShape STORIES_SHAPE =
+            new BenchSpec.RandomShape(64, 5, 8, 4, 172, 512, 512, 1e-5, 1e4, true, 1);
+    private static PythonPeer peer;
+    private static String environmentProblem;
+
+    @BeforeAll
+    static void environment() {
+        peer = PythonPeer.defaults();
+        environmentProblem = peer.ensureEnvironment();
+    }
+
+    /** TinyStories tokens cut into rows of T: BOS + T-1 tokens in, the next T out; loss on the second half only. */
+    private static BatchFile tinyStories(int trainCount, int evalCount) throws Exception {
+        Path hf = SharedAssets.file("model/stories260K-hf");
+        String text = Files.readString(SharedAssets.file("data/tinystories_train_head.txt"));
+        long[] ids;
+        try (HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(hf.resolve("tokenizer.json"), Map.of())) {
+            Encoding e = tok.encode(text.substring(0, 30_000), false, false);
+            ids = e.getIds();
+        }
+        List<Batch> train = new ArrayList<>(), eval = new ArrayList<>();
+        int offset = 0;
+        for (int i = 0; i < trainCount + evalCount; i++) {
+            long[] in = new long[B * T], out = new long[B * T];
+            float[] loss = new float[B * T], attn = new float[B * T];
+            for (int r = 0; r < B; r++) {
+                in[r * T] = 1;
+                for (int t = 0; t < T; t++) {
+                    if (t > 0) {
+                        in[r * T + t] = ids[offset + t - 1];
+                    }
+                    out[r * T + t] = ids[offset + t];
+                    loss[r * T + t] = t >= T / 2 ? 1 : 0;
+                    attn[r * T + t] = 1;
+                }
+                offset += T;
+            }
+            (i < trainCount ? train : eval).add(new Batch(B, T, in, out, loss, attn, List.of("r0", "r1")));
+        }
+        return new BatchFile(train, eval);
+    }
+
+    private static BenchSpec spec(Path batches, String method, String gguf, String hfDir, double lr) {
+        return new BenchSpec("engine", new BenchSpec.Model("stories260K", gguf, hfDir, null), method,
+                new BenchSpec.Budget(4, 8, 0, STORIES_SHAPE.loraParameters(4)), "fp32", 2, 4, 1, lr, 0, 5,
+                batches.toString());
+    }
+
+    private RunMeasurement runReal(Path dir, String method, double lr) throws Exception {
+        assumeTrue(environmentProblem == null, () -> "the peer's environment cannot be set up here: " + environmentProblem);
+        Path batches = dir.resolve("batches.json");
+        // eval on the training batches: a pretrained model barely moves on unseen text in 5 steps, but the loss on
+        // what it trained on must fall if the peer updates the right parameters
+        BatchFile data = tinyStories(2, 0);
+        new BatchFile(data.train(), data.train()).write(batches);
+        BenchSpec s = spec(batches, method, null, SharedAssets.file("model/stories260K-hf").toString(), lr);
+        Path specFile = dir.resolve(method + ".json");
+        s.write(specFile);
+        PeerOutcome o = peer.run(s, specFile, Duration.ofMinutes(5));
+        if (o instanceof PeerOutcome.CouldNotRun c) {
+            throw new AssertionError(c.reason());
+        }
+        RunMeasurement m = ((PeerOutcome.Ran) o).measurement();
+        assertEquals("python-peft", m.tool());
+        assertEquals(method, m.method());
+        assertEquals(4, m.stepTimesSeconds().length);
+        assertEquals(B * T, m.tokensPerStep());
+        assertEquals(260_032L * 4, m.baseWeightBytes());
+        assertTrue(m.evalLoss().orElseThrow() < m.evalLossInitial().orElseThrow(),
+                "eval loss did not fall: " + m.evalLossInitial() + " -> " + m.evalLoss());
+        assertTrue(m.peakRssTrainBytes().isPresent() && m.rssAfterLoadBytes() > 0);
+        // AdamW keeps two float32 moments per trainable parameter, plus one scalar step per tensor
+        long moments = 8L * m.trainableParams();
+        assertTrue(m.optimizerStateBytes() >= moments && m.optimizerStateBytes() < moments + 8192,
+                "optimizer state " + m.optimizerStateBytes());
+        return m;
+    }
+
+    @Test
+    void loraOnStories260KTrainsTheRankFourAdapters(@TempDir Path dir) throws Exception {
+        RunMeasurement m = runReal(dir, "lora", 1e-2);
+        assertEquals(STORIES_SHAPE.loraParameters(4), m.trainableParams());
+    }
+
+    @Test
+    void fullFineTuningTrainsEveryWeight(@TempDir Path dir) throws Exception {
+        RunMeasurement m = runReal(dir, "full", 1e-3);
+        assertEquals(STORIES_SHAPE.parameters(), m.trainableParams());
+    }
+
+    @Test
+    void saysPlainlyWhyItCannotRun(@TempDir Path dir) {
+        Path batches = dir.resolve("b.json");
+        PeerOutcome sparse = peer.run(spec(batches, "spiel-ag", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, sparse).reason()
+                .matches("peer could not run: method 'spiel-ag' has no Python peer.*"));
+        PeerOutcome ggufOnly = peer.run(spec(batches, "lora", "/m.gguf", null, 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, ggufOnly).reason().contains("hf_dir"));
+        PythonPeer noPython = new PythonPeer(dir.resolve("no-such-python").toString(), dir.resolve("venv"), Duration.ofSeconds(30));
+        PeerOutcome none = noPython.run(spec(batches, "lora", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, none).reason()
+                .startsWith("peer could not run: cannot create a virtual environment"), none.toString());
+    }
+}
