@@ -16,8 +16,9 @@ import java.util.stream.IntStream;
  *
  * <p>Rules shared by both growth criteria: drop the {@code n} slots with the smallest |delta| (ties: lower slot
  * first); grow the {@code n} best positions that are not active after the drop; if fewer than {@code n} positions
- * are eligible, only that many slots are replaced (the slots with the smallest |delta| among the dropped); a
- * position that is both dropped and regrown keeps its slot untouched (value and optimizer state included).
+ * are eligible, only that many are grown; a position that is both dropped and regrown keeps its slot untouched (value
+ * and optimizer state included); the other grown positions replace the remaining dropped slots, smallest |delta|
+ * first, and dropped slots left without a replacement stay as they are (k never changes).
  */
 public final class DropGrowSelector {
 
@@ -124,16 +125,16 @@ public final class DropGrowSelector {
         }
         Arrays.sort(kept);
         List<Grown> grown = grower.grow(pos -> Arrays.binarySearch(kept, pos) >= 0, drop);
-        int m = grown.size();
-        // Only the m slots with the smallest |delta| are really freed; a grown position equal to one of their own
-        // indices keeps that slot as it is.
-        Map<Long, Integer> freedByIndex = new HashMap<>();
-        for (int i = 0; i < m; i++) {
-            freedByIndex.put(slotIndices[dropOrder[i]], dropOrder[i]);
+        // A grown position that is the index of a dropped slot keeps that slot as it is (value, optimizer state);
+        // the other grown positions go to the remaining dropped slots, smallest |delta| first. With fewer grown
+        // positions than dropped slots, the dropped slots left over simply stay.
+        Map<Long, Integer> droppedByIndex = new HashMap<>();
+        for (int i = 0; i < drop; i++) {
+            droppedByIndex.put(slotIndices[dropOrder[i]], dropOrder[i]);
         }
-        List<Grown> toPlace = new ArrayList<>(m);
+        List<Grown> toPlace = new ArrayList<>(grown.size());
         for (Grown g : grown) {
-            if (freedByIndex.remove(g.index()) == null) {
+            if (droppedByIndex.remove(g.index()) == null) {
                 toPlace.add(g);
             }
         }
@@ -142,9 +143,9 @@ public final class DropGrowSelector {
         float[] m1 = new float[toPlace.size()];
         float[] m2 = new float[toPlace.size()];
         int next = 0;
-        for (int i = 0; i < m; i++) {
+        for (int i = 0; i < drop && next < toPlace.size(); i++) {
             int slot = dropOrder[i];
-            if (freedByIndex.containsKey(slotIndices[slot])) {
+            if (droppedByIndex.containsKey(slotIndices[slot])) {
                 Grown g = toPlace.get(next);
                 slots[next] = slot;
                 idx[next] = g.index();
