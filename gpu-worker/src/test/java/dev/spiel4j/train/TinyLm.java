@@ -19,16 +19,16 @@ import java.util.Random;
  * without the real decoder: {@code h = onehot(tokens) E; h += v_proj(h); h += down(gelu(up(h))); logits = h H^T}.
  * Position-wise (no attention), which is enough to learn a deterministic next-token rule.
  */
-final class TinyLm implements CausalLm, AutoCloseable {
-    static final String V = "model.layers.0.self_attn.v_proj";
-    static final String UP = "model.layers.0.mlp.up_proj";
-    static final String DOWN = "model.layers.0.mlp.down_proj";
+public final class TinyLm implements CausalLm, AutoCloseable {
+    public static final String V = "model.layers.0.self_attn.v_proj";
+    public static final String UP = "model.layers.0.mlp.up_proj";
+    public static final String DOWN = "model.layers.0.mlp.down_proj";
 
     final int vocab;
     private final NDManager manager;
     private final Map<String, NDArray> weights = new LinkedHashMap<>();
 
-    TinyLm(int vocab, int dim, int ffn, long seed) {
+    public TinyLm(int vocab, int dim, int ffn, long seed) {
         this.vocab = vocab;
         this.manager = NDManager.newBaseManager();
         Random rng = new Random(seed);
@@ -72,7 +72,7 @@ final class TinyLm implements CausalLm, AutoCloseable {
     }
 
     /** Rows of a rule the base model does not know: next = (5 * token + 3) mod vocab; seeded. */
-    static List<Batch> rule(int vocab, int batches, int size, int seqLen, long seed) {
+    public static List<Batch> rule(int vocab, int batches, int size, int seqLen, long seed) {
         Random rng = new Random(seed);
         List<Batch> out = new ArrayList<>();
         for (int b = 0; b < batches; b++) {
