@@ -81,6 +81,12 @@ public final class DenseParameters {
         scope = null;
     }
 
+    /** Ends the step without updating. */
+    public void abort() {
+        leaves.clear();
+        scope = null;
+    }
+
     private void requireStep() {
         if (scope == null) {
             throw new IllegalStateException("no training step in progress");

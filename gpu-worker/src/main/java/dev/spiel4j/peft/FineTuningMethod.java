@@ -46,6 +46,12 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
      */
     boolean update(int step, float lr, float gradScale);
 
+    /**
+     * Abandons the step in progress (the trainer calls this when a forward or backward pass failed): gradients are
+     * discarded, values and optimizer state stay as they were before {@link #beginStep}.
+     */
+    void abortStep();
+
     /** The sparse deltas (empty for methods that are not sparse). */
     default List<DeltaTensor> exportDeltas() {
         return List.of();

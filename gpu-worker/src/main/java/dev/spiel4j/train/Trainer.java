@@ -78,6 +78,9 @@ public final class Trainer {
                         nll += sum.getFloat();
                     }
                 }
+            } catch (RuntimeException e) {
+                method.abortStep();
+                throw e;
             }
             double sq = 0;
             for (NDArray g : method.gradients()) {

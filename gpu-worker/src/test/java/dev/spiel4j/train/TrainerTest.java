@@ -16,6 +16,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainerTest {
@@ -149,6 +150,27 @@ class TrainerTest {
             FineTuningMethod ag = MethodSpec.spielAg(new Budget.MatchLoraRank(3)).create(model, 10);
             assertEquals(lora.trainableParameters(), ag.trainableParameters(), 2, "budget matching LoRA r=3 (floor per matrix)");
             assertArrayEquals(base, model.forward(scope, tokens, null, ag).toFloatArray(), 1e-6f, "phi starts at 0");
+        }
+    }
+
+    @Test
+    void aFailedStepLeavesTheMethodUsable() {
+        List<Batch> data = TinyLm.rule(VOCAB, 1, 2, 4, 1);
+        Batch good = data.get(0);
+        long[] badTargets = good.targets().clone();
+        badTargets[0] = VOCAB + 5;
+        Batch bad = new Batch(good.size(), good.seqLen(), good.inputs(), badTargets, good.lossMask(),
+                good.attentionMask(), good.exampleIds());
+        for (String name : List.of("spiel-ag", "lora", "full")) {
+            try (TinyLm model = new TinyLm(VOCAB, 8, 12, 7)) {
+                FineTuningMethod m = spec(name).create(model, 10);
+                Trainer trainer = new Trainer(model, m, 1f);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> trainer.step(List.of(bad), 0.01f));
+                assertTrue(e.getMessage().contains("target id " + (VOCAB + 5)), e.getMessage());
+                assertEquals(0, trainer.completedSteps());
+                assertTrue(Double.isFinite(trainer.step(List.of(good), 0.01f).loss()), name + " trains after a failure");
+            }
         }
     }
 

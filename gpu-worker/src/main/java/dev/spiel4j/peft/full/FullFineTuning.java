@@ -109,6 +109,17 @@ public final class FullFineTuning implements FineTuningMethod {
     }
 
     @Override
+    public void abortStep() {
+        if (scope != null) {
+            for (NDArray g : gradients()) {
+                g.muli(0);
+            }
+        }
+        grads.clear();
+        scope = null;
+    }
+
+    @Override
     public Map<String, HostTensor> exportTensors() {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         weights.forEach((name, w) -> out.put(name, HostArrays.f32(name, w.getShape().getShape(), w.toFloatArray())));

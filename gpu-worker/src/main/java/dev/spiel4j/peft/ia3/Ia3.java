@@ -84,6 +84,11 @@ public final class Ia3 implements FineTuningMethod {
     }
 
     @Override
+    public void abortStep() {
+        params.abort();
+    }
+
+    @Override
     public Map<String, HostTensor> exportTensors() {
         return params.export();
     }

@@ -103,6 +103,11 @@ public final class Lora implements FineTuningMethod {
     }
 
     @Override
+    public void abortStep() {
+        params.abort();
+    }
+
+    @Override
     public Map<String, HostTensor> exportTensors() {
         return params.export();
     }

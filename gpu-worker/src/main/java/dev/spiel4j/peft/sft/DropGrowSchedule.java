@@ -84,6 +84,7 @@ public record DropGrowSchedule(int totalSteps, int interval, int phase, double p
 
     /** Slots to replace in a matrix with k slots at reselection step t. */
     public int replacements(int k, int t) {
+        // The epsilon keeps exact products such as 100 * 0.15 = 14.999999999999998 from flooring one too low.
         return (int) Math.floor(k * fraction(t) + 1e-9);
     }
 }

@@ -137,6 +137,17 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         return reselect;
     }
 
+    @Override
+    public void abortStep() {
+        phiLeaves.clear();
+        stepScope = null;
+        onAbort();
+    }
+
+    /** Hook: drop the step's probes. */
+    protected void onAbort() {
+    }
+
     private void requireStep() {
         if (stepScope == null) {
             throw new IllegalStateException("no training step in progress");

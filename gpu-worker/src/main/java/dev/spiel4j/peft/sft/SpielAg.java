@@ -85,6 +85,13 @@ public final class SpielAg extends SparseFineTuning {
     }
 
     @Override
+    protected void onAbort() {
+        // Statistics of earlier phase steps stay; this step simply contributes no sample.
+        java.util.Arrays.fill(probes, null);
+        java.util.Arrays.fill(candidateIndices, null);
+    }
+
+    @Override
     protected NDArray probe(int i, NDManager scope) {
         if (probes[i] == null) {
             return null;
