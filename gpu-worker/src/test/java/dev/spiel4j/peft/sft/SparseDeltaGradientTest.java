@@ -96,6 +96,25 @@ class SparseDeltaGradientTest {
         }
     }
 
+    @Test
+    void float16BaseWeightsGetAFloat32DeltaAndKeepTheActivationType() {
+        Random rng = new Random(4);
+        float[] w = gaussian(rng, OUT * IN);
+        float[] x = gaussian(rng, TOKENS * IN);
+        SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
+                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10);
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            NDArray y = method.apply(MODULE, x16, weight16);
+            assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, y.getDataType());
+            NDArray ref = m.create(x16.toFloatArray(), new Shape(TOKENS, IN))
+                    .matMul(m.create(weight16.toFloatArray(), new Shape(OUT, IN)).transpose());
+            assertArrayEquals(ref.toFloatArray(), y.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(),
+                    1e-2f);
+        }
+    }
+
     private static boolean nonZero(float[] a) {
         for (float v : a) {
             if (v != 0) {
