@@ -71,8 +71,17 @@ class MethodsTest {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 2)) {
             SpielMa ma = (SpielMa) MethodSpec.spielMa(new Budget.Density(0.1))
                     .withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR).create(model, 12);
+            List<dev.spiel4j.peft.sft.SelectionRequest> requests = new java.util.ArrayList<>();
+            ma.setSelector(request -> {
+                requests.add(request);
+                return dev.spiel4j.peft.sft.DropGrowSelector.decide(request);
+            });
             Trainer trainer = new Trainer(model, ma, 1f);
             trainer.step(List.of(data.get(0)), 0.05f);
+            assertEquals(List.of(TinyLm.V, TinyLm.UP, TinyLm.DOWN),
+                    requests.stream().map(dev.spiel4j.peft.sft.SelectionRequest::module).toList(),
+                    "one request per matrix at the step-1 reselection");
+            assertEquals(ma.deltas().get(0).size(), requests.get(0).replacements(), "first reselection replaces all");
             // Step 1 is the first reselection: every slot moves to the positions with the largest r_i * c_j.
             for (int i = 0; i < ma.deltas().size(); i++) {
                 SparseDelta d = ma.deltas().get(i);

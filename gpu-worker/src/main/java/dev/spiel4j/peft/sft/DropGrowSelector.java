@@ -25,6 +25,16 @@ public final class DropGrowSelector {
     private DropGrowSelector() {
     }
 
+    /** The decision for a request, whichever growth criterion it carries. */
+    public static SelectionDecision decide(SelectionRequest request) {
+        if (request instanceof SelectionRequest.AccumulatedGradient ag) {
+            return accumulatedGradient(ag.slotIndices(), ag.absPhi(), ag.stats(), ag.replacements());
+        }
+        SelectionRequest.MomentumApproximation ma = (SelectionRequest.MomentumApproximation) request;
+        return momentumApproximation(ma.slotIndices(), ma.absPhi(), ma.rowAccumulator(), ma.columnAccumulator(),
+                ma.replacements());
+    }
+
     /**
      * SpIEL-AG: grow the eligible candidates with the largest |mean gradient| (ties: lower index first), seeding
      * AdamW with the phase's mean gradient and mean squared gradient.

@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * SpIEL: a {@link SparseDelta} per targeted matrix, trained through {@code W' = W + scatter(indices, phi)} with W
@@ -32,6 +33,7 @@ public abstract class SparseFineTuning implements FineTuningMethod {
     protected final List<SparseDelta> deltas;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
 
+    private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
     private NDManager stepScope;
     private int step;
     private int lastStep;
@@ -126,7 +128,7 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         if (reselect) {
             for (int i = 0; i < deltas.size(); i++) {
                 SparseDelta d = deltas.get(i);
-                SelectionDecision decision = select(i, schedule.replacements(d.size(), t));
+                SelectionDecision decision = selector.apply(selectionRequest(i, t, schedule.replacements(d.size(), t)));
                 d.replace(decision);
                 onReplaced(i, decision);
             }
@@ -175,8 +177,17 @@ public abstract class SparseFineTuning implements FineTuningMethod {
     protected void afterOptimize(int t) {
     }
 
-    /** The reselection decision for delta {@code i} replacing up to {@code n} slots. */
-    protected abstract SelectionDecision select(int i, int n);
+    /** The inputs of delta {@code i}'s reselection at step {@code t}, replacing up to {@code n} slots. */
+    protected abstract SelectionRequest selectionRequest(int i, int t, int n);
+
+    /**
+     * Who turns a {@link SelectionRequest} into a {@link SelectionDecision}: by default the local pure
+     * {@link DropGrowSelector#decide}; a service can route requests to a selector elsewhere, which must answer with
+     * the same pure function's result.
+     */
+    public void setSelector(Function<SelectionRequest, SelectionDecision> selector) {
+        this.selector = java.util.Objects.requireNonNull(selector, "selector");
+    }
 
     /** Hook after delta {@code i}'s slots were replaced (optimizer seeding). */
     protected void onReplaced(int i, SelectionDecision decision) {

@@ -130,14 +130,15 @@ public final class SpielAg extends SparseFineTuning {
     }
 
     @Override
-    protected SelectionDecision select(int i, int n) {
+    protected SelectionRequest selectionRequest(int i, int t, int n) {
         SparseDelta d = deltas.get(i);
         if (stats[i] == null) {
             throw new IllegalStateException(d.module() + ": reselection without candidate statistics");
         }
-        SelectionDecision decision = DropGrowSelector.accumulatedGradient(d.indices(), d.absValues(), stats[i], n);
-        stats[i] = null;
-        return decision;
+        SelectionRequest request = new SelectionRequest.AccumulatedGradient(d.module(), t, n, d.indices(),
+                d.absValues(), stats[i]);
+        stats[i] = null; // a phase's statistics serve exactly one reselection
+        return request;
     }
 
     @Override

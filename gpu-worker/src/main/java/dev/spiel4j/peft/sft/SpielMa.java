@@ -47,10 +47,10 @@ public final class SpielMa extends SparseFineTuning {
     }
 
     @Override
-    protected SelectionDecision select(int i, int n) {
+    protected SelectionRequest selectionRequest(int i, int t, int n) {
         SparseDelta d = deltas.get(i);
-        return DropGrowSelector.momentumApproximation(d.indices(), d.absValues(), sm3[i].rowAccumulator(),
-                sm3[i].columnAccumulator(), n);
+        return new SelectionRequest.MomentumApproximation(d.module(), t, n, d.indices(), d.absValues(),
+                sm3[i].rowAccumulator(), sm3[i].columnAccumulator());
     }
 
     @Override
