@@ -46,7 +46,14 @@ class SpielAgSelectionTest {
 
             // Step 1 opens the phase: candidates = top-k of |dense gradient|, stats = that gradient.
             Map<String, float[]> g1 = denseGradients(model, ag, data.get(1));
-            trainer.step(List.of(data.get(1)), 0.01f);
+            double sq = 0;
+            for (SparseDelta d : ag.deltas()) {
+                for (long p : d.indices()) {
+                    sq += Math.pow(g1.get(d.module())[(int) p], 2);
+                }
+            }
+            StepResult r1 = trainer.step(List.of(data.get(1)), 0.01f);
+            assertEquals(Math.sqrt(sq), r1.gradNorm(), 1e-5, "global norm of the deltas' gradients (probes excluded)");
             for (int i = 0; i < n; i++) {
                 SparseDelta d = ag.deltas().get(i);
                 CandidateStats s = ag.candidateStats(i);

@@ -133,6 +133,9 @@ class TrainerTest {
                     live[t] = model.manager().getManagedArrays().size();
                 }
                 assertEquals(live[5], live[50], name + ": arrays alive after step 5 vs 50");
+                // The counter sees a leak: an op on a weight attaches its result to the model's manager.
+                model.weights().get(TinyLm.UP + ".weight").transpose();
+                assertEquals(live[50] + 1, model.manager().getManagedArrays().size());
             }
         }
     }

@@ -33,7 +33,7 @@ public final class FullFineTuning implements FineTuningMethod {
 
     public FullFineTuning(MethodSpec spec, Map<String, NDArray> weights) {
         this.spec = spec;
-        this.weights = new LinkedHashMap<>(new java.util.TreeMap<>(weights));
+        this.weights = new LinkedHashMap<>(new java.util.TreeMap<>(weights)); // name order: deterministic state layout
         for (Map.Entry<String, NDArray> e : this.weights.entrySet()) {
             if (e.getValue().getDataType() != DataType.FLOAT32) {
                 throw new IllegalArgumentException("full fine-tuning needs float32 weights; '" + e.getKey() + "' is "

@@ -87,6 +87,7 @@ public final class Lora implements FineTuningMethod {
     @Override
     public void beginStep(NDManager scope, int step) {
         params.beginStep(scope);
+        // Derived from (seed, step) rather than carried along, so a resumed run draws the same masks.
         dropoutRng = new SplittableRandom(spec.seed() * 31 + step);
     }
 

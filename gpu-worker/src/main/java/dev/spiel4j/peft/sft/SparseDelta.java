@@ -99,6 +99,17 @@ public final class SparseDelta {
         checkIndices();
     }
 
+    /** Overwrites every slot (resuming from saved state); validates before changing anything. */
+    void restore(long[] newIndices, float[] newValues) {
+        SparseDelta checked = of(matrix, newIndices, newValues);
+        if (checked.size() != indices.length) {
+            throw new IllegalArgumentException(matrix.module() + ": state holds " + checked.size()
+                    + " deltas, the method has " + indices.length);
+        }
+        System.arraycopy(checked.indices, 0, indices, 0, indices.length);
+        System.arraycopy(checked.values, 0, values, 0, values.length);
+    }
+
     private void checkIndices() {
         Set<Long> seen = new HashSet<>(2 * indices.length);
         for (long i : indices) {

@@ -226,26 +226,11 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         }
         for (int i = 0; i < deltas.size(); i++) {
             SparseDelta d = deltas.get(i);
-            long[] idx = HostArrays.longs(state.require(d.module() + ".sft_delta.indices"));
-            float[] val = HostArrays.floats(state.require(d.module() + ".sft_delta.values"));
-            if (idx.length != d.size()) {
-                throw new IllegalArgumentException(d.module() + ": state holds " + idx.length + " deltas, method has "
-                        + d.size());
-            }
-            SparseDelta.of(d.matrix(), idx, val); // validates range and uniqueness before touching d
-            d.replace(new SelectionDecision(allSlots(d.size()), idx, new float[d.size()], new float[d.size()]));
-            System.arraycopy(val, 0, d.mutableValues(), 0, d.size());
+            d.restore(HostArrays.longs(state.require(d.module() + ".sft_delta.indices")),
+                    HostArrays.floats(state.require(d.module() + ".sft_delta.values")));
         }
         restoreExtra(state);
         lastStep = state.step();
-    }
-
-    private static int[] allSlots(int k) {
-        int[] s = new int[k];
-        for (int i = 0; i < k; i++) {
-            s[i] = i;
-        }
-        return s;
     }
 
     /** Adds optimizer/selector state tensors. */
