@@ -80,7 +80,9 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         }
         SparseDelta d = deltas.get(i);
         boolean training = stepScope != null;
-        NDManager m = training ? stepScope : x.getManager();
+        // Transients (the dense W') go to the activations' manager, which the trainer closes after each
+        // micro-batch; only the leaves live in the step scope.
+        NDManager m = x.getManager();
         NDArray phi = training ? phiLeaves.get(module) : m.create(d.values());
         NDArray w = d.effectiveWeight(m, weight, phi, training ? probe(i, m) : null);
         DataType type = x.getDataType();
