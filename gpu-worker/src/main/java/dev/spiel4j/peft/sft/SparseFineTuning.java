@@ -158,11 +158,6 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         }
     }
 
-    /** The step in progress, or 0. */
-    protected int currentStep() {
-        return stepScope == null ? 0 : step;
-    }
-
     /** Hook: the step's probes are created here. */
     protected void onBeginStep(NDManager scope, int t) {
     }
