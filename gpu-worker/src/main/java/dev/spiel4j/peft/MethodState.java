@@ -1,0 +1,24 @@
+package dev.spiel4j.peft;
+
+import dev.spiel4j.io.HostTensor;
+
+import java.util.Map;
+
+/**
+ * Everything a fine-tuning method needs to resume training exactly: its name, the last completed update step and
+ * its trainable values and optimizer/selector state as named host tensors (a checkpoint writer stores them as-is).
+ */
+public record MethodState(String method, int step, Map<String, HostTensor> tensors) {
+    public MethodState {
+        tensors = Map.copyOf(tensors);
+    }
+
+    /** The tensor {@code name}, or a clear error naming what is missing. */
+    public HostTensor require(String name) {
+        HostTensor t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException(method + " state has no tensor '" + name + "'");
+        }
+        return t;
+    }
+}

@@ -1,0 +1,154 @@
+package dev.spiel4j.peft.full;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.HostArrays;
+import dev.spiel4j.peft.Linear;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.MethodState;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Full fine-tuning baseline: every base weight (embeddings, norms, head and all linears) is trainable with AdamW.
+ * Unlike the other methods it MODIFIES THE MODEL'S BASE WEIGHTS IN PLACE: after training, the model is the
+ * fine-tuned model, and {@link #exportTensors()} returns all its weights. Requires float32 weights (an optimizer
+ * step on a float16 copy would round small updates away).
+ */
+public final class FullFineTuning implements FineTuningMethod {
+    private final MethodSpec spec;
+    private final Map<String, NDArray> weights;
+    private final Map<String, AdamW> adam = new LinkedHashMap<>();
+    private NDManager scope;
+    private final Map<String, NDArray> grads = new LinkedHashMap<>();
+    private int lastStep;
+
+    public FullFineTuning(MethodSpec spec, Map<String, NDArray> weights) {
+        this.spec = spec;
+        this.weights = new LinkedHashMap<>(new java.util.TreeMap<>(weights)); // name order: deterministic state layout
+        for (Map.Entry<String, NDArray> e : this.weights.entrySet()) {
+            if (e.getValue().getDataType() != DataType.FLOAT32) {
+                throw new IllegalArgumentException("full fine-tuning needs float32 weights; '" + e.getKey() + "' is "
+                        + e.getValue().getDataType());
+            }
+            adam.put(e.getKey(), new AdamW(Math.toIntExact(e.getValue().size()), spec.beta1(), spec.beta2(), spec.eps(),
+                    spec.weightDecay()));
+        }
+    }
+
+    @Override
+    public String name() {
+        return spec.method().cliName();
+    }
+
+    @Override
+    public long trainableParameters() {
+        return weights.values().stream().mapToLong(NDArray::size).sum();
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        return adam.values().stream().mapToLong(AdamW::stateBytes).sum();
+    }
+
+    @Override
+    public NDArray apply(String module, NDArray x, NDArray weight) {
+        return Linear.apply(x, weight);
+    }
+
+    @Override
+    public void beginStep(NDManager stepScope, int step) {
+        if (scope != null) {
+            throw new IllegalStateException("a step is already in progress");
+        }
+        scope = stepScope;
+        for (NDArray w : weights.values()) {
+            w.setRequiresGradient(true);
+        }
+    }
+
+    @Override
+    public List<NDArray> gradients() {
+        if (scope == null) {
+            throw new IllegalStateException("no training step in progress");
+        }
+        if (grads.isEmpty()) {
+            for (Map.Entry<String, NDArray> e : weights.entrySet()) {
+                // The gradient handle is created in the weight's manager; move it to the step scope so it is freed.
+                NDArray g = e.getValue().getGradient();
+                g.attach(scope);
+                grads.put(e.getKey(), g);
+            }
+        }
+        return new ArrayList<>(grads.values());
+    }
+
+    @Override
+    public boolean update(int step, float lr, float gradScale) {
+        gradients();
+        for (Map.Entry<String, NDArray> e : weights.entrySet()) {
+            NDArray w = e.getValue();
+            NDArray g = grads.get(e.getKey());
+            float[] values = w.toFloatArray();
+            adam.get(e.getKey()).step(values, g.toFloatArray(), lr, gradScale);
+            g.muli(0); // PyTorch accumulates into .grad across backward calls: clear it for the next step
+            w.set(FloatBuffer.wrap(values));
+        }
+        grads.clear();
+        scope = null;
+        lastStep = step;
+        return false;
+    }
+
+    @Override
+    public void abortStep() {
+        if (scope != null) {
+            for (NDArray g : gradients()) {
+                g.muli(0);
+            }
+        }
+        grads.clear();
+        scope = null;
+    }
+
+    @Override
+    public Map<String, HostTensor> exportTensors() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        weights.forEach((name, w) -> out.put(name, HostArrays.f32(name, w.getShape().getShape(), w.toFloatArray())));
+        return out;
+    }
+
+    @Override
+    public MethodState state() {
+        Map<String, HostTensor> out = exportTensors();
+        adam.forEach((name, a) -> {
+            out.put(name + ".adamw.m", HostArrays.f32(name + ".adamw.m", new long[]{a.size()}, a.firstMoments()));
+            out.put(name + ".adamw.v", HostArrays.f32(name + ".adamw.v", new long[]{a.size()}, a.secondMoments()));
+            out.put(name + ".adamw.age", HostArrays.i32(name + ".adamw.age", a.ages()));
+        });
+        return new MethodState(name(), lastStep, out);
+    }
+
+    @Override
+    public void restore(MethodState state) {
+        weights.forEach((name, w) -> {
+            float[] v = HostArrays.floats(state.require(name));
+            if (v.length != w.size()) {
+                throw new IllegalArgumentException(name + ": state holds " + v.length + " values, weight has " + w.size());
+            }
+            w.set(FloatBuffer.wrap(v));
+            adam.get(name).restore(HostArrays.floats(state.require(name + ".adamw.m")),
+                    HostArrays.floats(state.require(name + ".adamw.v")),
+                    HostArrays.ints(state.require(name + ".adamw.age")));
+        });
+        lastStep = state.step();
+    }
+}

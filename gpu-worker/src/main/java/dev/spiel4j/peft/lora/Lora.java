@@ -1,0 +1,126 @@
+package dev.spiel4j.peft.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.peft.DenseParameters;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.Linear;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.TargetMatrix;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * LoRA baseline: {@code y = x W^T + (alpha / r) * dropout(x) A^T B^T} on the targeted linears, with
+ * {@code A [r, in]} drawn like PEFT's kaiming-uniform ({@code U(-1/sqrt(in), 1/sqrt(in))}, seeded) and
+ * {@code B [out, r] = 0}, so training starts at the base model. {@code r * (in + out)} parameters per target.
+ * Dropout masks are drawn on the host from the spec's seed and the step number, so runs are reproducible; no
+ * dropout outside training steps.
+ */
+public final class Lora implements FineTuningMethod {
+    private final MethodSpec spec;
+    private final Set<String> modules = new HashSet<>();
+    private final DenseParameters params;
+    private final float scale;
+    private SplittableRandom dropoutRng;
+    private int lastStep;
+
+    public Lora(MethodSpec spec, List<TargetMatrix> targets) {
+        this.spec = spec;
+        this.params = new DenseParameters(spec);
+        this.scale = spec.loraAlpha() / spec.loraRank();
+        int r = spec.loraRank();
+        SplittableRandom rng = new SplittableRandom(spec.seed());
+        for (TargetMatrix t : targets) {
+            modules.add(t.module());
+            float[] a = new float[r * t.cols()];
+            double bound = 1 / Math.sqrt(t.cols());
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) rng.nextDouble(-bound, bound);
+            }
+            params.add(t.module() + ".lora_A.weight", new long[]{r, t.cols()}, a);
+            params.add(t.module() + ".lora_B.weight", new long[]{t.rows(), r}, new float[t.rows() * r]);
+        }
+    }
+
+    @Override
+    public String name() {
+        return spec.method().cliName();
+    }
+
+    @Override
+    public long trainableParameters() {
+        return params.count();
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        return params.stateBytes();
+    }
+
+    @Override
+    public NDArray apply(String module, NDArray x, NDArray weight) {
+        NDArray y = Linear.apply(x, weight);
+        if (!modules.contains(module)) {
+            return y;
+        }
+        NDManager m = x.getManager();
+        NDArray in = x;
+        if (params.inStep() && spec.loraDropout() > 0) {
+            float keep = 1 - spec.loraDropout();
+            float[] mask = new float[Math.toIntExact(x.getShape().size())];
+            for (int i = 0; i < mask.length; i++) {
+                mask[i] = dropoutRng.nextDouble() < keep ? 1 / keep : 0f;
+            }
+            in = x.mul(m.create(mask, x.getShape()));
+        }
+        NDArray low = Linear.apply(in, params.get(module + ".lora_A.weight", m));
+        return y.add(Linear.apply(low, params.get(module + ".lora_B.weight", m)).mul(scale));
+    }
+
+    @Override
+    public void beginStep(NDManager scope, int step) {
+        params.beginStep(scope);
+        // Derived from (seed, step) rather than carried along, so a resumed run draws the same masks.
+        dropoutRng = new SplittableRandom(spec.seed() * 31 + step);
+    }
+
+    @Override
+    public List<NDArray> gradients() {
+        return params.gradients();
+    }
+
+    @Override
+    public boolean update(int step, float lr, float gradScale) {
+        params.update(lr, gradScale);
+        lastStep = step;
+        return false;
+    }
+
+    @Override
+    public void abortStep() {
+        params.abort();
+    }
+
+    @Override
+    public Map<String, HostTensor> exportTensors() {
+        return params.export();
+    }
+
+    @Override
+    public MethodState state() {
+        return new MethodState(name(), lastStep, params.state());
+    }
+
+    @Override
+    public void restore(MethodState state) {
+        params.restore(state);
+        lastStep = state.step();
+    }
+}

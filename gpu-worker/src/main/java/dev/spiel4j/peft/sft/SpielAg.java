@@ -1,0 +1,188 @@
+package dev.spiel4j.peft.sft;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.peft.HostArrays;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.TargetMatrix;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * SpIEL-AG (paper section 3.2): AdamW with per-slot ages on the deltas; growth by accumulated gradients.
+ *
+ * <p>Selection phase of a reselection at step t (steps {@code t-gamma+1 .. t}, see {@link DropGrowSchedule}): on its
+ * first step a zero dense probe {@code P [rows*cols]} requiring gradients is added to W', so {@code P.grad} is the
+ * dense gradient of W'; the top-K positions by |gradient| become the candidates (K = candidateFactor * k) and the
+ * probe is dropped with the step's scope. On the later phase steps only a zero probe {@code psi [K]} scattered at the
+ * candidates is added, whose gradient is W''s gradient there; sum, sum of squares and count are accumulated in
+ * {@link CandidateStats}. Statistics use the raw (unclipped) step gradients. At the reselection the
+ * {@link DropGrowSelector} decides and replaced slots get phi = 0, AdamW moments seeded with the candidates' mean
+ * gradient and mean squared gradient, and age 0.
+ */
+public final class SpielAg extends SparseFineTuning {
+    private final AdamW[] adam;
+    private final CandidateStats[] stats;
+    private final NDArray[] probes;
+    private final NDArray[] candidateIndices;
+    private boolean denseProbe;
+
+    public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
+        super(spec, targets, modelParameters, totalSteps);
+        int n = deltas.size();
+        adam = new AdamW[n];
+        for (int i = 0; i < n; i++) {
+            adam[i] = new AdamW(deltas.get(i).size(), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
+        }
+        stats = new CandidateStats[n];
+        probes = new NDArray[n];
+        candidateIndices = new NDArray[n];
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        long b = 0;
+        for (AdamW a : adam) {
+            b += a.stateBytes();
+        }
+        return b;
+    }
+
+    /** Candidate statistics of delta {@code i} in the current phase, or null outside a phase. */
+    public CandidateStats candidateStats(int i) {
+        return stats[i];
+    }
+
+    /** Delta {@code i}'s optimizer (read-only use: moments and ages). */
+    public AdamW optimizer(int i) {
+        return adam[i];
+    }
+
+    @Override
+    protected void onBeginStep(NDManager scope, int t) {
+        denseProbe = schedule.isPhaseStart(t);
+        boolean tracking = !denseProbe && schedule.isPhaseStep(t);
+        for (int i = 0; i < deltas.size(); i++) {
+            probes[i] = null;
+            candidateIndices[i] = null;
+            if (denseProbe) {
+                probes[i] = scope.zeros(new Shape(deltas.get(i).matrix().size()), DataType.FLOAT32);
+            } else if (tracking && stats[i] != null && stats[i].indices().length > 0) {
+                probes[i] = scope.zeros(new Shape(stats[i].indices().length), DataType.FLOAT32);
+                candidateIndices[i] = scope.create(stats[i].indices());
+            }
+            if (probes[i] != null) {
+                probes[i].setRequiresGradient(true);
+            }
+        }
+    }
+
+    @Override
+    protected void onAbort() {
+        // Statistics of earlier phase steps stay; this step simply contributes no sample.
+        java.util.Arrays.fill(probes, null);
+        java.util.Arrays.fill(candidateIndices, null);
+    }
+
+    @Override
+    protected NDArray probe(int i, NDManager scope) {
+        if (probes[i] == null) {
+            return null;
+        }
+        if (denseProbe) {
+            return probes[i];
+        }
+        TargetMatrix m = deltas.get(i).matrix();
+        return scope.zeros(new Shape(m.size()), DataType.FLOAT32).scatter(candidateIndices[i], probes[i], 0);
+    }
+
+    @Override
+    protected void optimize(int i, float[] values, float[] grads, float lr, float gradScale) {
+        adam[i].step(values, grads, lr, gradScale);
+    }
+
+    @Override
+    protected void afterOptimize(int t) {
+        for (int i = 0; i < deltas.size(); i++) {
+            if (probes[i] == null) {
+                continue;
+            }
+            NDArray g = probes[i].getGradient();
+            if (denseProbe) {
+                int k = (int) Math.min(deltas.get(i).matrix().size(),
+                        Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
+                NDList top = g.abs().topK(k, 0, true, true);
+                NDArray idx = top.get(1);
+                stats[i] = CandidateStats.first(idx.toLongArray(), g.take(idx).toFloatArray());
+            } else {
+                stats[i] = stats[i].plus(g.toFloatArray());
+            }
+            probes[i] = null;
+            candidateIndices[i] = null;
+        }
+    }
+
+    @Override
+    protected SelectionRequest selectionRequest(int i, int t, int n) {
+        SparseDelta d = deltas.get(i);
+        if (stats[i] == null) {
+            throw new IllegalStateException(d.module() + ": reselection without candidate statistics");
+        }
+        SelectionRequest request = new SelectionRequest.AccumulatedGradient(d.module(), t, n, d.indices(),
+                d.absValues(), stats[i]);
+        stats[i] = null; // a phase's statistics serve exactly one reselection
+        return request;
+    }
+
+    @Override
+    protected void onReplaced(int i, SelectionDecision decision) {
+        int[] slots = decision.slots();
+        float[] m = decision.seedFirstMoment();
+        float[] v = decision.seedSecondMoment();
+        for (int s = 0; s < slots.length; s++) {
+            adam[i].seed(slots[s], m[s], v[s]);
+        }
+    }
+
+    @Override
+    protected void saveExtra(Map<String, HostTensor> out) {
+        for (int i = 0; i < deltas.size(); i++) {
+            String p = deltas.get(i).module() + ".adamw.";
+            long[] shape = {adam[i].size()};
+            out.put(p + "m", HostArrays.f32(p + "m", shape, adam[i].firstMoments()));
+            out.put(p + "v", HostArrays.f32(p + "v", shape, adam[i].secondMoments()));
+            out.put(p + "age", HostArrays.i32(p + "age", adam[i].ages()));
+            if (stats[i] != null) {
+                String c = deltas.get(i).module() + ".candidates.";
+                CandidateStats s = stats[i];
+                long[] cs = {s.indices().length};
+                out.put(c + "indices", HostArrays.i64(c + "indices", s.indices()));
+                out.put(c + "sum", HostArrays.f32(c + "sum", cs, s.sumGrad()));
+                out.put(c + "sum_sq", HostArrays.f32(c + "sum_sq", cs, s.sumSquaredGrad()));
+                out.put(c + "samples", HostArrays.i32(c + "samples", new int[]{s.samples()}));
+            }
+        }
+    }
+
+    @Override
+    protected void restoreExtra(MethodState state) {
+        for (int i = 0; i < deltas.size(); i++) {
+            String p = deltas.get(i).module() + ".adamw.";
+            adam[i].restore(HostArrays.floats(state.require(p + "m")), HostArrays.floats(state.require(p + "v")),
+                    HostArrays.ints(state.require(p + "age")));
+            String c = deltas.get(i).module() + ".candidates.";
+            stats[i] = state.tensors().containsKey(c + "indices")
+                    ? new CandidateStats(HostArrays.longs(state.require(c + "indices")),
+                    HostArrays.floats(state.require(c + "sum")), HostArrays.floats(state.require(c + "sum_sq")),
+                    HostArrays.ints(state.require(c + "samples"))[0])
+                    : null;
+        }
+    }
+}

@@ -1,0 +1,31 @@
+package dev.spiel4j.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.spiel4j.model.LinearLayers;
+
+import java.util.Map;
+
+/**
+ * What the trainer and the fine-tuning methods need from a causal language model. {@code LlamaModel} satisfies it;
+ * tests use a tiny stand-in.
+ */
+public interface CausalLm {
+
+    /**
+     * Training/scoring forward pass.
+     *
+     * @param scope         every intermediate and the result are attached here
+     * @param tokens        {@code [B, T]} int64
+     * @param attentionMask {@code [B, T]} float 1 for real tokens, 0 for padding, or null
+     * @param linears       how every block linear is evaluated (the fine-tuning method)
+     * @return logits {@code [B, T, V]} float32
+     */
+    NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears);
+
+    /** The frozen base weights under canonical names (live arrays; full fine-tuning updates them in place). */
+    Map<String, NDArray> weights();
+
+    /** The manager owning the weights; training steps open sub-managers of it. */
+    NDManager manager();
+}

@@ -1,0 +1,13 @@
+package dev.spiel4j.train;
+
+/**
+ * Outcome of one optimizer step.
+ *
+ * @param loss       mean cross-entropy over the step's loss tokens (all micro-batches together)
+ * @param lossTokens number of loss tokens in the step
+ * @param gradNorm   global L2 norm of the trainable gradients before clipping
+ * @param seconds    wall-clock time of the step
+ * @param reselected whether the method changed which parameters it trains (SpIEL drop/grow)
+ */
+public record StepResult(double loss, long lossTokens, double gradNorm, double seconds, boolean reselected) {
+}

@@ -1,0 +1,134 @@
+package dev.spiel4j.peft.sft;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import dev.spiel4j.peft.Budget;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.TargetMatrix;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The deltas' gradients against two independent references: dense autograd on W' and Appendix E's formula. */
+class SparseDeltaGradientTest {
+    private static final String MODULE = "model.layers.0.mlp.up_proj";
+    private static final int OUT = 6;
+    private static final int IN = 5;
+    private static final int TOKENS = 7;
+
+    @Test
+    void deltaGradientsEqualDenseGradientGatheredAndAppendixE() {
+        Random rng = new Random(3);
+        float[] w = gaussian(rng, OUT * IN);
+        float[] x = gaussian(rng, TOKENS * IN);
+        float[] r = gaussian(rng, TOKENS * OUT); // loss = sum(y * R), so dL/dY = R exactly
+        SpielAg method = new SpielAg(MethodSpec.spielAg(new Budget.Count(9)),
+                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100);
+        SparseDelta delta = method.deltas().get(0);
+        assertEquals(9, delta.size());
+        long[] idx = delta.indices();
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray weight = m.create(w, new Shape(OUT, IN));
+            // Train one step so phi != 0 before measuring (the gradient then depends on W + delta).
+            float[] g;
+            try (NDManager scope = m.newSubManager()) {
+                method.beginStep(scope, 1);
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    NDArray y = method.apply(MODULE, scope.create(x, new Shape(TOKENS, IN)), weight);
+                    gc.backward(y.mul(scope.create(r, new Shape(TOKENS, OUT))).sum());
+                }
+                g = method.gradients().get(0).toFloatArray();
+                method.update(1, 0.1f, 1f);
+            }
+            // Appendix E: g_j = sum_b dY[b, row_j] * X[b, col_j], on the host.
+            float[] appendixE = new float[idx.length];
+            for (int j = 0; j < idx.length; j++) {
+                int row = (int) (idx[j] / IN);
+                int col = (int) (idx[j] % IN);
+                for (int b = 0; b < TOKENS; b++) {
+                    appendixE[j] += r[b * OUT + row] * x[b * IN + col];
+                }
+            }
+            assertArrayEquals(appendixE, g, 1e-4f);
+
+            // Second step with nonzero phi: compare with dense autograd on an explicit W' = W + delta.
+            float[] phi = delta.values();
+            assertTrue(nonZero(phi), "the first update moved the deltas");
+            float[] wPrime = w.clone();
+            for (int j = 0; j < idx.length; j++) {
+                wPrime[(int) idx[j]] += phi[j];
+            }
+            float[] dense;
+            try (NDManager scope = m.newSubManager()) {
+                NDArray wp = scope.create(wPrime, new Shape(OUT, IN));
+                wp.setRequiresGradient(true);
+                NDArray xs = scope.create(x, new Shape(TOKENS, IN));
+                NDArray rs = scope.create(r, new Shape(TOKENS, OUT));
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    gc.backward(xs.matMul(wp.transpose()).mul(rs).sum());
+                }
+                dense = wp.getGradient().toFloatArray();
+                method.beginStep(scope, 2);
+                NDArray yMethod;
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    yMethod = method.apply(MODULE, xs, weight);
+                    gc.backward(yMethod.mul(rs).sum());
+                }
+                assertArrayEquals(xs.matMul(scope.create(wPrime, new Shape(OUT, IN)).transpose()).toFloatArray(),
+                        yMethod.toFloatArray(), 1e-5f, "forward uses W + delta");
+                g = method.gradients().get(0).toFloatArray();
+                method.update(2, 0.1f, 1f);
+            }
+            float[] gathered = new float[idx.length];
+            for (int j = 0; j < idx.length; j++) {
+                gathered[j] = dense[(int) idx[j]];
+            }
+            assertArrayEquals(gathered, g, 1e-5f);
+            assertArrayEquals(w, weight.toFloatArray(), "the base weight is never modified");
+        }
+    }
+
+    @Test
+    void float16BaseWeightsGetAFloat32DeltaAndKeepTheActivationType() {
+        Random rng = new Random(4);
+        float[] w = gaussian(rng, OUT * IN);
+        float[] x = gaussian(rng, TOKENS * IN);
+        SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
+                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10);
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            NDArray y = method.apply(MODULE, x16, weight16);
+            assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, y.getDataType());
+            NDArray ref = m.create(x16.toFloatArray(), new Shape(TOKENS, IN))
+                    .matMul(m.create(weight16.toFloatArray(), new Shape(OUT, IN)).transpose());
+            assertArrayEquals(ref.toFloatArray(), y.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(),
+                    1e-2f);
+        }
+    }
+
+    private static boolean nonZero(float[] a) {
+        for (float v : a) {
+            if (v != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static float[] gaussian(Random rng, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) rng.nextGaussian();
+        }
+        return a;
+    }
+}
