@@ -32,7 +32,7 @@ import java.util.Random;
  * <p>Compute type FLOAT32 or FLOAT16: weights are converted on the host (BF16 files are widened there; a BF16
  * NDArray aborts the JVM in DJL's PyTorch JNI). Norms, attention softmax and logits are computed in float32.
  */
-public final class LlamaModel implements AutoCloseable {
+public final class LlamaModel implements CausalLm, AutoCloseable {
     /** Additive attention bias for masked keys: finite, so a fully masked row stays a (useless) finite average. */
     private static final float MASKED = -1e9f;
 

@@ -8,7 +8,7 @@ import dev.spiel4j.peft.lora.Lora;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.peft.sft.SpielAg;
 import dev.spiel4j.peft.sft.SpielMa;
-import dev.spiel4j.train.CausalLm;
+import dev.spiel4j.model.CausalLm;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,5 +1,6 @@
 package dev.spiel4j.train;
 
+import dev.spiel4j.model.CausalLm;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

@@ -7,7 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.peft.Budget;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.sft.CandidateStats;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
@@ -163,7 +163,7 @@ class SpielAgSelectionTest {
             Shape shape = new Shape(b.size(), b.seqLen());
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray logits = model.forward(scope, scope.create(b.inputs(), shape), null,
-                        (module, x, weight) -> Linear.apply(x, leaves.getOrDefault(module, weight)));
+                        (module, x, weight) -> LinearLayers.dense(x, leaves.getOrDefault(module, weight)));
                 NDArray logp = logits.logSoftmax(-1).gather(scope.create(b.targets(), new Shape(b.size(), b.seqLen(), 1)), -1);
                 gc.backward(logp.mul(scope.create(b.lossMask(), new Shape(b.size(), b.seqLen(), 1))).sum().neg()
                         .div(b.lossTokens()));

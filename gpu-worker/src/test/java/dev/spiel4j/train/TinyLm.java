@@ -1,12 +1,13 @@
 package dev.spiel4j.train;
 
+import dev.spiel4j.model.CausalLm;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -53,7 +54,7 @@ public final class TinyLm implements CausalLm, AutoCloseable {
         h = h.add(linears.apply(V, h, weights.get(V + ".weight")));
         NDArray a = Activation.gelu(linears.apply(UP, h, weights.get(UP + ".weight")));
         h = h.add(linears.apply(DOWN, a, weights.get(DOWN + ".weight")));
-        return Linear.apply(h, weights.get("lm_head.weight"));
+        return LinearLayers.dense(h, weights.get("lm_head.weight"));
     }
 
     @Override

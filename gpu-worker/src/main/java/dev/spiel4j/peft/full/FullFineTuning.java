@@ -7,7 +7,7 @@ import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 
@@ -61,7 +61,7 @@ public final class FullFineTuning implements FineTuningMethod {
 
     @Override
     public NDArray apply(String module, NDArray x, NDArray weight) {
-        return Linear.apply(x, weight);
+        return LinearLayers.dense(x, weight);
     }
 
     @Override

@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.DenseParameters;
 import dev.spiel4j.peft.FineTuningMethod;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
@@ -60,10 +60,10 @@ public final class Ia3 implements FineTuningMethod {
     public NDArray apply(String module, NDArray x, NDArray weight) {
         Boolean input = scalesInput.get(module);
         if (input == null) {
-            return Linear.apply(x, weight);
+            return LinearLayers.dense(x, weight);
         }
         NDArray l = params.get(module + ".ia3_l", x.getManager());
-        return input ? Linear.apply(x.mul(l), weight) : Linear.apply(x, weight).mul(l);
+        return input ? LinearLayers.dense(x.mul(l), weight) : LinearLayers.dense(x, weight).mul(l);
     }
 
     @Override

@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.DenseParameters;
 import dev.spiel4j.peft.FineTuningMethod;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
@@ -66,7 +66,7 @@ public final class Lora implements FineTuningMethod {
 
     @Override
     public NDArray apply(String module, NDArray x, NDArray weight) {
-        NDArray y = Linear.apply(x, weight);
+        NDArray y = LinearLayers.dense(x, weight);
         if (!modules.contains(module)) {
             return y;
         }
@@ -80,8 +80,8 @@ public final class Lora implements FineTuningMethod {
             }
             in = x.mul(m.create(mask, x.getShape()));
         }
-        NDArray low = Linear.apply(in, params.get(module + ".lora_A.weight", m));
-        return y.add(Linear.apply(low, params.get(module + ".lora_B.weight", m)).mul(scale));
+        NDArray low = LinearLayers.dense(in, params.get(module + ".lora_A.weight", m));
+        return y.add(LinearLayers.dense(low, params.get(module + ".lora_B.weight", m)).mul(scale));
     }
 
     @Override

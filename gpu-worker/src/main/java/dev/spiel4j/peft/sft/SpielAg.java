@@ -27,7 +27,7 @@ import java.util.Map;
  * {@link DropGrowSelector} decides and replaced slots get phi = 0, AdamW moments seeded with the candidates' mean
  * gradient and mean squared gradient, and age 0.
  */
-public final class SpielAg extends SparseFineTuning {
+public final class SpielAg extends SpielMethod {
     private final AdamW[] adam;
     private final CandidateStats[] stats;
     private final NDArray[] probes;

@@ -15,7 +15,7 @@ import java.util.Map;
  * accumulators ({@link DropGrowSelector#momentumApproximation}); no gradient probes, no candidate statistics, the
  * same {@link DropGrowSchedule} for when and how many.
  */
-public final class SpielMa extends SparseFineTuning {
+public final class SpielMa extends SpielMethod {
     private final Sm3[] sm3;
 
     public SpielMa(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {

@@ -8,7 +8,7 @@ import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
-import dev.spiel4j.peft.Linear;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
@@ -27,7 +27,7 @@ import java.util.function.Function;
  * the growth criterion ({@link SpielAg}: AdamW and accumulated gradients; {@link SpielMa}: SM3 and its
  * accumulators); the decision itself is made by the pure {@link DropGrowSelector}.
  */
-public abstract class SparseFineTuning implements FineTuningMethod {
+public abstract class SpielMethod implements FineTuningMethod {
     protected final MethodSpec spec;
     protected final DropGrowSchedule schedule;
     protected final List<SparseDelta> deltas;
@@ -39,7 +39,7 @@ public abstract class SparseFineTuning implements FineTuningMethod {
     private int lastStep;
     private final Map<String, NDArray> phiLeaves = new LinkedHashMap<>();
 
-    protected SparseFineTuning(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
+    protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
         this.spec = spec;
         this.schedule = spec.schedule(totalSteps);
         long total = spec.budget().total(targets, modelParameters);
@@ -76,7 +76,7 @@ public abstract class SparseFineTuning implements FineTuningMethod {
     public NDArray apply(String module, NDArray x, NDArray weight) {
         Integer i = slotOf.get(module);
         if (i == null) {
-            return Linear.apply(x, weight);
+            return LinearLayers.dense(x, weight);
         }
         SparseDelta d = deltas.get(i);
         boolean training = stepScope != null;
@@ -86,7 +86,7 @@ public abstract class SparseFineTuning implements FineTuningMethod {
         NDArray phi = training ? phiLeaves.get(module) : m.create(d.values());
         NDArray w = d.effectiveWeight(m, weight, phi, training ? probe(i, m) : null);
         DataType type = x.getDataType();
-        NDArray y = Linear.apply(type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false), w);
+        NDArray y = LinearLayers.dense(type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false), w);
         return type == DataType.FLOAT32 ? y : y.toType(type, false);
     }
 

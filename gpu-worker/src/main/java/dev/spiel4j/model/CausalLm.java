@@ -1,8 +1,7 @@
-package dev.spiel4j.train;
+package dev.spiel4j.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.spiel4j.model.LinearLayers;
 
 import java.util.Map;
 
