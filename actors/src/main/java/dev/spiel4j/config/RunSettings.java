@@ -18,6 +18,8 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueFactory;
+import dev.spiel4j.kafka.CheckpointPublisher;
+import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.kafka.Topics;
 
 /**
@@ -104,6 +106,20 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
 
     /** @param index the GPU's index for {@link DeviceKind#GPU}, else 0 */
     public record Device(DeviceKind kind, int index) {
+    }
+
+    /**
+     * Publisher settings for this run's Kafka: records large enough for a checkpoint chunk (at least 1 MiB),
+     * the configured timeouts, backoff and buffer.
+     *
+     * @param bootstrapServers the external cluster's or the embedded broker's address
+     */
+    public ProducerSettings producerSettings(String bootstrapServers, String clientId) {
+        int maxRecord = Math.max(1 << 20, CheckpointPublisher.recordBytesFor(checkpoint.chunkSize()));
+        return ProducerSettings.defaults(bootstrapServers, clientId)
+                .withDeliveryTimeout(kafka.deliveryTimeout())
+                .withBackoff(kafka.minBackoff(), kafka.maxBackoff())
+                .withBuffer(Math.max(kafka.bufferSize(), maxRecord), maxRecord);
     }
 
     /**

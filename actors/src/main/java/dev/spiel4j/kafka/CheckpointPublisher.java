@@ -42,8 +42,8 @@ public final class CheckpointPublisher implements AutoCloseable {
 
     /** Default chunk size: well below Kafka's default 1 MiB record limit. */
     public static final int DEFAULT_CHUNK_BYTES = 512 * 1024;
-    /** Room for a chunk record's framing (ids, index, checksum) beyond its data. */
-    static final int CHUNK_OVERHEAD_BYTES = 1024;
+    /** Room for a chunk record's framing (key, ids, index, checksum) beyond its data. */
+    private static final int CHUNK_OVERHEAD_BYTES = 1024;
 
     private final ResilientProducer producer;
     private final String topic;
@@ -53,12 +53,20 @@ public final class CheckpointPublisher implements AutoCloseable {
     private final Map<String, CheckpointManifest> lastPublished = new HashMap<>();
 
     /**
+     * The record size the producer ({@link ProducerSettings#maxRecordBytes()}) and the checkpoints topic
+     * ({@code max.message.bytes}) must allow for chunks of {@code chunkBytes}.
+     */
+    public static int recordBytesFor(int chunkBytes) {
+        return chunkBytes + CHUNK_OVERHEAD_BYTES;
+    }
+
+    /**
      * @param maxRecordBytes the producer's {@link ProducerSettings#maxRecordBytes()}: a chunk must fit
      */
     public CheckpointPublisher(ResilientProducer producer, String topic, int chunkBytes, int maxRecordBytes) {
         this.producer = Objects.requireNonNull(producer, "producer");
         this.topic = Objects.requireNonNull(topic, "topic");
-        if (chunkBytes < 1024 || chunkBytes > maxRecordBytes - CHUNK_OVERHEAD_BYTES) {
+        if (chunkBytes < 1024 || recordBytesFor(chunkBytes) > maxRecordBytes) {
             throw new IllegalArgumentException("checkpoint chunk size must be between 1024 and maxRecordBytes - "
                     + CHUNK_OVERHEAD_BYTES + " (" + (maxRecordBytes - CHUNK_OVERHEAD_BYTES) + "), got " + chunkBytes);
         }

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Optional;
 
 import com.typesafe.config.ConfigException;
+import dev.spiel4j.kafka.ProducerSettings;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -36,6 +37,9 @@ class RunSettingsTest {
         assertEquals(RunSettings.DeviceKind.AUTO, s.device().kind());
         assertEquals(Optional.empty(), s.eval().data());
         assertTrue(s.run().id().startsWith("run-"), s.run().id());
+        ProducerSettings producer = s.producerSettings("127.0.0.1:9092", "test");
+        assertEquals(1 << 20, producer.maxRecordBytes());
+        assertEquals(Duration.ofSeconds(30), producer.deliveryTimeout());
     }
 
     @ParameterizedTest

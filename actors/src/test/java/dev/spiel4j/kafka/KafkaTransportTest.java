@@ -20,6 +20,14 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.spiel4j.proto.v1.AgeBucket;
+import dev.spiel4j.proto.v1.DeadLetter;
+import dev.spiel4j.proto.v1.FileLocation;
+import dev.spiel4j.proto.v1.ModuleSelection;
+import dev.spiel4j.proto.v1.RunEvent;
+import dev.spiel4j.proto.v1.SelectionEvent;
+import dev.spiel4j.proto.v1.SourceLocation;
 import dev.spiel4j.proto.v1.CheckpointChunk;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.CheckpointRecord;
@@ -31,8 +39,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Checkpoints through a real embedded broker: chunking, checksums, latest-wins, refusal of bad data. */
-class CheckpointTransportTest {
+/**
+ * Publishers and the checkpoint puller against a real embedded broker: chunking, checksums, latest wins,
+ * refusal of bad data, telemetry keyed by run.
+ */
+class KafkaTransportTest {
 
     private static final int CHUNK = 4096;
     private static EmbeddedKafka kafka;
@@ -150,6 +161,37 @@ class CheckpointTransportTest {
         assertThrows(IllegalArgumentException.class, () -> publisher.publish(header("run/x", "c", 1),
                 List.of()));
         assertThrows(IllegalArgumentException.class, () -> new CheckpointPart("../escape", missing));
+    }
+
+    @Test
+    void telemetryGoesToItsTopicKeyedByRun() throws Exception {
+        RunEvent event = RunEvent.newBuilder().setRunId("run-telemetry")
+                .setSelection(SelectionEvent.newBuilder().setStep(20).setFraction(1.0)
+                        .addModules(ModuleSelection.newBuilder().setModule("model.layers.0.self_attn.q_proj")
+                                .setDropped(7).setGrown(7).setActive(40))
+                        .addAgeHistogram(AgeBucket.newBuilder().setMinAge(0).setMaxAge(10).setCount(40)))
+                .build();
+        DeadLetter letter = DeadLetter.newBuilder().setRunId("run-telemetry").setReason("malformed_json")
+                .setSource(SourceLocation.newBuilder().setFile(FileLocation.newBuilder().setPath("d.jsonl")
+                        .setLine(3)))
+                .setRaw(ByteString.copyFromUtf8("{oops")).build();
+        ProtoPublisher.events(producer, topics).publish(event).get(30, TimeUnit.SECONDS);
+        ProtoPublisher.deadLetters(producer, topics).publish(letter).get(30, TimeUnit.SECONDS);
+        assertThrows(IllegalArgumentException.class,
+                () -> ProtoPublisher.events(producer, topics).publish(RunEvent.getDefaultInstance()));
+
+        var events = KafkaTestSupport.readAll(kafka.bootstrapServers(), topics.events());
+        assertEquals(1, events.size());
+        assertEquals("run-telemetry", new String(events.get(0).key(), StandardCharsets.UTF_8));
+        assertEquals(event, RunEvent.parseFrom(events.get(0).value()));
+        var letters = KafkaTestSupport.readAll(kafka.bootstrapServers(), topics.deadLetters());
+        assertEquals(List.of(letter), letters.stream().map(r -> {
+            try {
+                return DeadLetter.parseFrom(r.value());
+            } catch (InvalidProtocolBufferException e) {
+                throw new AssertionError(e);
+            }
+        }).toList());
     }
 
     private static Set<String> awaitTombstones(int expected) throws InterruptedException {
