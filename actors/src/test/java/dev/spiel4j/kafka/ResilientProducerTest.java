@@ -102,6 +102,51 @@ class ResilientProducerTest {
         }
     }
 
+    @Test
+    void boundedBufferBlocksSendersAndCloseFailsWhatWasNeverDelivered() throws Exception {
+        // Nothing listens on this port: every attempt fails, as in an outage that outlasts the run.
+        String nowhere;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            nowhere = "127.0.0.1:" + socket.getLocalPort();
+        }
+        ProducerSettings settings = new ProducerSettings(nowhere, "bounded-test", Duration.ofMillis(300),
+                Duration.ofMillis(50), Duration.ofMillis(100), 4096, 1024, Duration.ofMillis(500));
+        ResilientProducer producer = new ResilientProducer(settings);
+        List<CompletableFuture<?>> accepted = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            accepted.add(producer.send("t", null, new byte[1024]));
+        }
+        CompletableFuture<Object> fifth = new CompletableFuture<>();
+        Thread blocked = new Thread(() -> {
+            try {
+                fifth.complete(producer.send("t", null, new byte[1024]));
+            } catch (RuntimeException e) {
+                fifth.completeExceptionally(e);
+            }
+        });
+        blocked.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (producer.status().available() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        PublisherStatus status = producer.status();
+        assertFalse(status.available(), "the outage is reported");
+        assertFalse(fifth.isDone(), "a send into a full buffer blocks");
+        assertEquals(4, status.bufferedRecords());
+        assertEquals(4096, status.bufferedBytes());
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> producer.send("t", null, new byte[2000])).getMessage().contains("maxRecordBytes"));
+
+        producer.close();
+        blocked.join(5000);
+        assertTrue(fifth.isCompletedExceptionally(), "the blocked send is refused once closed");
+        for (CompletableFuture<?> f : accepted) {
+            java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, () -> f.get(5, TimeUnit.SECONDS));
+            assertTrue(e.getCause().getMessage().contains("not delivered"), e.getCause().getMessage());
+        }
+    }
+
     private static Metrics metric(long step) {
         return Metrics.newBuilder().setRunId("run-outage").setStep(step).setLoss(5.0 - step * 0.1).build();
     }
