@@ -17,6 +17,11 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.InvalidRecordException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.Utils;
 import org.slf4j.Logger;
@@ -29,6 +34,8 @@ import org.slf4j.LoggerFactory;
  * (broker down, delivery timeout), the failed records go back to the head of the buffer, the outage is
  * reported to the {@link OutageListener}s and in {@link #status()}, the Kafka producer is recreated and the
  * records are retried after an exponential backoff, until they are delivered or the producer is closed.
+ * Records Kafka refuses for good (too large for the topic, no such topic name, not authorized) fail their
+ * futures at once instead.
  *
  * <p>Delivery is at least once: a record whose acknowledgement was lost may be written twice. Consumers
  * de-duplicate by key (checkpoints) or by run and step (metrics, events).
@@ -182,7 +189,10 @@ public final class ResilientProducer implements AutoCloseable {
         }
     }
 
-    /** Sends one window and waits for its outcome; returns the records that were not delivered, in order. */
+    /**
+     * Sends one window and waits for its outcome. Returns the records to retry, in order; records Kafka
+     * refused for good (see {@link #isPermanent}) fail their futures instead of being retried forever.
+     */
     private List<Pending> attempt(KafkaProducer<byte[], byte[]> producer, Map<String, Integer> partitionCounts,
                                   List<Pending> window) {
         List<CompletableFuture<RecordMetadata>> attempts = new ArrayList<>(window.size());
@@ -206,29 +216,45 @@ public final class ResilientProducer implements AutoCloseable {
                     }
                 });
             } catch (RuntimeException e) {
-                cause = e;
                 attemptResult.completeExceptionally(e);
+                if (!isPermanent(e)) {
+                    cause = e;
+                }
             }
         }
         CompletableFuture.allOf(attempts.toArray(CompletableFuture[]::new)).exceptionally(e -> null).join();
         List<Pending> failed = new ArrayList<>();
+        Throwable outageCause = null;
         for (int i = 0; i < window.size(); i++) {
             Pending p = window.get(i);
             CompletableFuture<RecordMetadata> a = attempts.get(i);
-            if (a.isCompletedExceptionally()) {
-                failed.add(p);
-                if (cause == null) {
-                    cause = a.handle((md, e) -> e).join();
-                }
-            } else {
-                release(p);
+            Throwable error = a.handle((md, e) -> e).join();
+            if (error == null) {
+                release(p, true);
                 p.result().complete(a.join());
+            } else if (isPermanent(error)) {
+                LOG.error("Kafka refused a record for topic '{}': {}", p.record().topic(), error.toString());
+                release(p, false);
+                p.result().completeExceptionally(error);
+            } else {
+                failed.add(p);
+                outageCause = outageCause == null ? error : outageCause;
             }
         }
         if (!failed.isEmpty()) {
-            markUnavailable(cause, failed.size());
+            markUnavailable(outageCause, failed.size());
         }
         return failed;
+    }
+
+    /**
+     * Errors about the record or the topic itself, which no retry can fix. Everything else (timeouts,
+     * lost connections, leader changes, a restarted broker that forgot the producer) counts as an outage.
+     */
+    private static boolean isPermanent(Throwable error) {
+        return error instanceof RecordTooLargeException || error instanceof RecordBatchTooLargeException
+                || error instanceof InvalidTopicException || error instanceof InvalidRecordException
+                || error instanceof AuthorizationException;
     }
 
     /** The partition the default partitioner would give {@code partitionKey}'s bytes. */
@@ -265,11 +291,13 @@ public final class ResilientProducer implements AutoCloseable {
         return window;
     }
 
-    private void release(Pending p) {
+    private void release(Pending p, boolean wasDelivered) {
         synchronized (this) {
             bufferedBytes -= p.permits();
             inFlight--;
-            delivered++;
+            if (wasDelivered) {
+                delivered++;
+            }
         }
         bufferPermits.release(p.permits());
     }

@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -31,8 +32,11 @@ import dev.spiel4j.proto.v1.SourceLocation;
 import dev.spiel4j.proto.v1.CheckpointChunk;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.CheckpointRecord;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -192,6 +196,20 @@ class KafkaTransportTest {
                 throw new AssertionError(e);
             }
         }).toList());
+    }
+
+    @Test
+    void aRecordTheTopicRefusesFailsAtOnceWithoutStallingTheOthers() throws Exception {
+        try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+            admin.createTopics(List.of(new NewTopic("test.small", 1, (short) 1)
+                    .configs(Map.of("max.message.bytes", "2048")))).all().get(30, TimeUnit.SECONDS);
+        }
+        var tooLarge = producer.send("test.small", null, new byte[4096]);
+        var fine = producer.send("test.small", null, new byte[100]);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> tooLarge.get(30, TimeUnit.SECONDS));
+        assertTrue(e.getCause() instanceof RecordTooLargeException, e.getCause().toString());
+        assertEquals(0, fine.get(30, TimeUnit.SECONDS).offset());
+        assertTrue(producer.status().available());
     }
 
     private static Set<String> awaitTombstones(int expected) throws InterruptedException {
