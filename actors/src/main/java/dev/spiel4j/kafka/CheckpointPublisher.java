@@ -114,10 +114,28 @@ public final class CheckpointPublisher implements AutoCloseable {
     }
 
     private CheckpointManifest publishNow(CheckpointManifest header, List<CheckpointPart> parts, List<Long> sizes) {
+        List<ByteString> chunkSums = new ArrayList<>();
+        try {
+            return publishNow(header, parts, sizes, chunkSums);
+        } catch (RuntimeException e) {
+            // No manifest will name the chunks already sent: delete them rather than leave them to compaction.
+            try {
+                for (int i = 0; i < chunkSums.size(); i++) {
+                    send(CheckpointKeys.chunkKey(header.getRunId(), header.getCheckpointId(), i),
+                            header.getRunId(), null);
+                }
+            } catch (IllegalStateException closed) {
+                e.addSuppressed(closed); // the producer is closed: nothing more can be sent
+            }
+            throw e;
+        }
+    }
+
+    private CheckpointManifest publishNow(CheckpointManifest header, List<CheckpointPart> parts, List<Long> sizes,
+                                          List<ByteString> chunkSums) {
         String runId = header.getRunId();
         String checkpointId = header.getCheckpointId();
         MessageDigest whole = sha256();
-        List<ByteString> chunkSums = new ArrayList<>();
         List<PayloadPart> layout = new ArrayList<>();
         List<CompletableFuture<?>> acks = new ArrayList<>();
         byte[] buffer = new byte[chunkBytes];

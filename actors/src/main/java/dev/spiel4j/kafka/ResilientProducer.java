@@ -22,6 +22,7 @@ import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.Utils;
 import org.slf4j.Logger;
@@ -181,6 +182,11 @@ public final class ResilientProducer implements AutoCloseable {
                 backoff = backoff.multipliedBy(2).compareTo(settings.maxBackoff()) > 0
                         ? settings.maxBackoff() : backoff.multipliedBy(2);
             }
+        } catch (RuntimeException e) {
+            synchronized (this) {
+                lastError = e.toString();
+            }
+            LOG.error("Kafka sender {} stopped by an unexpected error", settings.clientId(), e);
         } finally {
             if (producer != null) {
                 producer.close(Duration.ZERO);
@@ -260,7 +266,14 @@ public final class ResilientProducer implements AutoCloseable {
     /** The partition the default partitioner would give {@code partitionKey}'s bytes. */
     private static int partitionFor(KafkaProducer<byte[], byte[]> producer, Map<String, Integer> counts,
                                     String topic, String partitionKey) {
-        int count = counts.computeIfAbsent(topic, t -> producer.partitionsFor(t).size());
+        Integer count = counts.get(topic);
+        if (count == null) {
+            count = producer.partitionsFor(topic).size();
+            if (count == 0) {
+                throw new UnknownTopicOrPartitionException("topic '" + topic + "' has no partitions (yet)");
+            }
+            counts.put(topic, count);
+        }
         return partitionOf(partitionKey, count);
     }
 
