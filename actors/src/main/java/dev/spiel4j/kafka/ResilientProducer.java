@@ -154,9 +154,10 @@ public final class ResilientProducer implements AutoCloseable {
         Duration backoff = settings.minBackoff();
         KafkaProducer<byte[], byte[]> producer = null;
         Map<String, Integer> partitionCounts = new HashMap<>();
+        List<Pending> window = List.of();
         try {
             while (true) {
-                List<Pending> window = nextWindow();
+                window = nextWindow();
                 if (window.isEmpty()) {
                     return;
                 }
@@ -185,6 +186,7 @@ public final class ResilientProducer implements AutoCloseable {
         } catch (RuntimeException e) {
             synchronized (this) {
                 lastError = e.toString();
+                window.stream().filter(p -> !p.result().isDone()).forEach(queue::addFirst); // failed below
             }
             LOG.error("Kafka sender {} stopped by an unexpected error", settings.clientId(), e);
         } finally {
