@@ -94,6 +94,8 @@ class RunSettingsTest {
         assertBad("spiel4j.checkpoint.chunk-size", "checkpoint.chunk-size=64MiB");
         assertBad("spiel4j.optimizer.lr", "optimizer.lr=fast");
         assertBad("spiel4j.bach", "bach.size=4");
+        assertBad("spiel4j.kafka.topic-prefix", "kafka.topic-prefix=\"my topics\"");
+        assertBad("spiel4j.kafka.max-backoff", "kafka.max-backoff=10ms");
         assertThrows(IllegalArgumentException.class, () -> RunSettings.load(null, List.of("batch.size")));
     }
 
