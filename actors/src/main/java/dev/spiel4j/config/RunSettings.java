@@ -1,0 +1,401 @@
+package dev.spiel4j.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigValue;
+import com.typesafe.config.ConfigValueFactory;
+import dev.spiel4j.kafka.CheckpointPublisher;
+import dev.spiel4j.kafka.ProducerSettings;
+import dev.spiel4j.kafka.Topics;
+
+/**
+ * The typed, validated {@code spiel4j} section of a run's configuration (see {@code reference.conf} for
+ * what each setting means). Every invalid value is refused with a {@link ConfigException} that names the
+ * key and where it was set; unknown keys (typos) are refused too.
+ */
+public record RunSettings(Run run, Model model, Data data, Method method, Optimizer optimizer, Schedule schedule,
+                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, Device device) {
+
+    /** Root of every spiel4j setting. */
+    public static final String ROOT = "spiel4j";
+
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+    private static final Pattern GPU = Pattern.compile("gpu:(\\d{1,3})");
+    private static final Set<String> METHODS = Set.of("spiel-ag", "spiel-ma", "lora", "ia3", "full");
+    private static final Set<String> FORMATS =
+            Set.of("auto", "text", "alpaca", "prompt-response", "messages", "question-answer");
+    private static final Set<String> TARGETS = Set.of("q", "k", "v", "o", "gate", "up", "down");
+
+    /** @param id never empty: generated from the start time when the configuration leaves it empty */
+    public record Run(String id, Path dir, long seed) {
+        /** This run's directory. */
+        public Path runDir() {
+            return dir.resolve(id);
+        }
+    }
+
+    /** @param computeType "float32" or "float16" */
+    public record Model(Path path, String computeType) {
+    }
+
+    public enum Source { FILE, KAFKA }
+
+    public record Data(Source source, Path train, String format, int seqLen, boolean truncate, boolean shuffle) {
+    }
+
+    /** Exactly one of the three is non-zero for the sparse methods. */
+    public record Budget(double density, long numDeltas, int matchLoraRank) {
+    }
+
+    public record Lora(int rank, double alpha, double dropout) {
+    }
+
+    public record Method(String name, Budget budget, List<String> targets, int reselectionInterval,
+                         int selectionSteps, double replaceFraction, String replaceSchedule, Lora lora) {
+        public boolean sparse() {
+            return name.startsWith("spiel-");
+        }
+    }
+
+    public record Optimizer(double lr, double weightDecay, double beta1, double beta2, double eps,
+                            double gradClip) {
+    }
+
+    /** @param steps 0 = unbounded; @param epochs 0 = use steps */
+    public record Schedule(long steps, int epochs, double warmupFraction, String decay) {
+    }
+
+    public record Batch(int size, int microBatches) {
+    }
+
+    public record Eval(int interval, Optional<Path> data, int holdoutExamples, List<Path> multipleChoice,
+                       int maxExamples) {
+    }
+
+    public record Checkpoint(int interval, int keep, int chunkSize) {
+    }
+
+    /** @param bootstrapServers empty = start the embedded broker */
+    public record Kafka(String bootstrapServers, String topicPrefix, int partitions, short replicationFactor,
+                        int embeddedPort, Duration deliveryTimeout, Duration minBackoff, Duration maxBackoff,
+                        long bufferSize) {
+        public boolean embedded() {
+            return bootstrapServers.isEmpty();
+        }
+
+        public Topics topics() {
+            return Topics.withPrefix(topicPrefix);
+        }
+    }
+
+    public enum DeviceKind { AUTO, CPU, GPU }
+
+    /** @param index the GPU's index for {@link DeviceKind#GPU}, else 0 */
+    public record Device(DeviceKind kind, int index) {
+    }
+
+    /**
+     * Publisher settings for this run's Kafka: records large enough for a checkpoint chunk (at least 1 MiB),
+     * the configured timeouts, backoff and buffer.
+     *
+     * @param bootstrapServers the external cluster's or the embedded broker's address
+     */
+    public ProducerSettings producerSettings(String bootstrapServers, String clientId) {
+        int maxRecord = Math.max(1 << 20, CheckpointPublisher.recordBytesFor(checkpoint.chunkSize()));
+        return ProducerSettings.defaults(bootstrapServers, clientId)
+                .withDeliveryTimeout(kafka.deliveryTimeout())
+                .withBackoff(kafka.minBackoff(), kafka.maxBackoff())
+                .withBuffer(Math.max(kafka.bufferSize(), maxRecord), maxRecord);
+    }
+
+    /**
+     * The full configuration of a run: {@code overrides} over {@code file} (may be null) over every
+     * {@code reference.conf} on the class path (spiel4j's and Pekko's), resolved. Give it to the actor
+     * system as is, and to {@link #from(Config)}.
+     *
+     * @param overrides {@code key=value} strings; keys not starting with "spiel4j." or "pekko." are taken as
+     *                  relative to "spiel4j." (so {@code batch.size=4} works)
+     */
+    public static Config load(Path file, List<String> overrides) {
+        Config layered = ConfigFactory.empty();
+        for (String override : overrides) {
+            int eq = override.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("setting override '" + override + "' is not key=value");
+            }
+            String key = override.substring(0, eq).trim();
+            if (!key.startsWith(ROOT + ".") && !key.startsWith("pekko.")) {
+                key = ROOT + "." + key;
+            }
+            Config one = ConfigFactory.empty(ROOT + " command line '" + override + "'")
+                    .withValue(key, overrideValue(override.substring(eq + 1).trim()));
+            layered = one.withFallback(layered);
+        }
+        if (file != null) {
+            layered = layered.withFallback(ConfigFactory.parseFile(file.toFile(),
+                    ConfigParseOptions.defaults().setAllowMissing(false)));
+        }
+        return layered.withFallback(ConfigFactory.defaultReference()).resolve();
+    }
+
+    /**
+     * A command-line value as HOCON (numbers, booleans, lists, quoted strings), or, when it does not parse
+     * as HOCON (e.g. {@code gpu:1}, {@code host:9092}), as the plain string.
+     */
+    private static ConfigValue overrideValue(String raw) {
+        try {
+            return ConfigFactory.parseString("value = " + raw).getValue("value");
+        } catch (ConfigException e) {
+            return ConfigValueFactory.fromAnyRef(raw, "command line");
+        }
+    }
+
+    /** Reads and validates the {@code spiel4j} section of a resolved configuration. */
+    public static RunSettings from(Config config) {
+        Config reference = ConfigFactory.defaultReference();
+        config.checkValid(reference, ROOT);
+        rejectUnknownKeys(config, reference);
+        Reader r = new Reader(config);
+        return new RunSettings(
+                new Run(r.runId("run.id"), r.path("run.dir"), r.longAtLeast("run.seed", Long.MIN_VALUE)),
+                new Model(r.path("model.path"), r.oneOf("model.compute-type", Set.of("float32", "float16"))),
+                new Data(Source.valueOf(r.oneOf("data.source", Set.of("file", "kafka")).toUpperCase()),
+                        r.path("data.train"), r.oneOf("data.format", FORMATS), r.intAtLeast("data.seq-len", 2),
+                        r.bool("data.truncate"), r.bool("data.shuffle")),
+                r.method(),
+                new Optimizer(r.positive("optimizer.lr"), r.nonNegative("optimizer.weight-decay"),
+                        r.fraction("optimizer.beta1"), r.fraction("optimizer.beta2"), r.positive("optimizer.eps"),
+                        r.nonNegative("optimizer.grad-clip")),
+                new Schedule(r.longAtLeast("schedule.steps", 0), r.intAtLeast("schedule.epochs", 0),
+                        r.fraction("schedule.warmup-fraction"),
+                        r.oneOf("schedule.decay", Set.of("linear", "cosine", "constant"))),
+                new Batch(r.intAtLeast("batch.size", 1), r.intAtLeast("batch.micro-batches", 1)),
+                new Eval(r.intAtLeast("eval.interval", 0), r.optionalPath("eval.data"),
+                        r.intAtLeast("eval.holdout-examples", 0), r.paths("eval.multiple-choice"),
+                        r.intAtLeast("eval.max-examples", 0)),
+                new Checkpoint(r.intAtLeast("checkpoint.interval", 0), r.intAtLeast("checkpoint.keep", 0),
+                        r.bytes("checkpoint.chunk-size", 1024, 16 << 20)),
+                r.kafka(),
+                r.device("device"));
+    }
+
+    private static void rejectUnknownKeys(Config config, Config reference) {
+        for (Map.Entry<String, ConfigValue> e : config.getConfig(ROOT).entrySet()) {
+            String key = ROOT + "." + e.getKey();
+            if (!key.startsWith(ROOT + ".trainer-dispatcher.") && !reference.hasPathOrNull(key)) {
+                throw new ConfigException.BadPath(e.getValue().origin(), key,
+                        "unknown setting (see reference.conf for the valid keys)");
+            }
+        }
+    }
+
+    /**
+     * Reads typed values by their key under {@code spiel4j}, so that every error, the library's type errors
+     * included, names the full key.
+     */
+    private static final class Reader {
+        private final Config c;
+
+        Reader(Config config) {
+            this.c = config;
+        }
+
+        private static String full(String key) {
+            return ROOT + "." + key;
+        }
+
+        private ConfigException bad(String key, String problem) {
+            String full = full(key);
+            return new ConfigException.BadValue(c.hasPath(full) ? c.getValue(full).origin() : c.origin(), full,
+                    problem);
+        }
+
+        String runId(String key) {
+            String id = c.getString(full(key));
+            if (id.isEmpty()) {
+                return "run-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+            }
+            if (!ID.matcher(id).matches()) {
+                throw bad(key, "'" + id + "' must be 1-128 characters from [A-Za-z0-9._-]");
+            }
+            return id;
+        }
+
+        boolean bool(String key) {
+            return c.getBoolean(full(key));
+        }
+
+        Path path(String key) {
+            String value = c.getString(full(key));
+            if (value.isBlank()) {
+                throw bad(key, "must name a file or directory");
+            }
+            return Path.of(value);
+        }
+
+        Optional<Path> optionalPath(String key) {
+            String value = c.getString(full(key));
+            return value.isBlank() ? Optional.empty() : Optional.of(Path.of(value));
+        }
+
+        List<Path> paths(String key) {
+            List<Path> paths = new ArrayList<>();
+            for (String value : c.getStringList(full(key))) {
+                if (value.isBlank()) {
+                    throw bad(key, "contains an empty path");
+                }
+                paths.add(Path.of(value));
+            }
+            return List.copyOf(paths);
+        }
+
+        String oneOf(String key, Set<String> allowed) {
+            String value = c.getString(full(key));
+            if (!allowed.contains(value)) {
+                throw bad(key, "'" + value + "' is not one of " + new java.util.TreeSet<>(allowed));
+            }
+            return value;
+        }
+
+        int intAtLeast(String key, int min) {
+            int value = c.getInt(full(key));
+            if (value < min) {
+                throw bad(key, value + " must be >= " + min);
+            }
+            return value;
+        }
+
+        long longAtLeast(String key, long min) {
+            long value = c.getLong(full(key));
+            if (value < min) {
+                throw bad(key, value + " must be >= " + min);
+            }
+            return value;
+        }
+
+        double positive(String key) {
+            double value = c.getDouble(full(key));
+            if (!(value > 0) || Double.isInfinite(value)) {
+                throw bad(key, value + " must be a positive number");
+            }
+            return value;
+        }
+
+        double nonNegative(String key) {
+            double value = c.getDouble(full(key));
+            if (!(value >= 0) || Double.isInfinite(value)) {
+                throw bad(key, value + " must be >= 0");
+            }
+            return value;
+        }
+
+        double fraction(String key) {
+            double value = c.getDouble(full(key));
+            if (!(value >= 0 && value < 1)) {
+                throw bad(key, value + " must be in [0, 1)");
+            }
+            return value;
+        }
+
+        int bytes(String key, long min, long max) {
+            long value = c.getBytes(full(key));
+            if (value < min || value > max) {
+                throw bad(key, value + " bytes must be between " + min + " and " + max);
+            }
+            return (int) value;
+        }
+
+        Duration positiveDuration(String key) {
+            Duration value = c.getDuration(full(key));
+            if (value.isNegative() || value.isZero()) {
+                throw bad(key, value + " must be positive");
+            }
+            return value;
+        }
+
+        Method method() {
+            String name = oneOf("method.name", METHODS);
+            Budget budget = new Budget(fraction("method.budget.density"),
+                    longAtLeast("method.budget.num-deltas", 0), intAtLeast("method.budget.match-lora-rank", 0));
+            int set = (budget.density() > 0 ? 1 : 0) + (budget.numDeltas() > 0 ? 1 : 0)
+                    + (budget.matchLoraRank() > 0 ? 1 : 0);
+            if (name.startsWith("spiel-") && set != 1) {
+                throw bad("method.budget", "set exactly one of density, num-deltas, match-lora-rank for " + name
+                        + " (" + set + " are set)");
+            }
+            List<String> targets = c.getStringList(full("method.targets"));
+            if (targets.isEmpty() || !TARGETS.containsAll(targets) || Set.copyOf(targets).size() != targets.size()) {
+                throw bad("method.targets", targets + " must be distinct names from " + new java.util.TreeSet<>(TARGETS));
+            }
+            int interval = intAtLeast("method.reselection-interval", 1);
+            int phase = intAtLeast("method.selection-steps", 1);
+            if (phase > interval) {
+                throw bad("method.selection-steps", phase + " must not exceed method.reselection-interval ("
+                        + interval + ")");
+            }
+            double xi = c.getDouble(full("method.replace-fraction"));
+            if (!(xi > 0 && xi <= 1)) {
+                throw bad("method.replace-fraction", xi + " must be in (0, 1]");
+            }
+            Lora lora = new Lora(intAtLeast("method.lora.rank", 1), positive("method.lora.alpha"),
+                    fraction("method.lora.dropout"));
+            return new Method(name, budget, List.copyOf(targets), interval, phase, xi,
+                    oneOf("method.replace-schedule", Set.of("linear", "cosine")), lora);
+        }
+
+        Kafka kafka() {
+            String bootstrap = c.getString(full("kafka.bootstrap-servers")).trim();
+            String prefix = c.getString(full("kafka.topic-prefix"));
+            try {
+                Topics.withPrefix(prefix);
+            } catch (IllegalArgumentException e) {
+                throw bad("kafka.topic-prefix", e.getMessage());
+            }
+            int port = intAtLeast("kafka.embedded-port", 0);
+            if (port > 65535) {
+                throw bad("kafka.embedded-port", port + " must be <= 65535");
+            }
+            int replication = intAtLeast("kafka.replication-factor", 1);
+            if (replication > Short.MAX_VALUE) {
+                throw bad("kafka.replication-factor", replication + " is too large");
+            }
+            Duration min = positiveDuration("kafka.min-backoff");
+            Duration max = positiveDuration("kafka.max-backoff");
+            if (max.compareTo(min) < 0) {
+                throw bad("kafka.max-backoff", max + " is shorter than kafka.min-backoff " + min);
+            }
+            return new Kafka(bootstrap, prefix, intAtLeast("kafka.partitions", 1), (short) replication, port,
+                    positiveDuration("kafka.delivery-timeout"), min, max,
+                    bytes("kafka.buffer-size", 1 << 20, Integer.MAX_VALUE));
+        }
+
+        Device device(String key) {
+            String value = c.getString(full(key));
+            if (value.equals("auto")) {
+                return new Device(DeviceKind.AUTO, 0);
+            }
+            if (value.equals("cpu")) {
+                return new Device(DeviceKind.CPU, 0);
+            }
+            Matcher gpu = GPU.matcher(value);
+            if (gpu.matches()) {
+                return new Device(DeviceKind.GPU, Integer.parseInt(gpu.group(1)));
+            }
+            throw bad(key, "'" + value + "' must be auto, cpu or gpu:N");
+        }
+    }
+}

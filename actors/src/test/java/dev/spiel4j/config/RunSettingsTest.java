@@ -1,0 +1,107 @@
+package dev.spiel4j.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+import com.typesafe.config.ConfigException;
+import dev.spiel4j.kafka.ProducerSettings;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+class RunSettingsTest {
+
+    /** The repository's config/ folder (tests run in the actors module directory). */
+    private static final Path CONFIG_DIR = Path.of("..", "config");
+
+    @Test
+    void referenceDefaultsAreValid() {
+        RunSettings s = RunSettings.from(RunSettings.load(null, List.of()));
+        assertEquals("spiel-ag", s.method().name());
+        assertEquals(8, s.method().budget().matchLoraRank());
+        assertEquals(20, s.method().reselectionInterval());
+        assertEquals(5, s.method().selectionSteps());
+        assertEquals(0.2, s.method().replaceFraction());
+        assertEquals(512 * 1024, s.checkpoint().chunkSize());
+        assertTrue(s.kafka().embedded());
+        assertEquals("spiel4j.checkpoints", s.kafka().topics().checkpoints());
+        assertEquals(Duration.ofSeconds(30), s.kafka().deliveryTimeout());
+        assertEquals(64L << 20, s.kafka().bufferSize());
+        assertEquals(RunSettings.DeviceKind.AUTO, s.device().kind());
+        assertEquals(Optional.empty(), s.eval().data());
+        assertTrue(s.run().id().startsWith("run-"), s.run().id());
+        ProducerSettings producer = s.producerSettings("127.0.0.1:9092", "test");
+        assertEquals(1 << 20, producer.maxRecordBytes());
+        assertEquals(Duration.ofSeconds(30), producer.deliveryTimeout());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"quickstart.conf", "continual-kafka.conf", "llama2-7b-paper.conf"})
+    void exampleConfigurationsAreValid(String name) {
+        Path file = CONFIG_DIR.resolve(name);
+        assertTrue(Files.isRegularFile(file), file + " exists");
+        RunSettings s = RunSettings.from(RunSettings.load(file, List.of()));
+        assertTrue(s.method().sparse());
+    }
+
+    @Test
+    void paperConfigurationCarriesThePaperHyperparameters() {
+        RunSettings s = RunSettings.from(RunSettings.load(CONFIG_DIR.resolve("llama2-7b-paper.conf"), List.of()));
+        assertEquals(1e-4, s.optimizer().lr());
+        assertEquals(30.0, s.optimizer().weightDecay());
+        assertEquals(64, s.method().budget().matchLoraRank());
+        assertEquals(128, s.batch().size() * s.batch().microBatches());
+        assertEquals(2, s.schedule().epochs());
+        assertEquals(0.03, s.schedule().warmupFraction());
+        assertEquals(2048, s.data().seqLen());
+    }
+
+    @Test
+    void continualConfigurationReadsKafkaForever() {
+        RunSettings s = RunSettings.from(RunSettings.load(CONFIG_DIR.resolve("continual-kafka.conf"), List.of()));
+        assertEquals(RunSettings.Source.KAFKA, s.data().source());
+        assertEquals(0, s.schedule().steps());
+        assertEquals(200, s.checkpoint().interval());
+    }
+
+    @Test
+    void overridesWinOverTheFileAndAcceptShortKeys() {
+        RunSettings s = RunSettings.from(RunSettings.load(CONFIG_DIR.resolve("quickstart.conf"),
+                List.of("batch.size=4", "spiel4j.optimizer.lr=2e-3", "device=gpu:1", "run.id=my-run",
+                        "kafka.bootstrap-servers=\"broker:9092\"")));
+        assertEquals(4, s.batch().size());
+        assertEquals(2e-3, s.optimizer().lr());
+        assertEquals(new RunSettings.Device(RunSettings.DeviceKind.GPU, 1), s.device());
+        assertEquals(Path.of("runs", "my-run"), s.run().runDir());
+        assertEquals("broker:9092", s.kafka().bootstrapServers());
+    }
+
+    @Test
+    void invalidValuesNameTheirKey() {
+        assertBad("spiel4j.batch.size", "batch.size=0");
+        assertBad("spiel4j.device", "device=gpu");
+        assertBad("spiel4j.method.name", "method.name=adapters");
+        assertBad("spiel4j.method.budget", "method.budget.density=0.01");
+        assertBad("spiel4j.method.selection-steps", "method.selection-steps=30");
+        assertBad("spiel4j.run.id", "run.id=\"a/b\"");
+        assertBad("spiel4j.checkpoint.chunk-size", "checkpoint.chunk-size=64MiB");
+        assertBad("spiel4j.optimizer.lr", "optimizer.lr=fast");
+        assertBad("spiel4j.bach", "bach.size=4");
+        assertBad("spiel4j.kafka.topic-prefix", "kafka.topic-prefix=\"my topics\"");
+        assertBad("spiel4j.kafka.max-backoff", "kafka.max-backoff=10ms");
+        assertThrows(IllegalArgumentException.class, () -> RunSettings.load(null, List.of("batch.size")));
+    }
+
+    private static void assertBad(String key, String override) {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> RunSettings.from(RunSettings.load(null, List.of(override))), override);
+        assertTrue(e.getMessage().contains(key), override + " -> " + e.getMessage());
+    }
+}
