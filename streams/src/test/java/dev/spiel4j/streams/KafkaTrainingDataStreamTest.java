@@ -1,5 +1,7 @@
 package dev.spiel4j.streams;
 
+import dev.spiel4j.kafka.EmbeddedKafka;
+
 import dev.spiel4j.data.ExampleEncoder;
 import dev.spiel4j.data.ExampleParser;
 import dev.spiel4j.data.Rejected;
@@ -37,7 +39,7 @@ class KafkaTrainingDataStreamTest {
 
     @BeforeAll
     static void start() throws Exception {
-        kafka = new EmbeddedKafka();
+        kafka = EmbeddedKafka.start();
         system = ActorSystem.create("kafka-training-data-test");
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
             admin.createTopics(List.of(new NewTopic(TOPIC, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
