@@ -83,8 +83,22 @@ public final class PythonPeer {
         }
     }
 
+    /** Whether the venv already holds the pinned requirements (then {@link #run} starts without installing). */
+    boolean isInstalled() {
+        try (InputStream in = resource(REQUIREMENTS)) {
+            Path marker = venv.resolve(MARKER);
+            return Files.exists(marker)
+                    && Files.readString(marker).equals(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Creates the venv and installs the pinned requirements once; returns null when ready, else why not. */
     String ensureEnvironment() {
+        if (isInstalled()) {
+            return null;
+        }
         String requirements;
         try (InputStream in = resource(REQUIREMENTS)) {
             requirements = new String(in.readAllBytes(), StandardCharsets.UTF_8);
@@ -93,9 +107,6 @@ public final class PythonPeer {
         }
         Path marker = venv.resolve(MARKER);
         try {
-            if (Files.exists(marker) && Files.readString(marker).equals(requirements)) {
-                return null;
-            }
             Files.createDirectories(venv.getParent());
         } catch (IOException e) {
             return "cannot prepare " + venv + ": " + e.getMessage();
