@@ -48,7 +48,10 @@ final class ExportCommand extends CliCommand {
         SparseFineTuning tuning = SftFiles.loadFor(sft, base.fingerprint());
         switch (format) {
             case peft -> SftExport.writePeftAdapter(tuning, base.config(), out);
-            case merged -> SftExport.writeMergedModel(tuning, base, out);
+            case merged -> {
+                SftExport.writeMergedModel(tuning, base, out);
+                MergeCommand.missingTokenizerWarning(base, out).ifPresent(this::progress);
+            }
         }
         List<String> files;
         try (Stream<Path> s = Files.list(out)) {

@@ -90,6 +90,10 @@ final class ScoreCommand extends CliCommand {
             throw usage("--max-chars applies to plain text only, not to instruction records in " + data);
         }
         LoadedModel loaded = engine.model.load();
+        if (seqLen + 1 > loaded.config().contextLength()) {
+            throw usage("--seq-len: " + seqLen + " does not fit the model's context length "
+                    + loaded.config().contextLength() + " (BOS + N tokens)");
+        }
         LossScorer.Score score;
         try (NDManager root = engine.newManager(); LlamaModel model = engine.open(loaded, root)) {
             if (sft != null) {
@@ -109,9 +113,6 @@ final class ScoreCommand extends CliCommand {
 
     /** NLL averaged over the response tokens (and EOS) of every example. */
     private LossScorer.Score scoreResponses(LlamaModel model, LoadedModel loaded) throws IOException {
-        if (seqLen + 1 > model.config().contextLength()) {
-            throw usage("--seq-len: must be below the context length " + model.config().contextLength());
-        }
         ExampleEncoder encoder = new ExampleEncoder(loaded.tokenizer(), seqLen + 1, ExampleEncoder.Overflow.TRUNCATE);
         TokenizedData tokenized = TokenizedData.load(data, encoder);
         if (!tokenized.rejected().isEmpty()) {
