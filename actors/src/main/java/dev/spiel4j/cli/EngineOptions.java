@@ -23,7 +23,10 @@ import java.util.regex.Pattern;
 final class EngineOptions {
     private static final Pattern GPU = Pattern.compile("gpu:(\\d+)");
 
-    /** Compute types DJL's PyTorch engine runs here (bfloat16 aborts the JVM, see LlamaModel). */
+    /**
+     * Compute types DJL's PyTorch engine runs here (bfloat16 aborts the JVM, see LlamaModel). Lower-case constants
+     * because picocli matches and lists them as the option's values.
+     */
     enum ComputeType {
         float32(DataType.FLOAT32), float16(DataType.FLOAT16);
 
@@ -52,17 +55,22 @@ final class EngineOptions {
     /** Checks --device's syntax and --model's existence: usage errors, before anything is loaded. */
     void validate() {
         model.requireExists();
+        deviceName();
+    }
+
+    /** --device in lower case, or a usage error when it is none of auto, cpu, gpu:N. */
+    private String deviceName() {
         String d = device.toLowerCase(Locale.ROOT);
         if (!d.equals("auto") && !d.equals("cpu") && !GPU.matcher(d).matches()) {
             throw new ParameterException(mixee.commandLine(),
                     "--device: expected auto, cpu or gpu:N (N a GPU index), got '" + device + "'");
         }
+        return d;
     }
 
     /** The DJL device for --device; a GPU index the engine does not have is a runtime failure. */
     Device device() {
-        validate();
-        String d = device.toLowerCase(Locale.ROOT);
+        String d = deviceName();
         Engine engine = Engine.getInstance();
         if (d.equals("auto")) {
             return engine.defaultDevice();

@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -71,7 +72,7 @@ final class InspectCommand extends CliCommand {
         state.metadata().forEach((k, v) -> text.append("  ").append(k).append(" = ").append(v).append('\n'));
         List<Map<String, Object>> arrays = new ArrayList<>();
         for (HostTensor t : contents.tensors().values()) {
-            text.append(String.format("  %-48s %-4s %d%n", t.name(), t.dtype(), t.numel()));
+            text.append(String.format(Locale.ROOT, "  %-48s %-4s %d%n", t.name(), t.dtype(), t.numel()));
             arrays.add(Map.of("name", t.name(), "dtype", t.dtype().name(), "length", t.numel()));
         }
         Map<String, Object> json = new LinkedHashMap<>();
@@ -102,7 +103,7 @@ final class InspectCommand extends CliCommand {
                         + (values == null ? "is missing" : "holds " + values.numel()));
             }
             modules.put(e.getKey(), e.getValue().asLong());
-            text.append(String.format("  %-48s %d%n", e.getKey(), e.getValue().asLong()));
+            text.append(String.format(Locale.ROOT, "  %-48s %d%n", e.getKey(), e.getValue().asLong()));
         });
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("kind", "peft-adapter");

@@ -4,6 +4,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParameterException;
 
+import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -33,8 +34,8 @@ public final class Main implements Runnable {
 
     /** Runs one command line with the given streams and returns its exit code (what tests call). */
     public static int execute(PrintStream out, PrintStream err, String... args) {
-        PrintWriter o = new PrintWriter(new java.io.OutputStreamWriter(out, StandardCharsets.UTF_8), true);
-        PrintWriter e = new PrintWriter(new java.io.OutputStreamWriter(err, StandardCharsets.UTF_8), true);
+        PrintWriter o = new PrintWriter(new OutputStreamWriter(out, StandardCharsets.UTF_8), true);
+        PrintWriter e = new PrintWriter(new OutputStreamWriter(err, StandardCharsets.UTF_8), true);
         CommandLine cli = new CommandLine(new Main())
                 .setOut(o)
                 .setErr(e)
@@ -48,7 +49,7 @@ public final class Main implements Runnable {
         }
     }
 
-    /** Without a subcommand: show the overview. */
+    /** Without a subcommand: a usage error that points to --help. */
     @Override
     public void run() {
         throw new ParameterException(spec.commandLine(), "missing subcommand");
@@ -70,16 +71,23 @@ public final class Main implements Runnable {
     /** Exit 1: one line naming what failed; the stack trace only with --verbose. */
     private static int runtimeError(Exception ex, CommandLine cmd, CommandLine.ParseResult parsed) {
         PrintWriter err = cmd.getErr();
-        String message = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
-        err.println(cmd.getCommandSpec().qualifiedName() + ": error: " + message);
+        err.println(cmd.getCommandSpec().qualifiedName() + ": error: " + describe(ex));
         if (isVerbose(cmd)) {
             ex.printStackTrace(err);
-        } else if (!(ex instanceof CliFailure) && !(ex instanceof IllegalArgumentException)
-                && !(ex instanceof IllegalStateException) && !(ex instanceof java.io.UncheckedIOException)) {
-            err.println("(" + ex.getClass().getName() + "; run with --verbose for the stack trace)");
         }
         err.flush();
         return CommandLine.ExitCode.SOFTWARE;
+    }
+
+    /**
+     * The engine's argument and state exceptions carry complete messages (file, tensor, field, problem); anything
+     * else also names its type, since e.g. an IOException's message is often just a path.
+     */
+    private static String describe(Exception ex) {
+        boolean complete = ex instanceof CliFailure || ex instanceof IllegalArgumentException
+                || ex instanceof IllegalStateException;
+        return complete && ex.getMessage() != null ? ex.getMessage()
+                : ex.getClass().getSimpleName() + ": " + ex.getMessage();
     }
 
     private static boolean isVerbose(CommandLine cmd) {

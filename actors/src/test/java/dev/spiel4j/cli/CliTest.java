@@ -205,6 +205,9 @@ class CliTest {
                 "--temperature", "0.5");
         assertEquals(2, both.code());
         assertTrue(both.err().contains("--greedy") && both.err().contains("mutually exclusive"), both.err());
+        Run gpu = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--device", "gpu:99");
+        assertEquals(1, gpu.code(), "a well-formed device the engine lacks is a runtime failure");
+        assertTrue(gpu.err().contains("--device gpu:99"), gpu.err());
         Run dtype = run("score", "--model", GGUF, "--data", GGUF, "--seq-len", "8", "--dtype", "bfloat16");
         assertEquals(2, dtype.code());
         assertTrue(dtype.err().contains("--dtype"), dtype.err());
