@@ -13,6 +13,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +21,8 @@ import java.util.Map;
 /**
  * {@code generate}: continues a prompt with the base model, optionally with sparse fine-tunings merged into its
  * weights. The context is BOS followed by the encoded prompt (an empty prompt is BOS alone); the result is the ids
- * generated after it, up to EOS (not included) or {@code --max-new-tokens}.
+ * generated after it, up to EOS (not included) or {@code --max-new-tokens}, and their text as it continues the
+ * prompt (so prompt + text reads right). Without {@code --json} it prints the prompt and its continuation.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate text after a prompt. JSON: {\"ids\": [...], \"text\": \"...\"}.")
@@ -78,11 +80,21 @@ final class GenerateCommand extends CliCommand {
             SftFiles.mergeInto(model, loaded.fingerprint(), sfts);
             ids = model.generate(context, tokenizer.eosId(), config, LinearLayers.DENSE);
         }
-        String text = tokenizer.decode(ids);
+        String whole = tokenizer.decode(concat(context, ids));
+        String head = tokenizer.decode(context);
+        // The continuation as it reads after the prompt: decoding the new ids alone would drop the space that
+        // starts a word piece (SentencePiece strips a leading space), giving "Lily andTom".
+        String text = whole.startsWith(head) ? whole.substring(head.length()) : tokenizer.decode(ids);
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("ids", ids);
         json.put("text", text);
-        return new Result(prompt + text, json);
+        return new Result(whole, json);
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private GenerationConfig generationConfig() {
