@@ -24,7 +24,9 @@ abstract class CliCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--json", order = 100, description = "Print the result as one JSON object (the last line on stdout).")
+    // order: listed after each command's own options in --help
+    @Option(names = "--json", order = 100,
+            description = "Print the result as one JSON object (the last line on stdout).")
     boolean json;
 
     @Option(names = {"-v", "--verbose"}, order = 101, description = "Show stack traces of errors.")

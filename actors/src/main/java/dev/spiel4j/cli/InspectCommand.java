@@ -1,6 +1,8 @@
 package dev.spiel4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
@@ -8,6 +10,8 @@ import dev.spiel4j.checkpoint.SparseFineTuningSummary;
 import dev.spiel4j.checkpoint.TrainingStateFile;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.io.ModelFormatException;
 import dev.spiel4j.io.SafeTensors;
 import picocli.CommandLine.Command;
@@ -24,38 +28,65 @@ import java.util.Map;
 /**
  * {@code inspect}: what a checkpoint holds. Recognises, by the {@code spiel4j.format} metadata the checkpoint
  * package writes, a sparse fine-tuning file ({@link SparseFineTuningSummary}) and a training-state file (its
- * metadata and arrays), and an exported adapter directory ({@link SftExport#ADAPTER_CONFIG}: deltas per module,
- * checked against the weights file).
+ * metadata and arrays), an exported adapter directory ({@link SftExport#ADAPTER_CONFIG}: deltas per module,
+ * checked against the weights file), and a base model (GGUF file or Hugging Face directory: its config and the
+ * fingerprint its fine-tunings must carry).
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Show what a sparse fine-tuning, training-state file or exported adapter holds.")
+        description = "Show what a sparse fine-tuning, training-state file, exported adapter or model holds.")
 final class InspectCommand extends CliCommand {
     /** Values of the {@code spiel4j.format} metadata key, as documented in the checkpoint package's file formats. */
     private static final String SPARSE_FINE_TUNING = "sparse-fine-tuning";
     private static final String TRAINING_STATE = "training-state";
+    /** Config records as JSON with the snake_case keys of every other field the CLI prints. */
+    private static final ObjectMapper SNAKE_CASE =
+            new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
-    @Parameters(paramLabel = "FILE", description = "A .safetensors checkpoint or an exported adapter directory.")
+    @Parameters(paramLabel = "FILE",
+            description = "A .safetensors checkpoint, an exported adapter directory, a GGUF file or an HF directory.")
     Path file;
 
     @Override
     Result run() {
         requireExisting(file, "FILE", true);
-        Path adapterConfig = Files.isDirectory(file) ? file.resolve(SftExport.ADAPTER_CONFIG)
-                : file.resolveSibling(SftExport.ADAPTER_CONFIG);
-        if (Files.isDirectory(file) || file.getFileName().toString().equals(SftExport.ADAPTER_WEIGHTS)) {
-            if (!Files.isRegularFile(adapterConfig)) {
-                throw usage("FILE: " + file + " is no exported adapter (no " + adapterConfig + ")");
-            }
+        boolean directory = Files.isDirectory(file);
+        Path dir = directory ? file : file.toAbsolutePath().getParent();
+        Path adapterConfig = dir.resolve(SftExport.ADAPTER_CONFIG);
+        if ((directory || file.getFileName().toString().equals(SftExport.ADAPTER_WEIGHTS))
+                && Files.isRegularFile(adapterConfig)) {
             return adapter(adapterConfig);
+        }
+        if (directory || !file.getFileName().toString().endsWith(".safetensors")) {
+            return model(); // a Hugging Face directory or a GGUF file; the loader says what is wrong otherwise
         }
         SafeTensors.Contents contents = SafeTensors.read(file);
         String format = contents.metadata().getOrDefault("spiel4j.format", "");
         return switch (format) {
             case SPARSE_FINE_TUNING -> sparseFineTuning();
             case TRAINING_STATE -> trainingState(contents);
-            default -> throw new ModelFormatException(file, "is a safetensors file but no spiel4j checkpoint"
-                    + " (metadata spiel4j.format is '" + format + "')");
+            default -> {
+                if (Files.isRegularFile(dir.resolve("config.json"))) {
+                    yield model();
+                }
+                throw new ModelFormatException(file, "is a safetensors file but no spiel4j checkpoint (metadata"
+                        + " spiel4j.format is '" + format + "') and no model weights (no config.json beside it)");
+            }
         };
+    }
+
+    /** A base model: its config and the fingerprint that fine-tunings of it record. */
+    private Result model() {
+        LoadedModel m = ModelLoader.load(file);
+        long parameters = m.tensors().values().stream().mapToLong(HostTensor::numel).sum();
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", "model");
+        json.put("source", m.source().toString());
+        json.put("fingerprint", m.fingerprint());
+        json.put("parameters", parameters);
+        json.put("config", SNAKE_CASE.convertValue(m.config(), Map.class));
+        String text = "model " + m.source() + "\n  fingerprint " + m.fingerprint() + "\n  " + parameters
+                + " parameters in " + m.tensors().size() + " tensors\n  " + m.config() + "\n";
+        return new Result(text, json);
     }
 
     private Result sparseFineTuning() {

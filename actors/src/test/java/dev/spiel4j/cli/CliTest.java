@@ -5,8 +5,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.spiel4j.checkpoint.DeltaTensor;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.io.HostDType;
+import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.ModuleNames;
 import org.junit.jupiter.api.BeforeAll;
@@ -16,6 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -318,9 +323,22 @@ class CliTest {
         assertEquals("12", j.get("metadata").get("step").asText());
         assertEquals(2, j.get("arrays").size());
 
-        Run model = run("inspect", SharedAssets.file("model/stories260K-hf/model.safetensors").toString());
-        assertEquals(1, model.code());
-        assertTrue(model.err().contains("model.safetensors") && model.err().contains("no spiel4j checkpoint"),
-                model.err());
+        Path plain = dir.resolve("plain.safetensors");
+        SafeTensors.write(plain, List.of(new HostTensor("x", new long[]{1}, HostDType.F32,
+                ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, 1f))), Map.of());
+        Run other = run("inspect", plain.toString());
+        assertEquals(1, other.code());
+        assertTrue(other.err().contains("plain.safetensors") && other.err().contains("no spiel4j checkpoint"),
+                other.err());
+    }
+
+    @Test
+    void inspectShowsAModelsFingerprint() throws IOException {
+        JsonNode gguf = run("inspect", GGUF, "--json").json();
+        assertEquals("model", gguf.get("kind").asText());
+        assertEquals(ModelLoader.load(Path.of(GGUF)).fingerprint(), gguf.get("fingerprint").asText());
+        assertEquals(64, gguf.get("config").get("dim").asInt());
+        assertEquals("INTERLEAVED", gguf.get("config").get("rope_layout").asText());
+        assertEquals(hf.fingerprint(), run("inspect", HF, "--json").json().get("fingerprint").asText());
     }
 }
