@@ -1,6 +1,7 @@
 package dev.spiel4j.cli;
 
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.model.GenerationConfig;
 import dev.spiel4j.model.LinearLayers;
@@ -75,9 +76,10 @@ final class GenerateCommand extends CliCommand {
         LoadedModel loaded = engine.model.load();
         Tokenizer tokenizer = loaded.tokenizer();
         int[] context = context(tokenizer, prompt);
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sfts, loaded.fingerprint());
         int[] ids;
         try (NDManager root = engine.newManager(); LlamaModel model = engine.open(loaded, root)) {
-            SftFiles.mergeInto(model, loaded.fingerprint(), sfts);
+            SftFiles.mergeInto(model, tunings);
             ids = model.generate(context, tokenizer.eosId(), config, LinearLayers.DENSE);
         }
         String whole = tokenizer.decode(concat(context, ids));

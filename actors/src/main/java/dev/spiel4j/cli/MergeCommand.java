@@ -57,10 +57,8 @@ final class MergeCommand extends CliCommand {
             weights[i] = p.weight;
         }
         LoadedModel base = model.load();
-        List<SparseFineTuning> sfts = new ArrayList<>();
-        for (WeightedSft p : parts) {
-            sfts.add(SftFiles.loadFor(p.file, base.fingerprint()));
-        }
+        List<SparseFineTuning> sfts = SftFiles.loadAllFor(parts.stream().map(p -> p.file).toList(),
+                base.fingerprint());
         boolean plain = sfts.size() == 1 && weights[0] == 1.0;
         SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
         progress("merge: writing " + merged.numDeltas() + " deltas into " + out);

@@ -3,6 +3,7 @@ package dev.spiel4j.cli;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Batches;
 import dev.spiel4j.data.ExampleEncoder;
@@ -94,11 +95,11 @@ final class ScoreCommand extends CliCommand {
             throw usage("--seq-len: " + seqLen + " does not fit the model's context length "
                     + loaded.config().contextLength() + " (BOS + N tokens)");
         }
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sft == null ? List.of() : List.of(sft),
+                loaded.fingerprint());
         LossScorer.Score score;
         try (NDManager root = engine.newManager(); LlamaModel model = engine.open(loaded, root)) {
-            if (sft != null) {
-                SftFiles.mergeInto(model, loaded.fingerprint(), List.of(sft));
-            }
+            SftFiles.mergeInto(model, tunings);
             score = format == ExampleFileReader.Format.TEXT
                     ? LossScorer.score(model, loaded.tokenizer(), Files.readString(data, StandardCharsets.UTF_8),
                     seqLen, maxChars, maxChunks, LinearLayers.DENSE)

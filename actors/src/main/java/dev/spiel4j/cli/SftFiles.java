@@ -24,18 +24,19 @@ final class SftFiles {
         return sft;
     }
 
-    /**
-     * Adds every fine-tuning into the model's weights in place (several add up), each checked against the base
-     * first. Returns them in order.
-     */
-    static List<SparseFineTuning> mergeInto(LlamaModel model, String fingerprint, List<Path> files) {
+    /** {@link #loadFor(Path, String)} for each file, in order: all checked before any model is uploaded. */
+    static List<SparseFineTuning> loadAllFor(List<Path> files, String fingerprint) {
         List<SparseFineTuning> loaded = new ArrayList<>();
         for (Path f : files) {
             loaded.add(loadFor(f, fingerprint));
         }
-        for (SparseFineTuning sft : loaded) {
+        return loaded;
+    }
+
+    /** Adds every fine-tuning into the model's weights in place; several add up. */
+    static void mergeInto(LlamaModel model, List<SparseFineTuning> tunings) {
+        for (SparseFineTuning sft : tunings) {
             SparseMerge.merge(sft, model.weights());
         }
-        return loaded;
     }
 }
