@@ -1,0 +1,86 @@
+package dev.spiel4j.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * A subcommand: computes a {@link Result} and prints it, as text or, with {@code --json}, as one JSON line (see
+ * {@link Main} for the output and exit-code contract). Subclasses validate their arguments with
+ * {@link #usage(String)} and {@link #requireExisting} and report progress with {@link #progress(String)}.
+ */
+abstract class CliCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Spec
+    CommandSpec spec;
+
+    // order: listed after each command's own options in --help
+    @Option(names = "--json", order = 100,
+            description = "Print the result as one JSON object (the last line on stdout).")
+    boolean json;
+
+    @Option(names = {"-v", "--verbose"}, order = 101, description = "Show stack traces of errors.")
+    boolean verbose;
+
+    /** What a subcommand produced: the text for a person and the JSON object for a program. */
+    record Result(String text, Map<String, Object> json) {
+    }
+
+    /** Does the work; exceptions become exit code 1 with their message. */
+    abstract Result run() throws Exception;
+
+    @Override
+    public final Integer call() throws Exception {
+        Result result = run();
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            out.println(toJson(result.json()));
+        } else if (!result.text().isEmpty()) {
+            out.print(result.text().endsWith("\n") ? result.text() : result.text() + "\n");
+        }
+        out.flush();
+        return 0;
+    }
+
+    boolean verbose() {
+        return verbose;
+    }
+
+    /** A usage error (exit 2) of this subcommand. */
+    ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+
+    /** Fails with a usage error naming the flag unless {@code path} exists (a file, or a directory if allowed). */
+    Path requireExisting(Path path, String flag, boolean directoryAllowed) {
+        if (Files.isRegularFile(path) || (directoryAllowed && Files.isDirectory(path))) {
+            return path;
+        }
+        throw usage(flag + ": " + (Files.exists(path) ? "not a regular file: " : "no such file: ") + path);
+    }
+
+    /** A progress line on stderr, so that stdout keeps only the result. */
+    void progress(String line) {
+        PrintWriter err = spec.commandLine().getErr();
+        err.println(line);
+        err.flush();
+    }
+
+    static String toJson(Object value) {
+        try {
+            return JSON.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write the result as JSON", e);
+        }
+    }
+}

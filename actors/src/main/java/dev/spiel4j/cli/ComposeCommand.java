@@ -1,0 +1,58 @@
+package dev.spiel4j.cli;
+
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code compose}: the weighted sum of sparse fine-tunings of one base, as one new fine-tuning file
+ * ({@link SparseFineTuning#compose}: union of indices, values at shared indices added).
+ */
+@Command(name = "compose", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Weighted sum of sparse fine-tunings of one base, written as one fine-tuning file.")
+final class ComposeCommand extends CliCommand {
+
+    @Option(names = "--sft", required = true, paramLabel = "FILE", description = "A fine-tuning; repeat for each.")
+    List<Path> sfts = new ArrayList<>();
+
+    @Option(names = "--weights", split = ",", paramLabel = "W", description = "One weight per --sft, in order."
+            + " Default: 1 each.")
+    List<Double> weights = new ArrayList<>();
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The fine-tuning file to write.")
+    Path out;
+
+    @Override
+    Result run() {
+        sfts.forEach(f -> requireExisting(f, "--sft", false));
+        if (!weights.isEmpty() && weights.size() != sfts.size()) {
+            throw usage("--weights: " + weights.size() + " weight(s) for " + sfts.size() + " --sft file(s)");
+        }
+        double[] w = new double[sfts.size()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = weights.isEmpty() ? 1.0 : weights.get(i);
+            if (!Double.isFinite(w[i])) {
+                throw usage("--weights: must be finite, got " + w[i]);
+            }
+        }
+        List<SparseFineTuning> parts = new ArrayList<>();
+        for (Path f : sfts) {
+            parts.add(SparseFineTuning.load(f));
+        }
+        SparseFineTuning composed = SparseFineTuning.compose(parts, w);
+        composed.save(out);
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("out", out.toString());
+        json.put("modules", composed.deltas().size());
+        json.put("num_deltas", composed.numDeltas());
+        json.put("base_fingerprint", composed.baseFingerprint());
+        return new Result("wrote " + composed.numDeltas() + " deltas over " + composed.deltas().size()
+                + " modules to " + out, json);
+    }
+}

@@ -1,0 +1,147 @@
+package dev.spiel4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.spiel4j.checkpoint.SftExport;
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.checkpoint.SparseFineTuningSummary;
+import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.io.ModelFormatException;
+import dev.spiel4j.io.SafeTensors;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code inspect}: what a checkpoint holds. Recognises, by the {@code spiel4j.format} metadata the checkpoint
+ * package writes, a sparse fine-tuning file ({@link SparseFineTuningSummary}) and a training-state file (its
+ * metadata and arrays), an exported adapter directory ({@link SftExport#ADAPTER_CONFIG}: deltas per module,
+ * checked against the weights file), and a base model (GGUF file or Hugging Face directory: its config and the
+ * fingerprint its fine-tunings must carry).
+ */
+@Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Show what a sparse fine-tuning, training-state file, exported adapter or model holds.")
+final class InspectCommand extends CliCommand {
+    /** Values of the {@code spiel4j.format} metadata key, as documented in the checkpoint package's file formats. */
+    private static final String SPARSE_FINE_TUNING = "sparse-fine-tuning";
+    private static final String TRAINING_STATE = "training-state";
+    /** Config records as JSON with the snake_case keys of every other field the CLI prints. */
+    private static final ObjectMapper SNAKE_CASE =
+            new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
+
+    @Parameters(paramLabel = "FILE",
+            description = "A .safetensors checkpoint, an exported adapter directory, a GGUF file or an HF directory.")
+    Path file;
+
+    @Override
+    Result run() {
+        requireExisting(file, "FILE", true);
+        boolean directory = Files.isDirectory(file);
+        Path dir = directory ? file : file.toAbsolutePath().getParent();
+        Path adapterConfig = dir.resolve(SftExport.ADAPTER_CONFIG);
+        if ((directory || file.getFileName().toString().equals(SftExport.ADAPTER_WEIGHTS))
+                && Files.isRegularFile(adapterConfig)) {
+            return adapter(adapterConfig);
+        }
+        if (directory || !file.getFileName().toString().endsWith(".safetensors")) {
+            return model(); // a Hugging Face directory or a GGUF file; the loader says what is wrong otherwise
+        }
+        SafeTensors.Contents contents = SafeTensors.read(file);
+        String format = contents.metadata().getOrDefault("spiel4j.format", "");
+        return switch (format) {
+            case SPARSE_FINE_TUNING -> sparseFineTuning();
+            case TRAINING_STATE -> trainingState(contents);
+            default -> {
+                if (Files.isRegularFile(dir.resolve("config.json"))) {
+                    yield model();
+                }
+                throw new ModelFormatException(file, "is a safetensors file but no spiel4j checkpoint (metadata"
+                        + " spiel4j.format is '" + format + "') and no model weights (no config.json beside it)");
+            }
+        };
+    }
+
+    /** A base model: its config and the fingerprint that fine-tunings of it record. */
+    private Result model() {
+        LoadedModel m = ModelLoader.load(file);
+        long parameters = m.tensors().values().stream().mapToLong(HostTensor::numel).sum();
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", "model");
+        json.put("source", m.source().toString());
+        json.put("fingerprint", m.fingerprint());
+        json.put("parameters", parameters);
+        json.put("config", SNAKE_CASE.convertValue(m.config(), Map.class));
+        String text = "model " + m.source() + "\n  fingerprint " + m.fingerprint() + "\n  " + parameters
+                + " parameters in " + m.tensors().size() + " tensors\n  " + m.config() + "\n";
+        return new Result(text, json);
+    }
+
+    private Result sparseFineTuning() {
+        SparseFineTuningSummary summary = SparseFineTuning.load(file).inspect();
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", SPARSE_FINE_TUNING);
+        json.putAll(summary.toMap());
+        return new Result(summary.text(), json);
+    }
+
+    private Result trainingState(SafeTensors.Contents contents) {
+        TrainingStateFile state = TrainingStateFile.load(file);
+        StringBuilder text = new StringBuilder("training state: " + contents.tensors().size() + " arrays\n");
+        state.metadata().forEach((k, v) -> text.append("  ").append(k).append(" = ").append(v).append('\n'));
+        List<Map<String, Object>> arrays = new ArrayList<>();
+        for (HostTensor t : contents.tensors().values()) {
+            text.append(String.format(Locale.ROOT, "  %-48s %-4s %d%n", t.name(), t.dtype(), t.numel()));
+            arrays.add(Map.of("name", t.name(), "dtype", t.dtype().name(), "length", t.numel()));
+        }
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", TRAINING_STATE);
+        json.put("metadata", state.metadata());
+        json.put("arrays", arrays);
+        return new Result(text.toString(), json);
+    }
+
+    /** An exported adapter: its config's per-module counts, each checked against the stored values. */
+    private Result adapter(Path configFile) {
+        ObjectNode config = JsonFiles.readObject(configFile);
+        Path weights = configFile.resolveSibling(SftExport.ADAPTER_WEIGHTS);
+        SafeTensors.Contents contents = SafeTensors.read(weights);
+        JsonNode numDeltas = config.path("num_deltas");
+        if (!numDeltas.isObject()) {
+            throw new ModelFormatException(configFile, "has no num_deltas object");
+        }
+        StringBuilder text = new StringBuilder("exported adapter: peft_type " + config.path("peft_type").asText()
+                + ", " + config.path("num_tunable_weights").asLong() + " deltas\n");
+        Map<String, Object> modules = new LinkedHashMap<>();
+        numDeltas.fields().forEachRemaining(e -> {
+            String key = "base_model.model." + e.getKey() + ".sft_delta.values";
+            HostTensor values = contents.tensors().get(key);
+            if (values == null || values.numel() != e.getValue().asLong()) {
+                throw new ModelFormatException(weights, "tensor '" + key + "' should hold " + e.getValue().asLong()
+                        + " values (num_deltas in " + configFile.getFileName() + ") but "
+                        + (values == null ? "is missing" : "holds " + values.numel()));
+            }
+            modules.put(e.getKey(), e.getValue().asLong());
+            text.append(String.format(Locale.ROOT, "  %-48s %d%n", e.getKey(), e.getValue().asLong()));
+        });
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", "peft-adapter");
+        json.put("peft_type", config.path("peft_type").asText());
+        json.put("num_tunable_weights", config.path("num_tunable_weights").asLong());
+        json.put("num_deltas", modules);
+        json.put("spiel4j", JsonFiles.MAPPER.convertValue(config.path("spiel4j"), Map.class));
+        return new Result(text.toString(), json);
+    }
+}

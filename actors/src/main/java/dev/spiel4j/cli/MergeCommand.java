@@ -1,0 +1,85 @@
+package dev.spiel4j.cli;
+
+import dev.spiel4j.checkpoint.SftExport;
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.io.LoadedModel;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * {@code merge}: writes base + sum of weighted sparse fine-tunings as a float32 Hugging Face checkpoint
+ * ({@link SftExport#writeMergedModel}), loadable by {@code --model DIR} and by {@code transformers}. Each
+ * {@code --weight} applies to the {@code --sft} just before it (default 1).
+ */
+@Command(name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Merge sparse fine-tunings into the base weights and write a Hugging Face checkpoint.")
+final class MergeCommand extends CliCommand {
+
+    @Mixin
+    ModelOption model;
+
+    @ArgGroup(exclusive = false, multiplicity = "1..*")
+    List<WeightedSft> parts = new ArrayList<>();
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to write (created).")
+    Path out;
+
+    /** One {@code --sft FILE [--weight W]}. */
+    static final class WeightedSft {
+        @Option(names = "--sft", required = true, paramLabel = "FILE", description = "A sparse fine-tuning file.")
+        Path file;
+
+        @Option(names = "--weight", paramLabel = "W",
+                description = "Scale of the preceding --sft's deltas. Default: 1.0.")
+        double weight = 1.0;
+    }
+
+    @Override
+    Result run() {
+        model.requireExists();
+        double[] weights = new double[parts.size()];
+        for (int i = 0; i < weights.length; i++) {
+            WeightedSft p = parts.get(i);
+            requireExisting(p.file, "--sft", false);
+            if (!Double.isFinite(p.weight)) {
+                throw usage("--weight: must be finite, got " + p.weight + " for " + p.file);
+            }
+            weights[i] = p.weight;
+        }
+        LoadedModel base = model.load();
+        List<SparseFineTuning> sfts = SftFiles.loadAllFor(parts.stream().map(p -> p.file).toList(),
+                base.fingerprint());
+        boolean plain = sfts.size() == 1 && weights[0] == 1.0;
+        SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
+        progress("merge: writing " + merged.numDeltas() + " deltas into " + out);
+        SftExport.writeMergedModel(merged, base, out);
+        missingTokenizerWarning(base, out).ifPresent(this::progress);
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("out", out.toString());
+        json.put("num_deltas", merged.numDeltas());
+        json.put("base_fingerprint", base.fingerprint());
+        return new Result("wrote merged model to " + out, json);
+    }
+
+    /**
+     * A merged export copies the tokenizer files of a Hugging Face base; a GGUF base keeps its tokenizer in its
+     * metadata, which the export does not convert, so the directory needs a tokenizer.json before it loads.
+     */
+    static Optional<String> missingTokenizerWarning(LoadedModel base, Path out) {
+        if (Files.isDirectory(base.source()) || Files.exists(out.resolve("tokenizer.json"))) {
+            return Optional.empty();
+        }
+        return Optional.of("warning: " + base.source() + " is a GGUF file whose tokenizer is not exported: add a"
+                + " tokenizer.json to " + out + " before loading it as a Hugging Face checkpoint");
+    }
+}
