@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.spiel4j.checkpoint.SparseFineTuningFile;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseFineTuningSummary;
@@ -35,9 +36,8 @@ import java.util.Map;
 @Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Show what a sparse fine-tuning, training-state file, exported adapter or model holds.")
 final class InspectCommand extends CliCommand {
-    /** Values of the {@code spiel4j.format} metadata key, as documented in the checkpoint package's file formats. */
-    private static final String SPARSE_FINE_TUNING = "sparse-fine-tuning";
-    private static final String TRAINING_STATE = "training-state";
+    private static final String SPARSE_FINE_TUNING = SparseFineTuningFile.FORMAT;
+    private static final String TRAINING_STATE = TrainingStateFile.FORMAT;
     /** Config records as JSON with the snake_case keys of every other field the CLI prints. */
     private static final ObjectMapper SNAKE_CASE =
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
@@ -60,7 +60,7 @@ final class InspectCommand extends CliCommand {
             return model(); // a Hugging Face directory or a GGUF file; the loader says what is wrong otherwise
         }
         SafeTensors.Contents contents = SafeTensors.read(file);
-        String format = contents.metadata().getOrDefault("spiel4j.format", "");
+        String format = contents.metadata().getOrDefault(SparseFineTuningFile.FORMAT_KEY, "");
         return switch (format) {
             case SPARSE_FINE_TUNING -> sparseFineTuning();
             case TRAINING_STATE -> trainingState(contents);

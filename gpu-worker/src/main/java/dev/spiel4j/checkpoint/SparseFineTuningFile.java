@@ -35,9 +35,9 @@ import java.util.Set;
  */
 public final class SparseFineTuningFile {
     public static final int VERSION = 1;
-    static final String FORMAT_KEY = "spiel4j.format";
+    public static final String FORMAT_KEY = "spiel4j.format";
     static final String VERSION_KEY = "spiel4j.format_version";
-    static final String FORMAT = "sparse-fine-tuning";
+    public static final String FORMAT = "sparse-fine-tuning";
 
     private SparseFineTuningFile() {
     }

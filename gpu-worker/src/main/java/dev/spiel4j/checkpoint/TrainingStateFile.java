@@ -28,7 +28,7 @@ import java.util.function.UnaryOperator;
  */
 public record TrainingStateFile(Map<String, String> metadata, Map<String, float[]> floats, Map<String, int[]> ints,
                                 Map<String, long[]> longs) {
-    static final String FORMAT = "training-state";
+    public static final String FORMAT = "training-state";
     public static final int VERSION = 1;
 
     public TrainingStateFile {
