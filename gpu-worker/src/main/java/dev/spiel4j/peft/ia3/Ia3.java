@@ -1,15 +1,12 @@
 package dev.spiel4j.peft.ia3;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.peft.DenseParameters;
-import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
-import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,42 +15,23 @@ import java.util.Map;
  * (IA)3 baseline (Liu et al., 2022): learned vectors, initialised to 1, that rescale the key and value projections'
  * outputs and the feed-forward intermediate activation (the input of {@code down_proj}). Trained with AdamW.
  */
-public final class Ia3 implements FineTuningMethod {
+public final class Ia3 extends AdapterMethod {
     /** The modules (IA)3 attaches to. */
     public static final List<String> TARGETS = List.of("self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj");
 
-    private final MethodSpec spec;
-    private final DenseParameters params;
     /** Module -> whether its vector scales the input (down_proj) rather than the output (k, v). */
     private final Map<String, Boolean> scalesInput = new HashMap<>();
-    private int lastStep;
 
     public Ia3(MethodSpec spec, List<TargetMatrix> targets) {
-        this.spec = spec;
-        this.params = new DenseParameters(spec);
+        super(spec);
         for (TargetMatrix t : targets) {
             boolean input = t.module().endsWith("mlp.down_proj");
             int n = input ? t.cols() : t.rows();
             float[] ones = new float[n];
-            java.util.Arrays.fill(ones, 1f);
+            Arrays.fill(ones, 1f);
             params.add(t.module() + ".ia3_l", new long[]{n}, ones);
             scalesInput.put(t.module(), input);
         }
-    }
-
-    @Override
-    public String name() {
-        return spec.method().cliName();
-    }
-
-    @Override
-    public long trainableParameters() {
-        return params.count();
-    }
-
-    @Override
-    public long optimizerStateBytes() {
-        return params.stateBytes();
     }
 
     @Override
@@ -64,43 +42,5 @@ public final class Ia3 implements FineTuningMethod {
         }
         NDArray l = params.get(module + ".ia3_l", x.getManager());
         return input ? LinearLayers.dense(x.mul(l), weight) : LinearLayers.dense(x, weight).mul(l);
-    }
-
-    @Override
-    public void beginStep(NDManager scope, int step) {
-        params.beginStep(scope);
-    }
-
-    @Override
-    public List<NDArray> gradients() {
-        return params.gradients();
-    }
-
-    @Override
-    public boolean update(int step, float lr, float gradScale) {
-        params.update(lr, gradScale);
-        lastStep = step;
-        return false;
-    }
-
-    @Override
-    public void abortStep() {
-        params.abort();
-    }
-
-    @Override
-    public Map<String, HostTensor> exportTensors() {
-        return params.export();
-    }
-
-    @Override
-    public MethodState state() {
-        return new MethodState(name(), lastStep, params.state());
-    }
-
-    @Override
-    public void restore(MethodState state) {
-        params.restore(state);
-        lastStep = state.step();
     }
 }

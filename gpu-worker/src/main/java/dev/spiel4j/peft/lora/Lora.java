@@ -2,17 +2,13 @@ package dev.spiel4j.peft.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.peft.DenseParameters;
-import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
-import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -23,17 +19,13 @@ import java.util.SplittableRandom;
  * Dropout masks are drawn on the host from the spec's seed and the step number, so runs are reproducible; no
  * dropout outside training steps.
  */
-public final class Lora implements FineTuningMethod {
-    private final MethodSpec spec;
+public final class Lora extends AdapterMethod {
     private final Set<String> modules = new HashSet<>();
-    private final DenseParameters params;
     private final float scale;
     private SplittableRandom dropoutRng;
-    private int lastStep;
 
     public Lora(MethodSpec spec, List<TargetMatrix> targets) {
-        this.spec = spec;
-        this.params = new DenseParameters(spec);
+        super(spec);
         this.scale = spec.loraAlpha() / spec.loraRank();
         int r = spec.loraRank();
         SplittableRandom rng = new SplittableRandom(spec.seed());
@@ -47,21 +39,6 @@ public final class Lora implements FineTuningMethod {
             params.add(t.module() + ".lora_A.weight", new long[]{r, t.cols()}, a);
             params.add(t.module() + ".lora_B.weight", new long[]{t.rows(), r}, new float[t.rows() * r]);
         }
-    }
-
-    @Override
-    public String name() {
-        return spec.method().cliName();
-    }
-
-    @Override
-    public long trainableParameters() {
-        return params.count();
-    }
-
-    @Override
-    public long optimizerStateBytes() {
-        return params.stateBytes();
     }
 
     @Override
@@ -89,38 +66,5 @@ public final class Lora implements FineTuningMethod {
         params.beginStep(scope);
         // Derived from (seed, step) rather than carried along, so a resumed run draws the same masks.
         dropoutRng = new SplittableRandom(spec.seed() * 31 + step);
-    }
-
-    @Override
-    public List<NDArray> gradients() {
-        return params.gradients();
-    }
-
-    @Override
-    public boolean update(int step, float lr, float gradScale) {
-        params.update(lr, gradScale);
-        lastStep = step;
-        return false;
-    }
-
-    @Override
-    public void abortStep() {
-        params.abort();
-    }
-
-    @Override
-    public Map<String, HostTensor> exportTensors() {
-        return params.export();
-    }
-
-    @Override
-    public MethodState state() {
-        return new MethodState(name(), lastStep, params.state());
-    }
-
-    @Override
-    public void restore(MethodState state) {
-        params.restore(state);
-        lastStep = state.step();
     }
 }

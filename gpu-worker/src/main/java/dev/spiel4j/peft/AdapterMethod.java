@@ -1,0 +1,77 @@
+package dev.spiel4j.peft;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.spiel4j.io.HostTensor;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Base of the dense-adapter baselines (LoRA, (IA)3): a fixed set of small dense tensors trained with AdamW through
+ * {@link DenseParameters}. Subclasses create the tensors and say how a linear layer uses them; the step protocol,
+ * export and resume state are the same for all of them and live here.
+ */
+public abstract class AdapterMethod implements FineTuningMethod {
+    protected final MethodSpec spec;
+    protected final DenseParameters params;
+    private int lastStep;
+
+    protected AdapterMethod(MethodSpec spec) {
+        this.spec = spec;
+        this.params = new DenseParameters(spec);
+    }
+
+    @Override
+    public String name() {
+        return spec.method().cliName();
+    }
+
+    @Override
+    public long trainableParameters() {
+        return params.count();
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        return params.stateBytes();
+    }
+
+    @Override
+    public void beginStep(NDManager scope, int step) {
+        params.beginStep(scope);
+    }
+
+    @Override
+    public List<NDArray> gradients() {
+        return params.gradients();
+    }
+
+    @Override
+    public boolean update(int step, float lr, float gradScale) {
+        params.update(lr, gradScale);
+        lastStep = step;
+        return false;
+    }
+
+    @Override
+    public void abortStep() {
+        params.abort();
+    }
+
+    @Override
+    public Map<String, HostTensor> exportTensors() {
+        return params.export();
+    }
+
+    @Override
+    public MethodState state() {
+        return new MethodState(name(), lastStep, params.state());
+    }
+
+    @Override
+    public void restore(MethodState state) {
+        params.restore(state);
+        lastStep = state.step();
+    }
+}
