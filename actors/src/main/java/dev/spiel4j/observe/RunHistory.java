@@ -125,10 +125,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
         Builder builder = new Builder();
         try (TelemetryConsumer consumer = new TelemetryConsumer(bootstrapServers, topics, "spiel4j-report")) {
             long deadline = System.nanoTime() + timeout.toNanos();
-            if (!consumer.assign(true, deadline)) {
-                throw new IOException("topics '" + topics.metrics() + "' and '" + topics.events()
-                        + "' do not exist on " + bootstrapServers);
-            }
+            consumer.assign(true, deadline);
             var end = consumer.endOffsets();
             while (!consumer.reached(end)) {
                 if (System.nanoTime() > deadline) {
@@ -136,7 +133,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
                             + "' from " + bootstrapServers);
                 }
                 for (TelemetryConsumer.Record r : consumer.poll(Duration.ofMillis(200))) {
-                    if (r instanceof TelemetryConsumer.Unreadable u) {
+                    if (r instanceof TelemetryConsumer.Unreadable u && runId.equals(u.key())) {
                         throw new IOException(u.where() + ": " + u.problem());
                     }
                     if (r instanceof TelemetryConsumer.StepRecord s && runId.equals(s.metrics().getRunId())) {

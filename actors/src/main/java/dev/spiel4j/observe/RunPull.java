@@ -51,7 +51,7 @@ public final class RunPull {
                                         Duration timeout) throws IOException {
         Path target = out.toAbsolutePath();
         Files.createDirectories(target.getParent());
-        Path staging = Files.createTempDirectory(target.getParent(), ".pull-" + runId + "-");
+        Path staging = Files.createTempDirectory(target.getParent(), ".pull-");
         try {
             Optional<PulledCheckpoint> pulled = new CheckpointPuller(bootstrapServers, topics.checkpoints(), timeout)
                     .pullLatest(runId, staging);

@@ -12,6 +12,7 @@ import dev.spiel4j.proto.v1.SelectionEvent;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.time.Instant;
@@ -75,17 +76,18 @@ public final class RunWatcher {
         long events = 0;
         Map<String, EtaEstimator> etas = new HashMap<>();
         try (TelemetryConsumer consumer = new TelemetryConsumer(bootstrapServers, topics, "spiel4j-watch")) {
-            if (!consumer.assign(fromBeginning, deadline)) {
-                out.println("topics '" + topics.metrics() + "' and '" + topics.events() + "' do not exist on "
-                        + bootstrapServers + " (no run has started there)");
+            try {
+                consumer.assign(fromBeginning, deadline);
+            } catch (IOException e) {
+                out.println(e.getMessage());
                 return new Outcome(End.TIMED_OUT, Optional.empty(), 0, 0);
             }
             RunStatus.State finalState = null;
             Map<TopicPartition, Long> drainTo = null;
             while (System.nanoTime() < deadline) {
                 for (TelemetryConsumer.Record r : consumer.poll(POLL)) {
-                    if (r instanceof TelemetryConsumer.Unreadable u) {
-                        out.println("skipped " + u.where() + ": " + u.problem());
+                    if (r instanceof TelemetryConsumer.Unreadable u && matches(runId, u.key())) {
+                        out.println(prefix(runId, u.key()) + "skipped " + u.where() + ": " + u.problem());
                     } else if (r instanceof TelemetryConsumer.StepRecord s && matches(runId, s.metrics().getRunId())) {
                         Metrics m = s.metrics();
                         Optional<Duration> eta = etas.computeIfAbsent(m.getRunId(), k -> new EtaEstimator()).eta(m);
@@ -94,9 +96,9 @@ public final class RunWatcher {
                     } else if (r instanceof TelemetryConsumer.EventRecord e && matches(runId, e.event().getRunId())) {
                         out.println(prefix(runId, e.event().getRunId()) + eventLine(e.event()));
                         events++;
-                        RunStatus.State state = e.event().hasStatus() ? e.event().getStatus().getState() : null;
-                        if (runId != null && FINAL.contains(state) && finalState == null) {
-                            finalState = state;
+                        boolean last = e.event().hasStatus() && FINAL.contains(e.event().getStatus().getState());
+                        if (runId != null && last && finalState == null) {
+                            finalState = e.event().getStatus().getState();
                             // What the run published before its final status may sit in the other topic.
                             drainTo = consumer.endOffsets();
                         }

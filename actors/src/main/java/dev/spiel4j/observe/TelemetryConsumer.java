@@ -9,8 +9,11 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,15 +38,17 @@ final class TelemetryConsumer implements AutoCloseable {
     record EventRecord(String where, RunEvent event) implements Record {
     }
 
-    /** A record that does not parse as its topic's message. */
-    record Unreadable(String where, String problem) implements Record {
+    /** A record that does not parse as its topic's message; {@code key} is its key (the run id) or "". */
+    record Unreadable(String where, String key, String problem) implements Record {
     }
 
+    private final String bootstrapServers;
     private final Topics topics;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final List<TopicPartition> partitions = new ArrayList<>();
 
     TelemetryConsumer(String bootstrapServers, Topics topics, String clientId) {
+        this.bootstrapServers = bootstrapServers;
         this.topics = topics;
         Map<String, Object> config = new HashMap<>();
         config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
@@ -53,35 +58,41 @@ final class TelemetryConsumer implements AutoCloseable {
     }
 
     /**
-     * Assigns every partition of both topics, waiting for them to exist until {@code deadlineNanos}
-     * ({@link System#nanoTime()} scale).
+     * Assigns every partition of both topics, waiting for them to exist (and for Kafka to answer) until
+     * {@code deadlineNanos} ({@link System#nanoTime()} scale).
      *
-     * @return false if they still did not both exist at the deadline
+     * @throws IOException naming the topics and the broker when they still do not both exist at the deadline
      */
-    boolean assign(boolean fromBeginning, long deadlineNanos) {
+    void assign(boolean fromBeginning, long deadlineNanos) throws IOException {
         while (true) {
-            List<TopicPartition> found = new ArrayList<>();
-            for (String topic : List.of(topics.metrics(), topics.events())) {
-                List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(5));
-                for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
-                    found.add(new TopicPartition(topic, info.partition()));
+            String problem;
+            try {
+                List<TopicPartition> found = new ArrayList<>();
+                for (String topic : List.of(topics.metrics(), topics.events())) {
+                    List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(5));
+                    for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
+                        found.add(new TopicPartition(topic, info.partition()));
+                    }
                 }
-            }
-            boolean both = found.stream().anyMatch(p -> p.topic().equals(topics.metrics()))
-                    && found.stream().anyMatch(p -> p.topic().equals(topics.events()));
-            if (both) {
-                partitions.addAll(found);
-                consumer.assign(partitions);
-                if (fromBeginning) {
-                    consumer.seekToBeginning(partitions);
-                } else {
-                    consumer.seekToEnd(partitions);
+                if (found.stream().anyMatch(p -> p.topic().equals(topics.metrics()))
+                        && found.stream().anyMatch(p -> p.topic().equals(topics.events()))) {
+                    partitions.addAll(found);
+                    consumer.assign(partitions);
+                    if (fromBeginning) {
+                        consumer.seekToBeginning(partitions);
+                    } else {
+                        consumer.seekToEnd(partitions);
+                    }
+                    partitions.forEach(consumer::position); // resolve the lazy seek now, not at the first poll
+                    return;
                 }
-                partitions.forEach(consumer::position); // resolve the lazy seek now, not at the first poll
-                return true;
+                problem = "topics '" + topics.metrics() + "' and '" + topics.events() + "' do not exist on "
+                        + bootstrapServers + " (no run has started there)";
+            } catch (TimeoutException e) {
+                problem = "Kafka at " + bootstrapServers + " does not answer: " + e.getMessage();
             }
             if (System.nanoTime() > deadlineNanos) {
-                return false;
+                throw new IOException(problem);
             }
             sleep(Duration.ofMillis(500));
         }
@@ -106,16 +117,17 @@ final class TelemetryConsumer implements AutoCloseable {
         List<Record> out = new ArrayList<>();
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
             String where = r.topic() + "/" + r.partition() + "@" + r.offset();
+            String key = r.key() == null ? "" : new String(r.key(), StandardCharsets.UTF_8);
             try {
                 if (r.value() == null) {
-                    out.add(new Unreadable(where, "empty record"));
+                    out.add(new Unreadable(where, key, "empty record"));
                 } else if (r.topic().equals(topics.metrics())) {
                     out.add(new StepRecord(where, Metrics.parseFrom(r.value())));
                 } else {
                     out.add(new EventRecord(where, RunEvent.parseFrom(r.value())));
                 }
             } catch (InvalidProtocolBufferException e) {
-                out.add(new Unreadable(where, "not a spiel4j.v1 " + (r.topic().equals(topics.metrics())
+                out.add(new Unreadable(where, key, "not a spiel4j.v1 " + (r.topic().equals(topics.metrics())
                         ? "Metrics" : "RunEvent") + " message: " + e.getMessage()));
             }
         }
