@@ -77,6 +77,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
     public record Status(long step, String state, String message) {
     }
 
+    /** A checkpoint the run wrote: its id, where (as the run reported it) and its size. */
     public record Checkpoint(long step, String id, String path, long bytes) {
     }
 

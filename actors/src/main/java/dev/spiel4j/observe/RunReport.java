@@ -175,7 +175,7 @@ public final class RunReport {
             int tail = Math.max(1, h.steps().size() / 10);
             rows.put("mean train loss, last " + tail + " steps", number(h.steps().subList(h.steps().size() - tail,
                     h.steps().size()).stream().mapToDouble(RunHistory.Step::loss).average().orElseThrow()));
-            rows.put("final learning rate", String.format(Locale.ROOT, "%.3g", last.lr()));
+            rows.put("final learning rate", String.format(Locale.ROOT, "%.2e", last.lr()));
             rows.put("mean tokens/s", String.format(Locale.ROOT, "%.0f",
                     h.steps().stream().mapToDouble(RunHistory.Step::tokensPerSecond).average().orElseThrow()));
             rows.put("training time (sum of step times)", String.format(Locale.ROOT, "%.1f s",
