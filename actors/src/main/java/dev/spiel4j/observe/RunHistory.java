@@ -1,0 +1,357 @@
+package dev.spiel4j.observe;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spiel4j.io.JsonFiles;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalDouble;
+import java.util.TreeMap;
+
+import dev.spiel4j.kafka.Topics;
+
+/**
+ * What a run reported, read back from its run directory ({@link RunLog}'s files) or from the metrics and events
+ * topics. Steps, selections and evaluations are in step order; a step (or a selection, or an evaluation of a data
+ * set at a step) reported twice, as after a resume that replays steps, keeps its last report.
+ *
+ * @param runId       the run's id (empty when nothing named it)
+ * @param steps       one per optimizer step
+ * @param selections  one per reselection
+ * @param evaluations one per evaluated data set and step
+ * @param statuses    status changes in the order they were reported
+ * @param checkpoints checkpoints written, by id
+ * @param outages     how many Kafka outage reports there were (ongoing ones)
+ */
+public record RunHistory(String runId, List<Step> steps, List<Selection> selections, List<Evaluation> evaluations,
+                         List<Status> statuses, List<Checkpoint> checkpoints, int outages) {
+
+    public RunHistory {
+        steps = List.copyOf(steps);
+        selections = List.copyOf(selections);
+        evaluations = List.copyOf(evaluations);
+        statuses = List.copyOf(statuses);
+        checkpoints = List.copyOf(checkpoints);
+    }
+
+    /** One optimizer step's numbers; {@code totalSteps} is 0 for a run without an end. */
+    public record Step(long step, long totalSteps, double loss, double lr, double tokensPerSecond, double gradNorm,
+                       double stepSeconds, OptionalDouble evalLoss, Optional<Instant> time) {
+    }
+
+    /**
+     * One reselection: totals over its modules and the slots' age histogram after it ({@code counts[i]} slots with
+     * age in {@code [bucketEdges[i], bucketEdges[i + 1])}).
+     */
+    public record Selection(long step, double fraction, int modules, long dropped, long grown, long active,
+                            List<Long> bucketEdges, List<Long> counts) {
+        public Selection {
+            bucketEdges = List.copyOf(bucketEdges);
+            counts = List.copyOf(counts);
+            if (!counts.isEmpty() && bucketEdges.size() != counts.size() + 1) {
+                throw new IllegalArgumentException("an age histogram of " + counts.size() + " buckets needs "
+                        + (counts.size() + 1) + " edges, got " + bucketEdges.size());
+            }
+        }
+    }
+
+    /** One evaluation of one data set: a loss, an accuracy, or both. */
+    public record Evaluation(long step, String dataset, OptionalDouble loss, OptionalDouble accuracy, long examples) {
+    }
+
+    /** A status change, e.g. {@code STARTED}, {@code COMPLETED}. */
+    public record Status(long step, String state, String message) {
+    }
+
+    /** A checkpoint the run wrote: its id, where (as the run reported it) and its size. */
+    public record Checkpoint(long step, String id, String path, long bytes) {
+    }
+
+    /** The last step reported, if any. */
+    public Optional<Step> lastStep() {
+        return steps.isEmpty() ? Optional.empty() : Optional.of(steps.get(steps.size() - 1));
+    }
+
+    /** The last reselection, whose age histogram describes the slots at the end. */
+    public Optional<Selection> lastSelection() {
+        return selections.isEmpty() ? Optional.empty() : Optional.of(selections.get(selections.size() - 1));
+    }
+
+    /** The last status change, e.g. {@code COMPLETED}. */
+    public Optional<Status> lastStatus() {
+        return statuses.isEmpty() ? Optional.empty() : Optional.of(statuses.get(statuses.size() - 1));
+    }
+
+    /**
+     * Reads {@code runDir}/metrics.jsonl and (when present) events.jsonl. A last line without its newline is a line
+     * being written and is left out.
+     *
+     * @throws IllegalArgumentException when there is no metrics.jsonl, or for a malformed line (naming file:line)
+     */
+    public static RunHistory read(Path runDir) {
+        Path metrics = runDir.resolve(RunLog.METRICS_FILE);
+        if (!Files.isRegularFile(metrics)) {
+            throw new IllegalArgumentException(runDir + " is not a run directory: it has no " + RunLog.METRICS_FILE);
+        }
+        Builder builder = new Builder();
+        readLines(metrics, builder::addMetrics);
+        Path events = runDir.resolve(RunLog.EVENTS_FILE);
+        if (Files.isRegularFile(events)) {
+            readLines(events, builder::addEvent);
+        }
+        return builder.build();
+    }
+
+    /**
+     * Reads the run's records from the metrics and events topics, from the beginning to their current end.
+     *
+     * @throws java.io.IOException when a topic does not exist or the end is not reached within {@code timeout}
+     */
+    public static RunHistory fromKafka(String bootstrapServers, Topics topics, String runId, Duration timeout)
+            throws IOException {
+        Builder builder = new Builder();
+        try (TelemetryConsumer consumer = new TelemetryConsumer(bootstrapServers, topics, "spiel4j-report")) {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            consumer.assign(true, deadline);
+            var end = consumer.endOffsets();
+            while (!consumer.reached(end)) {
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("timed out after " + timeout + " reading the telemetry of run '" + runId
+                            + "' from " + bootstrapServers);
+                }
+                for (TelemetryConsumer.Record r : consumer.poll(Duration.ofMillis(200))) {
+                    if (r instanceof TelemetryConsumer.Unreadable u && runId.equals(u.key())) {
+                        throw new IOException(u.where() + ": " + u.problem());
+                    }
+                    if (r instanceof TelemetryConsumer.StepRecord s && runId.equals(s.metrics().getRunId())) {
+                        builder.addMetrics(s.where(), RunLog.metricsJson(s.metrics()));
+                    } else if (r instanceof TelemetryConsumer.EventRecord e && runId.equals(e.event().getRunId())) {
+                        builder.addEvent(e.where(), RunLog.eventJson(e.event()));
+                    }
+                }
+            }
+        }
+        return builder.build();
+    }
+
+    private interface LineSink {
+        void accept(String where, JsonNode line);
+    }
+
+    private static void readLines(Path file, LineSink sink) {
+        String name = file.getFileName().toString();
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+        try (BufferedReader in = new BufferedReader(new java.io.StringReader(
+                text.substring(0, text.lastIndexOf('\n') + 1)))) {
+            String line;
+            int number = 0;
+            while ((line = in.readLine()) != null) {
+                number++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                String where = name + ":" + number;
+                JsonNode node;
+                try {
+                    node = JsonFiles.MAPPER.readTree(line);
+                } catch (JsonProcessingException e) {
+                    throw new IllegalArgumentException(where + ": not valid JSON: " + e.getOriginalMessage());
+                }
+                if (node == null || !node.isObject()) {
+                    throw new IllegalArgumentException(where + ": not a JSON object");
+                }
+                sink.accept(where, node);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // reading a string
+        }
+    }
+
+    /** Collects lines (from files or converted messages), checking each; {@code where} names the source. */
+    static final class Builder {
+        private String runId;
+        private final TreeMap<Long, Step> steps = new TreeMap<>();
+        private final TreeMap<Long, Selection> selections = new TreeMap<>();
+        private final Map<EvalKey, Evaluation> evaluations = new LinkedHashMap<>();
+        private final List<Status> statuses = new ArrayList<>();
+        private final Map<String, Checkpoint> checkpoints = new LinkedHashMap<>();
+        private int outages;
+
+        private record EvalKey(long step, String dataset) {
+        }
+
+        void addMetrics(String where, JsonNode o) {
+            checkRun(where, o);
+            long step = longField(where, o, "step");
+            steps.put(step, new Step(step, longField(where, o, "total_steps"), doubleField(where, o, "loss"),
+                    doubleField(where, o, "lr"), doubleField(where, o, "tokens_per_s"),
+                    doubleField(where, o, "grad_norm"), doubleField(where, o, "step_s"),
+                    optionalDouble(where, o, "eval_loss"), time(where, o)));
+        }
+
+        void addEvent(String where, JsonNode o) {
+            checkRun(where, o);
+            String type = text(where, o, "type");
+            switch (type) {
+                case "status" -> statuses.add(new Status(longField(where, o, "step"), text(where, o, "state"),
+                        o.path("message").asText("")));
+                case "selection" -> addSelection(where, o);
+                case "eval" -> {
+                    long step = longField(where, o, "step");
+                    String dataset = text(where, o, "dataset");
+                    evaluations.put(new EvalKey(step, dataset), new Evaluation(step, dataset,
+                            optionalDouble(where, o, "loss"), optionalDouble(where, o, "accuracy"),
+                            longField(where, o, "examples")));
+                }
+                case "checkpoint" -> {
+                    String id = text(where, o, "checkpoint_id");
+                    checkpoints.put(id, new Checkpoint(longField(where, o, "step"), id, o.path("path").asText(""),
+                            longField(where, o, "bytes")));
+                }
+                case "outage" -> outages += o.path("ongoing").asBoolean() ? 1 : 0;
+                default -> {
+                    // A newer writer's event type: skipped, so that old readers keep working.
+                }
+            }
+        }
+
+        private void addSelection(String where, JsonNode o) {
+            long step = longField(where, o, "step");
+            long dropped = 0;
+            long grown = 0;
+            long active = 0;
+            JsonNode modules = o.path("modules");
+            for (JsonNode m : modules) {
+                dropped += longField(where, m, "dropped");
+                grown += longField(where, m, "grown");
+                active += longField(where, m, "active");
+            }
+            JsonNode histogram = o.path("age_histogram");
+            List<Long> edges = longs(where, histogram, "bucket_edges");
+            List<Long> counts = longs(where, histogram, "counts");
+            if (!counts.isEmpty() && edges.size() != counts.size() + 1) {
+                throw new IllegalArgumentException(where + ": age_histogram has " + counts.size() + " counts and "
+                        + edges.size() + " bucket_edges; it needs one edge more than counts");
+            }
+            for (int i = 1; i < edges.size(); i++) {
+                if (edges.get(i) <= edges.get(i - 1)) {
+                    throw new IllegalArgumentException(where + ": age_histogram bucket_edges must increase: "
+                            + edges);
+                }
+            }
+            selections.put(step, new Selection(step, o.path("fraction").asDouble(), modules.size(), dropped, grown,
+                    active, edges, counts));
+        }
+
+        private void checkRun(String where, JsonNode o) {
+            String id = o.path("run_id").asText("");
+            if (runId == null || runId.isEmpty()) {
+                runId = id;
+            } else if (!id.isEmpty() && !id.equals(runId)) {
+                throw new IllegalArgumentException(where + ": run_id '" + id + "' differs from '" + runId
+                        + "' of the lines before");
+            }
+        }
+
+        RunHistory build() {
+            List<Evaluation> evals = new ArrayList<>(evaluations.values());
+            evals.sort(Comparator.comparingLong(Evaluation::step));
+            return new RunHistory(runId == null ? "" : runId, new ArrayList<>(steps.values()),
+                    new ArrayList<>(selections.values()), evals, statuses, new ArrayList<>(checkpoints.values()),
+                    outages);
+        }
+    }
+
+    // ------------------------------------------------------------------ field access with errors naming the line
+
+    private static String text(String where, JsonNode o, String field) {
+        JsonNode v = o.get(field);
+        if (v == null || !v.isTextual()) {
+            throw new IllegalArgumentException(where + ": field '" + field + "' must be a string");
+        }
+        return v.asText();
+    }
+
+    private static long longField(String where, JsonNode o, String field) {
+        JsonNode v = o.get(field);
+        if (v == null || !v.isIntegralNumber()) {
+            throw new IllegalArgumentException(where + ": field '" + field + "' must be an integer, got " + v);
+        }
+        return v.asLong();
+    }
+
+    /** A number, or the strings Jackson writes for NaN and the infinities (a diverged loss). */
+    private static double doubleField(String where, JsonNode o, String field) {
+        JsonNode v = o.get(field);
+        if (v != null && v.isNumber()) {
+            return v.asDouble();
+        }
+        if (v != null && v.isTextual()) {
+            switch (v.asText()) {
+                case "NaN":
+                    return Double.NaN;
+                case "Infinity":
+                    return Double.POSITIVE_INFINITY;
+                case "-Infinity":
+                    return Double.NEGATIVE_INFINITY;
+                default:
+                    break;
+            }
+        }
+        throw new IllegalArgumentException(where + ": field '" + field + "' must be a number, got " + v);
+    }
+
+    private static OptionalDouble optionalDouble(String where, JsonNode o, String field) {
+        return o.hasNonNull(field) ? OptionalDouble.of(doubleField(where, o, field)) : OptionalDouble.empty();
+    }
+
+    private static Optional<Instant> time(String where, JsonNode o) {
+        if (!o.hasNonNull("time")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Instant.parse(text(where, o, "time")));
+        } catch (DateTimeParseException e) {
+            throw new IllegalArgumentException(where + ": field 'time' is not an ISO-8601 instant: "
+                    + o.get("time").asText());
+        }
+    }
+
+    private static List<Long> longs(String where, JsonNode o, String field) {
+        JsonNode v = o.path(field);
+        if (v.isMissingNode()) {
+            return List.of();
+        }
+        if (!v.isArray()) {
+            throw new IllegalArgumentException(where + ": field '" + field + "' must be an array of integers");
+        }
+        List<Long> out = new ArrayList<>();
+        for (JsonNode x : v) {
+            if (!x.isIntegralNumber() || x.asLong() < 0) {
+                throw new IllegalArgumentException(where + ": field '" + field
+                        + "' must hold non-negative integers, got " + x);
+            }
+            out.add(x.asLong());
+        }
+        return out;
+    }
+}
