@@ -18,8 +18,8 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Random;
 import java.util.Objects;
+import java.util.Random;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -46,6 +46,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
 
     private final LlamaConfig config;
     private final DataType computeType;
+    private final WeightStorage storage;
     private final NDManager manager;
     private final Map<String, NDArray> weights;
     /** Block-linear weights held as NF4 (empty with dense storage), by canonical name. */
@@ -62,10 +63,10 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             throw new IllegalArgumentException("compute type " + computeType + " is not supported (FLOAT32 or"
                     + " FLOAT16; bfloat16 NDArrays abort the JVM in DJL's PyTorch engine)");
         }
-        Objects.requireNonNull(storage, "weight storage");
         checkTensors(config, tensors);
         this.config = config;
         this.computeType = computeType;
+        this.storage = Objects.requireNonNull(storage, "weight storage");
         this.manager = parent.newSubManager();
         this.manager.setName("llama-weights");
         try {
@@ -150,17 +151,13 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
     @Override
     public Map<String, Shape> parameterShapes() {
         Map<String, Shape> shapes = new LinkedHashMap<>();
-        config.tensorShapes().forEach((name, shape) -> {
-            if (weights.containsKey(name) || quantized.containsKey(name)) {
-                shapes.put(name, new Shape(shape));
-            }
-        });
+        config.tensorShapes().forEach((name, shape) -> shapes.put(name, new Shape(shape)));
         return Collections.unmodifiableMap(shapes);
     }
 
     /** How the block linears are stored. */
     public WeightStorage weightStorage() {
-        return quantized.isEmpty() ? WeightStorage.DENSE : WeightStorage.NF4;
+        return storage;
     }
 
     /** The manager that owns the weights. */

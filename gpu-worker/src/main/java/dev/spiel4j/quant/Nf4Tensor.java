@@ -135,7 +135,14 @@ public final class Nf4Tensor {
 
     /** Bytes this representation takes: packed codes, one byte per block, the float scales and the offset. */
     public long bytes() {
-        return codes.length + absmaxCodes.length + 4L * absmaxScales.length + 4;
+        return storageBytes(numel);
+    }
+
+    /** Bytes an NF4 tensor of {@code numel} values takes, see {@link #bytes()}. */
+    public static long storageBytes(long numel) {
+        long blocks = (numel + BLOCK - 1) / BLOCK;
+        long groups = (blocks + ABSMAX_BLOCK - 1) / ABSMAX_BLOCK;
+        return (numel + 1) / 2 + blocks + 4 * groups + 4;
     }
 
     /** The 16 NF4 values, ascending. */
@@ -143,7 +150,10 @@ public final class Nf4Tensor {
         return CODEBOOK.clone();
     }
 
-    /** bitsandbytes' signed 8-bit dynamic map (256 values, ascending) used for the absmax constants. */
+    /**
+     * bitsandbytes' signed 8-bit dynamic map (256 values, ascending) used for the absmax constants, rebuilt here in
+     * float32 (so equal to bitsandbytes' table up to the rounding of its linspace).
+     */
     public static float[] dynamicMap() {
         return DYNAMIC_MAP.clone();
     }

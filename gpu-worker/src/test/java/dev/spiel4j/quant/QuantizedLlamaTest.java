@@ -11,9 +11,11 @@ import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.LinearLayers;
+import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.LossScorer;
 import dev.spiel4j.model.ModuleNames;
+import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
@@ -75,11 +77,26 @@ class QuantizedLlamaTest {
         for (String module : ModuleNames.allLinears(loaded.config().layers())) {
             HostTensor w = loaded.tensors().get(module + ".weight");
             f32 += 4 * w.numel();
-            q += Nf4Tensor.quantize(module, w.toFloats(), w.shape()).bytes();
+            Nf4Tensor t = Nf4Tensor.quantize(module, w.toFloats(), w.shape());
+            assertEquals(t.packedCodes().length + t.absmaxCodes().length + 4L * t.absmaxScales().length + 4, t.bytes());
+            q += t.bytes();
         }
         System.out.printf("stories260K block linears: %d bytes float32, %d bytes NF4 (%.2f bits per weight)%n",
                 f32, q, 8.0 * q / (f32 / 4));
         assertTrue(q * 7 < f32 && q * 8 > f32, "4 bits plus about 0.13 bits of constants per weight: " + q);
+
+        LlamaConfig llama2 = new LlamaConfig(4096, 32, 32, 32, 11008, 32000, 4096, 1e-5f, 10000f,
+                RopeLayout.ROTATE_HALF, false);
+        long params = 0;
+        long nf4 = 0;
+        for (String module : ModuleNames.allLinears(llama2.layers())) {
+            long[] shape = llama2.tensorShapes().get(module + ".weight");
+            params += shape[0] * shape[1];
+            nf4 += Nf4Tensor.storageBytes(shape[0] * shape[1]);
+        }
+        System.out.printf("LLaMA-2-7B block linears: %d bytes float32, %d bytes NF4%n", 4 * params, nf4);
+        assertEquals(6_476_005_376L, params);
+        assertEquals(4.127, 8.0 * nf4 / params, 1e-3);
     }
 
     @Test
