@@ -111,9 +111,8 @@ class QuantizedLlamaTest {
         assertThrows(IllegalArgumentException.class, () -> MethodSpec.full().create(nf4, 1));
     }
 
-    /** A dense model built from the host-dequantized weights is the independent reference. */
-    @Test
-    void forwardEqualsDenseModelOfDequantizedWeightsAndLeavesNothingBehind() {
+    /** The reference for qSpIEL: a dense model whose block linears are the host-dequantized NF4 weights. */
+    private static LlamaModel denseOfDequantized() {
         Map<String, HostTensor> dequantized = new LinkedHashMap<>(loaded.tensors());
         for (String module : ModuleNames.allLinears(loaded.config().layers())) {
             HostTensor w = loaded.tensors().get(module + ".weight");
@@ -122,9 +121,14 @@ class QuantizedLlamaTest {
             data.asFloatBuffer().put(values);
             dequantized.put(module + ".weight", new HostTensor(module + ".weight", w.shape(), HostDType.F32, data));
         }
+        return LlamaModel.create(loaded.config(), dequantized, root, DataType.FLOAT32);
+    }
+
+    @Test
+    void forwardEqualsDenseModelOfDequantizedWeightsAndLeavesNothingBehind() {
         long[] tokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
         int arrays = nf4.manager().getManagedArrays().size();
-        try (LlamaModel reference = LlamaModel.create(loaded.config(), dequantized, root, DataType.FLOAT32)) {
+        try (LlamaModel reference = denseOfDequantized()) {
             for (int round = 0; round < 5; round++) {
                 try (NDManager scope = root.newSubManager()) {
                     NDArray ids = scope.create(tokens, new Shape(1, tokens.length));
@@ -138,6 +142,28 @@ class QuantizedLlamaTest {
     }
 
     @Test
+    void float16ComputeGetsItsWeightsInFloat16() {
+        long[] tokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+        try (LlamaModel half = LlamaModel.create(loaded, root, DataType.FLOAT16, WeightStorage.NF4);
+             NDManager scope = root.newSubManager()) {
+            NDArray ids = scope.create(tokens, new Shape(1, tokens.length));
+            DataType[] seen = new DataType[1];
+            LinearLayers recording = (module, x, w) -> {
+                seen[0] = w.getDataType();
+                return LinearLayers.dense(x, w);
+            };
+            float[] h = half.forward(scope, ids, null, recording).toFloatArray();
+            float[] f = nf4.forward(scope, ids, null, LinearLayers.DENSE).toFloatArray();
+            assertEquals(DataType.FLOAT16, seen[0]);
+            float max = 0;
+            for (int i = 0; i < f.length; i++) {
+                max = Math.max(max, Math.abs(h[i] - f[i]));
+            }
+            assertTrue(max < 0.05, "float16 logits within rounding of float32: " + max);
+        }
+    }
+
+    @Test
     void validationLossStaysCloseToTheFloatModel() throws IOException {
         String text = Files.readString(SharedAssets.file("data/tinystories_valid_head.txt"));
         LossScorer.Score score = LossScorer.score(nf4, loaded.tokenizer(), text, 511, 12000, 10, LinearLayers.DENSE);
@@ -147,18 +173,29 @@ class QuantizedLlamaTest {
         assertTrue(score.meanNll() > GOLDEN_LOSS && score.meanNll() < NF4_LOSS_LIMIT, "NF4 loss " + score.meanNll());
     }
 
+    /**
+     * qSpIEL is SpIEL on {@code DEQUANT(W_nf4) + Delta}: step for step the same losses as SpIEL-AG on the dense
+     * reference model, and the loss goes down.
+     */
     @Test
-    void spielAgStepsOnNf4ReduceTheLoss() throws IOException {
+    void spielAgStepsOnNf4ReduceTheLossExactlyAsOnTheDequantizedWeights() throws IOException {
         List<Batch> batches = batches(Files.readString(SharedAssets.file("data/tinystories_valid_head.txt")), 4, 64);
         int steps = 12;
-        FineTuningMethod method = MethodSpec.spielAg(new Budget.Density(0.02)).withSeed(5).create(nf4, steps);
+        MethodSpec spec = MethodSpec.spielAg(new Budget.Density(0.02)).withSeed(5);
+        FineTuningMethod method = spec.create(nf4, steps);
         assertInstanceOf(SpielAg.class, method);
         Trainer trainer = new Trainer(nf4, method, 1f);
         double before = trainer.evaluate(batches);
         int arrays = nf4.manager().getManagedArrays().size();
         List<StepResult> results = new ArrayList<>();
-        for (int t = 0; t < steps; t++) {
-            results.add(trainer.step(List.of(batches.get(t % batches.size())), 3e-3f));
+        try (LlamaModel reference = denseOfDequantized()) {
+            Trainer referenceTrainer = new Trainer(reference, spec.create(reference, steps), 1f);
+            for (int t = 0; t < steps; t++) {
+                List<Batch> step = List.of(batches.get(t % batches.size()));
+                StepResult r = trainer.step(step, 3e-3f);
+                assertEquals(referenceTrainer.step(step, 3e-3f).loss(), r.loss(), 1e-5, "step " + (t + 1));
+                results.add(r);
+            }
         }
         double after = trainer.evaluate(batches);
         System.out.printf("SpIEL-AG on NF4: loss %.4f -> %.4f after %d steps%n", before, after, steps);
