@@ -48,10 +48,7 @@ final class ExportCommand extends CliCommand {
         SparseFineTuning tuning = SftFiles.loadFor(sft, base.fingerprint());
         switch (format) {
             case peft -> SftExport.writePeftAdapter(tuning, base.config(), out);
-            case merged -> {
-                SftExport.writeMergedModel(tuning, base, out);
-                MergeCommand.missingTokenizerWarning(base, out).ifPresent(this::progress);
-            }
+            case merged -> SftExport.writeMergedModel(tuning, base, out);
         }
         List<String> files;
         try (Stream<Path> s = Files.list(out)) {

@@ -8,13 +8,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * {@code merge}: writes base + sum of weighted sparse fine-tunings as a float32 Hugging Face checkpoint
@@ -63,23 +61,10 @@ final class MergeCommand extends CliCommand {
         SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
         progress("merge: writing " + merged.numDeltas() + " deltas into " + out);
         SftExport.writeMergedModel(merged, base, out);
-        missingTokenizerWarning(base, out).ifPresent(this::progress);
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("out", out.toString());
         json.put("num_deltas", merged.numDeltas());
         json.put("base_fingerprint", base.fingerprint());
         return new Result("wrote merged model to " + out, json);
-    }
-
-    /**
-     * A merged export copies the tokenizer files of a Hugging Face base; a GGUF base keeps its tokenizer in its
-     * metadata, which the export does not convert, so the directory needs a tokenizer.json before it loads.
-     */
-    static Optional<String> missingTokenizerWarning(LoadedModel base, Path out) {
-        if (Files.isDirectory(base.source()) || Files.exists(out.resolve("tokenizer.json"))) {
-            return Optional.empty();
-        }
-        return Optional.of("warning: " + base.source() + " is a GGUF file whose tokenizer is not exported: add a"
-                + " tokenizer.json to " + out + " before loading it as a Hugging Face checkpoint");
     }
 }

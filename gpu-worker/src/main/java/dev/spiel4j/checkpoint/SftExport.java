@@ -9,6 +9,7 @@ import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
+import dev.spiel4j.tokenizer.SentencePieceBpe;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -111,10 +112,17 @@ public final class SftExport {
 
     /**
      * Writes the base weights with the deltas added as a float32 Hugging Face checkpoint ({@code model.safetensors}
-     * and {@code config.json}) into {@code dir}; tokenizer files are copied when the base is a Hugging Face
-     * directory. Refuses a fine-tuning of another base.
+     * and {@code config.json}) into {@code dir}, with a tokenizer: the tokenizer files are copied when the base is a
+     * Hugging Face directory; a base file's SentencePiece tokenizer (GGUF metadata) is written as
+     * {@code tokenizer.model} plus a {@code tokenizer_config.json} naming the special tokens. Refuses a fine-tuning
+     * of another base, and a base whose tokenizer can be neither copied nor written.
      */
     public static void writeMergedModel(SparseFineTuning sft, LoadedModel base, Path dir) {
+        boolean copyTokenizer = Files.isDirectory(base.source());
+        if (!copyTokenizer && !(base.tokenizer() instanceof SentencePieceBpe)) {
+            throw new IllegalArgumentException(base.source() + ": its " + base.tokenizer().getClass().getSimpleName()
+                    + " cannot be exported; only a SentencePiece tokenizer or a Hugging Face directory's files can");
+        }
         createDirectories(dir);
         LlamaConfig c = base.config();
         Map<String, DeltaTensor> deltas = SparseMerge.hostDeltas(sft, base.tensors(), base.fingerprint());
@@ -130,7 +138,9 @@ public final class SftExport {
         }
         SafeTensors.writePending(dir.resolve("model.safetensors"), pending, Map.of("format", "pt"));
         AtomicFiles.writeString(dir.resolve("config.json"), hfConfig(c, base).toPrettyString());
-        if (Files.isDirectory(base.source())) {
+        if (!copyTokenizer) {
+            writeSentencePieceTokenizer((SentencePieceBpe) base.tokenizer(), c, dir);
+        } else {
             for (String f : TOKENIZER_FILES) {
                 Path from = base.source().resolve(f);
                 if (Files.isRegularFile(from)) {
@@ -142,6 +152,25 @@ public final class SftExport {
                 }
             }
         }
+    }
+
+    /**
+     * {@code tokenizer.model} and the {@code tokenizer_config.json} that {@code transformers}' LlamaTokenizer reads
+     * with it (BOS added, EOS not, as LLaMA's tokenizer does).
+     */
+    private static void writeSentencePieceTokenizer(SentencePieceBpe tokenizer, LlamaConfig c, Path dir) {
+        tokenizer.writeModelFile(dir.resolve("tokenizer.model"));
+        ObjectNode n = JsonFiles.MAPPER.createObjectNode();
+        n.put("tokenizer_class", "LlamaTokenizer");
+        n.put("bos_token", tokenizer.piece(tokenizer.bosId()));
+        n.put("eos_token", tokenizer.piece(tokenizer.eosId()));
+        n.put("unk_token", tokenizer.piece(tokenizer.unkId()));
+        n.put("add_bos_token", true);
+        n.put("add_eos_token", false);
+        n.put("legacy", false);
+        n.put("clean_up_tokenization_spaces", false);
+        n.put("model_max_length", c.contextLength());
+        AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), n.toPrettyString());
     }
 
     /**

@@ -6,6 +6,8 @@ import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.tokenizer.HfTokenizer;
+import dev.spiel4j.tokenizer.SentencePieceBpe;
+import dev.spiel4j.tokenizer.Tokenizer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +19,8 @@ import java.util.TreeMap;
 
 /**
  * Loads a Hugging Face {@code LlamaForCausalLM} directory: {@code config.json}, the weights as one
- * {@code model.safetensors} or shards listed by {@code model.safetensors.index.json}, and {@code tokenizer.json}.
+ * {@code model.safetensors} or shards listed by {@code model.safetensors.index.json}, and {@code tokenizer.json}
+ * (or, when that is absent, a SentencePiece {@code tokenizer.model}).
  * Every expected tensor must be present with the shape the config implies, before anything is handed on. Tensors
  * keep their stored dtype (BF16 stays BF16 on the host; it is widened later, since the engine cannot hold it).
  */
@@ -26,6 +29,8 @@ public final class HfCheckpoint {
     public static final String WEIGHTS = "model.safetensors";
     public static final String INDEX = "model.safetensors.index.json";
     private static final String ARCHITECTURE = "LlamaForCausalLM";
+    private static final String HF_TOKENIZER = "tokenizer.json";
+    private static final String SENTENCEPIECE_MODEL = "tokenizer.model";
 
     private HfCheckpoint() {
     }
@@ -62,7 +67,20 @@ public final class HfCheckpoint {
                         + " (biases or other architectures are not supported)");
             }
         }
-        return new LoadedModel(dir, config, tensors, HfTokenizer.load(dir), ModelFingerprint.of(tensors));
+        return new LoadedModel(dir, config, tensors, tokenizer(dir), ModelFingerprint.of(tensors));
+    }
+
+    /** {@code tokenizer.json}, or without it a SentencePiece {@code tokenizer.model} (e.g. a merged GGUF export). */
+    private static Tokenizer tokenizer(Path dir) {
+        if (Files.exists(dir.resolve(HF_TOKENIZER))) {
+            return HfTokenizer.load(dir);
+        }
+        Path model = dir.resolve(SENTENCEPIECE_MODEL);
+        if (!Files.isRegularFile(model)) {
+            throw new ModelFormatException(dir, "tokenizer not found: needs " + HF_TOKENIZER + " or a SentencePiece "
+                    + SENTENCEPIECE_MODEL);
+        }
+        return SentencePieceBpe.fromModelFile(model); // its errors name the file
     }
 
     /** Parses and checks {@code config.json} of a {@code LlamaForCausalLM}. */

@@ -2,7 +2,9 @@ package dev.spiel4j.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -24,6 +26,17 @@ public interface CausalLm {
 
     /** The frozen base weights under canonical names (live arrays; full fine-tuning updates them in place). */
     Map<String, NDArray> weights();
+
+    /**
+     * The shape of every base parameter by canonical name, including weights not held as dense arrays (e.g. block
+     * linears stored as NF4); what budgets and target lists are computed from. By default the shapes of
+     * {@link #weights()}.
+     */
+    default Map<String, Shape> parameterShapes() {
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        weights().forEach((name, array) -> shapes.put(name, array.getShape()));
+        return shapes;
+    }
 
     /** The manager owning the weights; training steps open sub-managers of it. */
     NDManager manager();

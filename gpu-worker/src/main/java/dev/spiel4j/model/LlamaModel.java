@@ -9,6 +9,8 @@ import ai.djl.nn.Activation;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.quant.Nf4Array;
+import dev.spiel4j.quant.Nf4Tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,12 +18,18 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * A LLaMA-family decoder on DJL: token embedding, pre-norm blocks of RMSNorm, rotary grouped-query attention with a
  * causal and a key-padding mask, and a SwiGLU feed-forward, then a final RMSNorm and a tied or untied head. The
  * whole forward pass reads top to bottom in {@link #forward(NDManager, NDArray, NDArray, LinearLayers, KvCache)}.
+ *
+ * <p>With {@link WeightStorage#NF4} the block linears are held as NF4 and dequantized into the forward pass's scope
+ * just before their {@link LinearLayers} call, which still receives a dense {@code [out, in]} weight.
  *
  * <p>The base weights are frozen and owned by this model's manager. Every op of a forward pass is called on an
  * array that lives in the caller's scope (weights only ever appear as arguments), so all intermediates and the
@@ -38,15 +46,19 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
 
     private final LlamaConfig config;
     private final DataType computeType;
+    private final WeightStorage storage;
     private final NDManager manager;
     private final Map<String, NDArray> weights;
+    /** Block-linear weights held as NF4 (empty with dense storage), by canonical name. */
+    private final Map<String, Nf4Array> quantized;
     /** cos and sin of every position's rotation angles, laid out for {@link LlamaConfig#ropeLayout()}: [ctx, hd]. */
     private final NDArray ropeCos;
     private final NDArray ropeSin;
     /** [hd, hd] signed permutation with {@code x @ rotate} = the rotary partner of each element (negated first). */
     private final NDArray rotate;
 
-    private LlamaModel(LlamaConfig config, Map<String, HostTensor> tensors, NDManager parent, DataType computeType) {
+    private LlamaModel(LlamaConfig config, Map<String, HostTensor> tensors, NDManager parent, DataType computeType,
+                       WeightStorage storage) {
         if (computeType != DataType.FLOAT32 && computeType != DataType.FLOAT16) {
             throw new IllegalArgumentException("compute type " + computeType + " is not supported (FLOAT32 or"
                     + " FLOAT16; bfloat16 NDArrays abort the JVM in DJL's PyTorch engine)");
@@ -54,16 +66,25 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         checkTensors(config, tensors);
         this.config = config;
         this.computeType = computeType;
+        this.storage = Objects.requireNonNull(storage, "weight storage");
         this.manager = parent.newSubManager();
         this.manager.setName("llama-weights");
         try {
+            Set<String> toQuantize = storage == WeightStorage.NF4 ? blockLinearWeights(config) : Set.of();
             Map<String, NDArray> w = new LinkedHashMap<>();
+            Map<String, Nf4Array> q = new LinkedHashMap<>();
             for (String name : config.tensorShapes().keySet()) {
-                NDArray a = upload(tensors.get(name));
-                a.setName(name);
-                w.put(name, a);
+                HostTensor t = tensors.get(name);
+                if (toQuantize.contains(name)) {
+                    q.put(name, Nf4Array.upload(Nf4Tensor.quantize(name, t.toFloats(), t.shape()), manager));
+                } else {
+                    NDArray a = upload(t);
+                    a.setName(name);
+                    w.put(name, a);
+                }
             }
             this.weights = Collections.unmodifiableMap(w);
+            this.quantized = Collections.unmodifiableMap(q);
             float[][] tables = ropeTables(config);
             this.ropeCos = upload(tables[0], new Shape(config.contextLength(), config.headDim()));
             this.ropeSin = upload(tables[1], new Shape(config.contextLength(), config.headDim()));
@@ -76,13 +97,19 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
 
     /** Uploads a loaded model's weights; the model owns them in a sub-manager of {@code parent}. */
     public static LlamaModel create(LoadedModel loaded, NDManager parent, DataType computeType) {
-        return new LlamaModel(loaded.config(), loaded.tensors(), parent, computeType);
+        return create(loaded, parent, computeType, WeightStorage.DENSE);
+    }
+
+    /** Uploads a loaded model's weights, the block linears stored as {@code storage} says. */
+    public static LlamaModel create(LoadedModel loaded, NDManager parent, DataType computeType,
+                                    WeightStorage storage) {
+        return new LlamaModel(loaded.config(), loaded.tensors(), parent, computeType, storage);
     }
 
     /** Uploads the given tensors (canonical names, see {@link LlamaConfig#tensorShapes()}). */
     public static LlamaModel create(LlamaConfig config, Map<String, HostTensor> tensors, NDManager parent,
                                     DataType computeType) {
-        return new LlamaModel(config, tensors, parent, computeType);
+        return new LlamaModel(config, tensors, parent, computeType, WeightStorage.DENSE);
     }
 
     /**
@@ -101,7 +128,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             }
             tensors.put(name, new HostTensor(name, shape, HostDType.F32, data.flip()));
         });
-        return new LlamaModel(config, tensors, parent, computeType);
+        return new LlamaModel(config, tensors, parent, computeType, WeightStorage.DENSE);
     }
 
     public LlamaConfig config() {
@@ -112,9 +139,25 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         return computeType;
     }
 
-    /** The frozen base weights by canonical name (live arrays; no {@code lm_head.weight} when tied). */
+    /**
+     * The frozen base weights held densely, by canonical name (live arrays; no {@code lm_head.weight} when tied;
+     * without the block linears when they are stored as NF4, see {@link #parameterShapes()}).
+     */
     public Map<String, NDArray> weights() {
         return weights;
+    }
+
+    /** Every base weight's shape, the NF4 block linears included, in {@link LlamaConfig#tensorShapes()} order. */
+    @Override
+    public Map<String, Shape> parameterShapes() {
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        config.tensorShapes().forEach((name, shape) -> shapes.put(name, new Shape(shape)));
+        return Collections.unmodifiableMap(shapes);
+    }
+
+    /** How the block linears are stored. */
+    public WeightStorage weightStorage() {
+        return storage;
     }
 
     /** The manager that owns the weights. */
@@ -197,7 +240,13 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
 
     private NDArray linear(LinearLayers linears, int layer, String shortName, NDArray x) {
         String module = ModuleNames.linear(layer, shortName);
-        return linears.apply(module, x, weights.get(module + ".weight"));
+        NDArray weight = weights.get(module + ".weight");
+        if (weight == null) {
+            // NF4: a dense float32 copy in the activations' scope, freed with it
+            NDArray dequantized = quantized.get(module + ".weight").dequantize(x.getManager());
+            weight = computeType == DataType.FLOAT32 ? dequantized : dequantized.toType(computeType, false);
+        }
+        return linears.apply(module, x, weight);
     }
 
     /** x / rms(x) * w, computed in float32 (a float16 sum of squares overflows easily). */
@@ -371,6 +420,10 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
     }
 
     // ---------------------------------------------------------------- weights on the host
+
+    private static Set<String> blockLinearWeights(LlamaConfig config) {
+        return ModuleNames.allLinears(config.layers()).stream().map(m -> m + ".weight").collect(Collectors.toSet());
+    }
 
     private static void checkTensors(LlamaConfig config, Map<String, HostTensor> tensors) {
         config.tensorShapes().forEach((name, shape) -> {

@@ -1,6 +1,7 @@
 package dev.spiel4j.peft;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.peft.full.FullFineTuning;
 import dev.spiel4j.peft.ia3.Ia3;
@@ -13,6 +14,7 @@ import dev.spiel4j.model.CausalLm;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -148,13 +150,21 @@ public record MethodSpec(Method method, Budget budget, List<String> targets, int
 
     /** Instantiates the method for {@code model}, trained for {@code totalSteps} update steps. */
     public FineTuningMethod create(CausalLm model, int totalSteps) {
-        Map<String, NDArray> weights = model.weights();
+        // shapes rather than arrays: block linears stored as NF4 are targets without a dense array
+        Map<String, Shape> shapes = model.parameterShapes();
+        long parameters = shapes.values().stream().mapToLong(Shape::size).sum();
         return switch (method) {
-            case SPIEL_AG -> new SpielAg(this, resolveTargets(weights, targets), parameterCount(weights), totalSteps);
-            case SPIEL_MA -> new SpielMa(this, resolveTargets(weights, targets), parameterCount(weights), totalSteps);
-            case LORA -> new Lora(this, resolveTargets(weights, targets));
-            case IA3 -> new Ia3(this, resolveTargets(weights, Ia3.TARGETS));
-            case FULL -> new FullFineTuning(this, weights);
+            case SPIEL_AG -> new SpielAg(this, resolveTargetShapes(shapes, targets), parameters, totalSteps);
+            case SPIEL_MA -> new SpielMa(this, resolveTargetShapes(shapes, targets), parameters, totalSteps);
+            case LORA -> new Lora(this, resolveTargetShapes(shapes, targets));
+            case IA3 -> new Ia3(this, resolveTargetShapes(shapes, Ia3.TARGETS));
+            case FULL -> {
+                if (!model.weights().keySet().equals(shapes.keySet())) {
+                    throw new IllegalArgumentException("full fine-tuning needs every weight held densely; the model"
+                            + " holds only " + model.weights().size() + " of its " + shapes.size() + " weights so");
+                }
+                yield new FullFineTuning(this, model.weights());
+            }
         };
     }
 
@@ -165,15 +175,22 @@ public record MethodSpec(Method method, Budget budget, List<String> targets, int
      * the order of {@code shortNames}; refuses a target list that matches nothing.
      */
     public static List<TargetMatrix> resolveTargets(Map<String, NDArray> weights, List<String> shortNames) {
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        weights.forEach((name, array) -> shapes.put(name, array.getShape()));
+        return resolveTargetShapes(shapes, shortNames);
+    }
+
+    /** {@link #resolveTargets} from the weights' shapes alone. */
+    public static List<TargetMatrix> resolveTargetShapes(Map<String, Shape> shapes, List<String> shortNames) {
         record Found(int layer, int order, TargetMatrix matrix) {
         }
         List<Found> found = new ArrayList<>();
-        for (Map.Entry<String, NDArray> e : weights.entrySet()) {
+        for (Map.Entry<String, Shape> e : shapes.entrySet()) {
             Matcher m = BLOCK_WEIGHT.matcher(e.getKey());
             if (!m.matches() || !shortNames.contains(m.group(2))) {
                 continue;
             }
-            long[] shape = e.getValue().getShape().getShape();
+            long[] shape = e.getValue().getShape();
             if (shape.length != 2) {
                 throw new IllegalArgumentException("target '" + e.getKey() + "' has shape " + Arrays.toString(shape)
                         + ", not a matrix");

@@ -1,6 +1,9 @@
 package dev.spiel4j.tokenizer;
 
+import dev.spiel4j.io.AtomicFiles;
+
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -128,6 +131,15 @@ public final class SentencePieceBpe implements Tokenizer {
     /** Reads a SentencePiece {@code tokenizer.model} (a serialized {@code ModelProto}) of a BPE model. */
     public static SentencePieceBpe fromModelFile(Path file) {
         return SentencePieceModelFile.read(file);
+    }
+
+    /**
+     * Writes this tokenizer as a SentencePiece {@code tokenizer.model} that {@link #fromModelFile} and the
+     * {@code sentencepiece} library read back to the same encoding (see {@link SentencePieceModelFile}).
+     */
+    public void writeModelFile(Path file) {
+        byte[] bytes = SentencePieceModelFile.serialize(this);
+        AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
     private static List<?> list(Map<String, Object> metadata, String key, boolean required) {
@@ -276,6 +288,14 @@ public final class SentencePieceBpe implements Tokenizer {
     /** The piece string of a token (for diagnostics). */
     public String piece(int id) {
         return pieces[id];
+    }
+
+    float score(int id) {
+        return scores[id];
+    }
+
+    int type(int id) {
+        return types[id];
     }
 
     @Override

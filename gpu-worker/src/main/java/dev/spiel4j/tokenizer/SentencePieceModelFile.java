@@ -1,5 +1,8 @@
 package dev.spiel4j.tokenizer;
 
+import dev.spiel4j.io.ModelFormatException;
+
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -10,15 +13,21 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Reads a SentencePiece {@code tokenizer.model}: a protobuf {@code ModelProto} parsed from its wire format by hand,
- * so that gpu-worker needs no generated code. Only what BPE encoding needs is read: the pieces (field 1:
+ * Reads and writes a SentencePiece {@code tokenizer.model}: a protobuf {@code ModelProto} handled in its wire format
+ * by hand, so that gpu-worker needs no generated code. Only what BPE encoding needs is read: the pieces (field 1:
  * piece = 1, score = 2, type = 3) and from the trainer spec (field 2) the model type (3) and the unknown, BOS and
  * EOS ids (40, 41, 42). Everything else is skipped by wire type.
+ *
+ * <p>{@link #serialize} writes the pieces, a trainer spec (model type BPE, vocab size, byte fallback when the
+ * vocabulary has byte pieces, the special ids) and a normalizer spec that states this project's encoding: the
+ * "identity" normalizer, a dummy-prefix space, whitespace escaped to U+2581 and NOT collapsed (field 4 false; the
+ * proto default would collapse runs of spaces, which the GGUF/llama.cpp encoding of these models does not do).
  */
 final class SentencePieceModelFile {
     private static final int MODEL_TYPE_BPE = 2;
     private static final String[] MODEL_TYPES = {"?", "UNIGRAM", "BPE", "WORD", "CHAR"};
     private static final long MAX_FILE = 1L << 30;
+    private static final int WIRE_VARINT = 0, WIRE_LENGTH = 2, WIRE_FIXED32 = 5;
 
     private final Path file;
 
@@ -30,6 +39,67 @@ final class SentencePieceModelFile {
         return new SentencePieceModelFile(file).parse();
     }
 
+    /** The {@code ModelProto} bytes of {@code tokenizer}; {@link #read} of them gives the same tokenizer back. */
+    static byte[] serialize(SentencePieceBpe tokenizer) {
+        ByteArrayOutputStream model = new ByteArrayOutputStream();
+        boolean hasBytes = false;
+        for (int id = 0; id < tokenizer.vocabSize(); id++) {
+            ByteArrayOutputStream piece = new ByteArrayOutputStream();
+            putBytes(piece, 1, tokenizer.piece(id).getBytes(StandardCharsets.UTF_8));
+            putTag(piece, 2, WIRE_FIXED32);
+            int bits = Float.floatToRawIntBits(tokenizer.score(id));
+            for (int k = 0; k < 4; k++) {
+                piece.write(bits >>> (8 * k));
+            }
+            if (tokenizer.type(id) != SentencePieceBpe.NORMAL) { // NORMAL is the proto default
+                putVarint(piece, 3, tokenizer.type(id));
+            }
+            hasBytes |= tokenizer.type(id) == SentencePieceBpe.BYTE;
+            putBytes(model, 1, piece.toByteArray());
+        }
+        ByteArrayOutputStream trainer = new ByteArrayOutputStream();
+        putVarint(trainer, 3, MODEL_TYPE_BPE);
+        putVarint(trainer, 4, tokenizer.vocabSize());
+        putVarint(trainer, 35, hasBytes ? 1 : 0);
+        putVarint(trainer, 40, tokenizer.unkId());
+        putVarint(trainer, 41, tokenizer.bosId());
+        putVarint(trainer, 42, tokenizer.eosId());
+        putBytes(model, 2, trainer.toByteArray());
+        ByteArrayOutputStream normalizer = new ByteArrayOutputStream();
+        putBytes(normalizer, 1, "identity".getBytes(StandardCharsets.UTF_8));
+        putVarint(normalizer, 3, 1);  // add_dummy_prefix
+        putVarint(normalizer, 4, 0);  // remove_extra_whitespaces
+        putVarint(normalizer, 5, 1);  // escape_whitespaces
+        putBytes(model, 3, normalizer.toByteArray());
+        return model.toByteArray();
+    }
+
+    private static void putTag(ByteArrayOutputStream out, int field, int wire) {
+        putRawVarint(out, (long) field << 3 | wire);
+    }
+
+    private static void putVarint(ByteArrayOutputStream out, int field, int value) {
+        if (value < 0) {
+            throw new IllegalArgumentException("field " + field + " value " + value + " is negative");
+        }
+        putTag(out, field, WIRE_VARINT);
+        putRawVarint(out, value);
+    }
+
+    private static void putBytes(ByteArrayOutputStream out, int field, byte[] bytes) {
+        putTag(out, field, WIRE_LENGTH);
+        putRawVarint(out, bytes.length);
+        out.writeBytes(bytes);
+    }
+
+    private static void putRawVarint(ByteArrayOutputStream out, long v) {
+        while ((v & ~0x7FL) != 0) {
+            out.write((int) (v & 0x7F) | 0x80);
+            v >>>= 7;
+        }
+        out.write((int) v);
+    }
+
     private SentencePieceBpe parse() {
         ByteBuffer buf;
         try {
@@ -39,7 +109,7 @@ final class SentencePieceModelFile {
             }
             buf = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read tokenizer model: " + e.getMessage(), e);
+            throw new ModelFormatException(file, "cannot read tokenizer model: " + e.getMessage(), e);
         }
         List<String> pieces = new ArrayList<>();
         List<Float> scores = new ArrayList<>();
@@ -165,7 +235,7 @@ final class SentencePieceModelFile {
         b.position(b.position() + n);
     }
 
-    private IllegalArgumentException fail(String problem) {
-        return new IllegalArgumentException(file + ": tokenizer model " + problem);
+    private ModelFormatException fail(String problem) {
+        return new ModelFormatException(file, "tokenizer model " + problem);
     }
 }

@@ -1,17 +1,26 @@
 package dev.spiel4j.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.spiel4j.io.GgufReader;
 import dev.spiel4j.io.HfCheckpoint;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.JsonFiles;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.ModelFingerprint;
+import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.model.GenerationConfig;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LlamaConfig;
+import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.RopeLayout;
+import dev.spiel4j.tokenizer.SentencePieceBpe;
+import dev.spiel4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,16 +30,19 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SftExportTest {
@@ -138,8 +150,9 @@ class SftExportTest {
         LlamaConfig c = hf.config();
         LlamaConfig interleaved = new LlamaConfig(c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(),
                 c.vocabSize(), c.contextLength(), c.normEps(), c.ropeTheta(), RopeLayout.INTERLEAVED, true);
-        LoadedModel gguf = new LoadedModel(dir.resolve("stories260K.gguf"), interleaved, tensors, hf.tokenizer(),
-                ModelFingerprint.of(tensors));
+        // a GGUF base carries its SentencePiece tokenizer (which the merged export writes as tokenizer.model)
+        LoadedModel gguf = new LoadedModel(dir.resolve("stories260K.gguf"), interleaved, tensors,
+                SentencePieceBpe.fromModelFile(SharedAssets.file("model/tok512.model")), ModelFingerprint.of(tensors));
         SparseFineTuning sft = Fixtures.random(gguf, 50, 0.1f, 23, "spiel-ag");
 
         // Merged: the permuted GGUF weights plus deltas must equal the HF weights plus the adapter export's deltas.
@@ -160,6 +173,44 @@ class SftExportTest {
         assertEquals(0, SftExport.rotateHalfRow(0, 8));
         assertEquals(4, SftExport.rotateHalfRow(1, 8));
         assertEquals(8 + 3 + 4, SftExport.rotateHalfRow(8 + 7, 8));
+    }
+
+    /**
+     * A GGUF base has no tokenizer files to copy: the export writes its SentencePiece model, and the directory loads
+     * through {@link ModelLoader} into a model that continues a prompt exactly as the base with the sft merged.
+     */
+    @Test
+    void mergedExportOfAGgufBaseCarriesItsTokenizerAndGeneratesLikeTheBaseWithTheSft() {
+        LoadedModel gguf = GgufReader.load(SharedAssets.file("model/stories260K.gguf"));
+        SparseFineTuning sft = Fixtures.random(gguf, 50, 0.1f, 31, "spiel-ag");
+        Path out = dir.resolve("merged-gguf");
+        SftExport.writeMergedModel(sft, gguf, out);
+        assertTrue(Files.isRegularFile(out.resolve("tokenizer.model")));
+        assertFalse(Files.exists(out.resolve("tokenizer.json")));
+        JsonNode tokenizerConfig = JsonFiles.readObject(out.resolve("tokenizer_config.json"));
+        assertEquals("<s>", tokenizerConfig.path("bos_token").asText());
+        assertEquals("</s>", tokenizerConfig.path("eos_token").asText());
+
+        LoadedModel merged = ModelLoader.load(out);
+        Tokenizer tokenizer = merged.tokenizer();
+        assertInstanceOf(SentencePieceBpe.class, tokenizer);
+        assertEquals(List.of(gguf.tokenizer().bosId(), gguf.tokenizer().eosId(), gguf.tokenizer().vocabSize()),
+                List.of(tokenizer.bosId(), tokenizer.eosId(), tokenizer.vocabSize()));
+        String text = "Once upon a time, there was a  little girl.\nShe was caf\u00e9 \ud83d\ude00";
+        assertArrayEquals(gguf.tokenizer().encode(text), tokenizer.encode(text));
+
+        int[] prompt = IntStream.concat(IntStream.of(tokenizer.bosId()),
+                IntStream.of(tokenizer.encode("Once upon a time"))).toArray();
+        GenerationConfig greedy = GenerationConfig.greedy(40);
+        try (NDManager root = NDManager.newBaseManager();
+             LlamaModel base = LlamaModel.create(gguf, root, DataType.FLOAT32);
+             LlamaModel exported = LlamaModel.create(merged, root, DataType.FLOAT32)) {
+            int[] plain = base.generate(prompt, tokenizer.eosId(), greedy, LinearLayers.DENSE);
+            SparseMerge.merge(sft, base.weights());
+            int[] withSft = base.generate(prompt, tokenizer.eosId(), greedy, LinearLayers.DENSE);
+            assertFalse(Arrays.equals(plain, withSft), "the sft must change the continuation for this to mean anything");
+            assertArrayEquals(withSft, exported.generate(prompt, tokenizer.eosId(), greedy, LinearLayers.DENSE));
+        }
     }
 
     /** Absolute file offsets of the GGUF tensors, from golden/stories260K.gguf_dump.txt. */

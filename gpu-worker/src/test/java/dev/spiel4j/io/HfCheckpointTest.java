@@ -3,6 +3,7 @@ package dev.spiel4j.io;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
+import dev.spiel4j.tokenizer.SentencePieceBpe;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,7 @@ import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -181,5 +183,20 @@ class HfCheckpointTest {
         Files.delete(dir.resolve("tokenizer.json"));
         m = error(dir);
         assertTrue(m.contains("tokenizer.json") && m.contains("not found"), m);
+    }
+
+    @Test
+    void fallsBackToASentencePieceModelWithoutTokenizerJson() throws IOException {
+        Path dir = checkpoint(reference.tensors(), 1, c -> { });
+        Files.delete(dir.resolve("tokenizer.json"));
+        Files.copy(SharedAssets.file("model/tok512.model"), dir.resolve("tokenizer.model"));
+        LoadedModel m = HfCheckpoint.load(dir);
+        assertInstanceOf(SentencePieceBpe.class, m.tokenizer());
+        assertArrayEquals(reference.tokenizer().encode("Once upon a time, there was a little girl named Lily."),
+                m.tokenizer().encode("Once upon a time, there was a little girl named Lily."));
+
+        Files.write(dir.resolve("tokenizer.model"), new byte[]{10, 100});
+        String e = error(dir);
+        assertTrue(e.contains("tokenizer.model") && e.contains("piece #0 claims 100 bytes"), e);
     }
 }

@@ -1,9 +1,12 @@
 package dev.spiel4j.tokenizer;
 
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnknownFieldSet;
 import dev.spiel4j.io.GgufReader;
 import dev.spiel4j.io.SharedAssets;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -110,5 +113,55 @@ class SentencePieceBpeTest {
         Files.write(unigram, new byte[]{0x0a, 0x05, 0x0a, 0x01, 'a', 0x18, 0x01, 0x12, 0x02, 0x18, 0x01});
         e = assertThrows(IllegalArgumentException.class, () -> SentencePieceBpe.fromModelFile(unigram));
         assertTrue(e.getMessage().contains("UNIGRAM"), e.getMessage());
+    }
+
+    /**
+     * The GGUF tokenizer written as {@code tokenizer.model} reads back to the same tokenizer, and, parsed by
+     * protobuf-java without a schema, its pieces are byte for byte those of llama2.c's sentencepiece-trained
+     * tok512.model (the same vocabulary) and its trainer spec agrees on every field it writes.
+     */
+    @Test
+    void writtenModelFileReadsBackAndMatchesSentencepiecesOwnFile(@TempDir Path tmp) throws IOException {
+        SentencePieceBpe gguf = (SentencePieceBpe) fromGguf;
+        Path file = tmp.resolve("tokenizer.model");
+        gguf.writeModelFile(file);
+        SentencePieceBpe back = SentencePieceBpe.fromModelFile(file);
+        assertEquals(gguf.vocabSize(), back.vocabSize());
+        for (int id = 0; id < gguf.vocabSize(); id++) {
+            assertEquals(gguf.piece(id), back.piece(id));
+            assertEquals(gguf.score(id), back.score(id));
+            assertEquals(gguf.type(id), back.type(id));
+        }
+        assertEquals(List.of(gguf.unkId(), gguf.bosId(), gguf.eosId()), List.of(back.unkId(), back.bosId(), back.eosId()));
+        for (String text : List.of(GOLDEN_TEXT, "  Hello  world  ", "caf\u00e9 \ud83d\ude00", "tab\there\n")) {
+            assertArrayEquals(gguf.encode(text), back.encode(text), text);
+        }
+
+        UnknownFieldSet ours = UnknownFieldSet.parseFrom(Files.readAllBytes(file));
+        UnknownFieldSet original = UnknownFieldSet.parseFrom(Files.readAllBytes(SharedAssets.file("model/tok512.model")));
+        assertEquals(original.getField(1).getLengthDelimitedList(), ours.getField(1).getLengthDelimitedList(),
+                "pieces (text, score, type) byte-identical to sentencepiece's own serialization");
+        UnknownFieldSet trainer = message(ours, 2);
+        UnknownFieldSet originalTrainer = message(original, 2);
+        for (int field : new int[]{3, 4, 35}) { // model type BPE, vocab size, byte fallback
+            assertEquals(originalTrainer.getField(field).getVarintList(), trainer.getField(field).getVarintList(),
+                    "trainer spec field " + field);
+        }
+        // unk/bos/eos ids: the original relies on the proto defaults 0, 1, 2; ours states them
+        assertEquals(List.of(0L, 1L, 2L), List.of(trainer.getField(40).getVarintList().get(0),
+                trainer.getField(41).getVarintList().get(0), trainer.getField(42).getVarintList().get(0)));
+        UnknownFieldSet normalizer = message(ours, 3);
+        assertEquals(message(original, 3).getField(1).getLengthDelimitedList(), normalizer.getField(1)
+                .getLengthDelimitedList(), "normalizer name 'identity'");
+        // dummy prefix and escaped spaces (the defaults), extra whitespace kept, as this encoder does
+        assertEquals(List.of(1L), normalizer.getField(3).getVarintList());
+        assertEquals(List.of(0L), normalizer.getField(4).getVarintList());
+        assertEquals(List.of(1L), normalizer.getField(5).getVarintList());
+    }
+
+    private static UnknownFieldSet message(UnknownFieldSet parent, int field) throws IOException {
+        List<ByteString> values = parent.getField(field).getLengthDelimitedList();
+        assertEquals(1, values.size(), "field " + field + " once");
+        return UnknownFieldSet.parseFrom(values.get(0));
     }
 }
