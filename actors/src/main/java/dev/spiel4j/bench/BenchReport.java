@@ -1,5 +1,6 @@
 package dev.spiel4j.bench;
 
+import dev.spiel4j.train.ProcMemory;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
