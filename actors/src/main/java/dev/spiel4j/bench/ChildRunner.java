@@ -1,8 +1,8 @@
 package dev.spiel4j.bench;
 
-import dev.spiel4j.train.ProcMemory;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spiel4j.train.ProcMemory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
