@@ -12,6 +12,7 @@ public interface TrainingListener {
      *
      * @param loss            the step's mean training loss over its loss tokens
      * @param lr              the learning rate the step used
+     * @param gradNorm        the global gradient norm before clipping
      * @param tokensPerSecond real (non-padding) tokens processed per second, over the run so far
      * @param etaSeconds      estimated time to the last step at the run's average pace
      * @param reselected      whether a sparse method dropped and regrew indices at this step

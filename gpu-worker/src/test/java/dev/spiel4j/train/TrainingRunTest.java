@@ -45,13 +45,8 @@ class TrainingRunTest {
 
     /** The run every test here uses: 4 examples a step in 2 micro-batches, 128 positions, 16 eval examples. */
     static TrainingOptions.Builder options(String method, Path out) {
-        float lr = switch (method) {
-            case "lora" -> 1e-2f;
-            case "spiel-ma" -> 1e-2f;
-            default -> 1e-2f;
-        };
         return TrainingOptions.builder(GGUF, DOLLY, TrainingOptions.methodSpec(method, null, 4, 0f), out)
-                .steps(30).batch(4, 2).seqLen(128).lr(lr).warmupFraction(0.1).seed(7).evalExamples(16);
+                .steps(30).batch(4, 2).seqLen(128).lr(1e-2f).warmupFraction(0.1).seed(7).evalExamples(16);
     }
 
     @Test
@@ -218,6 +213,20 @@ class TrainingRunTest {
             assertEquals(List.of(6, 7, 8, 9, 10), steps);
             assertDeltasEqual(straight, run.method().exportDeltas());
         }
+    }
+
+    @Test
+    void missingFilesAndTooLittleDataAreNamed() throws Exception {
+        Path missing = tmp.resolve("missing.jsonl");
+        String m = assertThrows(IllegalArgumentException.class, () -> TrainingRun.open(
+                TrainingOptions.builder(GGUF, missing, TrainingOptions.methodSpec("lora", null, 4, 0f), tmp).build()))
+                .getMessage();
+        assertTrue(m.contains(missing.toString()), m);
+        Path two = tmp.resolve("two.jsonl");
+        Files.writeString(two, "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"c\", \"response\": \"d\"}\n");
+        m = assertThrows(IllegalArgumentException.class, () -> TrainingRun.open(TrainingOptions.builder(GGUF, two,
+                TrainingOptions.methodSpec("lora", null, 4, 0f), tmp).evalExamples(2).build())).getMessage();
+        assertTrue(m.contains(two.toString()) && m.contains("2 usable examples"), m);
     }
 
     private static List<String> iterable(java.util.Iterator<String> it) {
