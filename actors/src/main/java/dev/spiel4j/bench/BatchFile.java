@@ -5,6 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.Batches;
+import dev.spiel4j.data.ShufflePosition;
+import dev.spiel4j.data.ShuffledSampler;
+import dev.spiel4j.data.TokenizedExample;
+import dev.spiel4j.tokenizer.Tokenizer;
+import dev.spiel4j.train.TrainingData;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -71,6 +77,31 @@ public record BatchFile(List<Batch> train, List<Batch> eval) {
             (i < trainCount ? train : eval).add(b);
         }
         return new BatchFile(train, eval);
+    }
+
+    /**
+     * Real instruction data for the real-model configurations, prepared as the {@code train} command prepares it
+     * ({@link TrainingData}: response-only loss, rows of at most {@code seqLen} positions): the last
+     * {@code evalBatches * size} examples of {@code data} are held out as the eval batches, and
+     * {@code trainBatches} batches of {@code size} examples are drawn from the rest in a seeded shuffled order.
+     * Every batch is padded to its longest row.
+     */
+    public static BatchFile instructions(Path data, Tokenizer tokenizer, int seqLen, int size, int trainBatches,
+                                         int evalBatches, long seed) {
+        if (trainBatches < 1 || evalBatches < 0 || size < 1) {
+            throw new IllegalArgumentException("instruction batches need size >= 1, train batches >= 1 and eval"
+                    + " batches >= 0; got size " + size + ", " + trainBatches + " train, " + evalBatches + " eval");
+        }
+        TrainingData examples = TrainingData.load(data, null, tokenizer, seqLen, Math.max(1, evalBatches * size));
+        ShuffledSampler<TokenizedExample> sampler = new ShuffledSampler<>(examples.train(), seed);
+        ShufflePosition at = ShufflePosition.START;
+        List<Batch> train = new ArrayList<>();
+        for (int i = 0; i < trainBatches; i++) {
+            ShuffledSampler.Draw<TokenizedExample> draw = sampler.draw(at, size);
+            train.add(Batches.pad(draw.items(), 0));
+            at = draw.next();
+        }
+        return new BatchFile(train, evalBatches == 0 ? List.of() : examples.evalBatches(size));
     }
 
     public void write(Path file) {

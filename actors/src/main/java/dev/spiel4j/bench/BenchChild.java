@@ -3,6 +3,7 @@ package dev.spiel4j.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.train.ProcMemory;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

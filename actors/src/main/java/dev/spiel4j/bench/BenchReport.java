@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.report.Chart;
+import dev.spiel4j.train.ProcMemory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -2,6 +2,7 @@ package dev.spiel4j.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spiel4j.train.ProcMemory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

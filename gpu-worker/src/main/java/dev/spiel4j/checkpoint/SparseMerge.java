@@ -2,11 +2,14 @@ package dev.spiel4j.checkpoint;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.io.HostTensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -15,7 +18,9 @@ import java.util.Map;
  * weight name ({@code module + ".weight"}); call {@link SparseFineTuning#requireBase} first, since the map does
  * not know which base it holds.
  *
- * <p>Every module is checked before any weight is touched, so a bad fine-tuning leaves the weights as they were.
+ * <p>{@link #merge} returns the values it overwrote; {@link #restore} puts them back exactly, whereas
+ * {@link #unmerge} subtracts and leaves float rounding behind. Every module is checked before any weight is
+ * touched, so a bad fine-tuning leaves the weights as they were.
  * Temporaries live in a sub-manager of each weight's manager and are freed per module.
  */
 public final class SparseMerge {
@@ -26,15 +31,72 @@ public final class SparseMerge {
      * {@code W += scatter(indices, values)} for every module. The delta is cast to the weight's dtype first: merge
      * into float32 weights when the deltas are small relative to the weights, since float16 rounds them coarsely.
      *
+     * @return the values the merge overwrote, so that {@link #restore} can undo it exactly
      * @throws IllegalArgumentException naming the weight when one is missing or has another shape
      */
-    public static void merge(SparseFineTuning sft, Map<String, NDArray> weights) {
+    public static Originals merge(SparseFineTuning sft, Map<String, NDArray> weights) {
+        List<DeltaTensor> saved = new ArrayList<>();
+        for (DeltaTensor d : sft.deltas()) {
+            NDArray w = weight(weights, d);
+            try (NDManager scope = w.getManager().newSubManager()) {
+                float[] host = hostFloats(w, scope);
+                long[] idx = d.indices();
+                float[] before = new float[idx.length];
+                for (int j = 0; j < idx.length; j++) {
+                    before[j] = host[Math.toIntExact(idx[j])];
+                }
+                saved.add(new DeltaTensor(d.module(), d.rows(), d.cols(), idx, before));
+            }
+        }
         addScaled(sft, weights, 1f);
+        return new Originals(saved);
     }
 
-    /** {@code W -= scatter(indices, values)}: undoes {@link #merge} up to float rounding (~1 ulp of W). */
+    /**
+     * {@code W -= scatter(indices, values)}: undoes {@link #merge} up to float rounding (about 1 ulp of the merged
+     * weight per touched element); {@link #restore} undoes it exactly.
+     */
     public static void unmerge(SparseFineTuning sft, Map<String, NDArray> weights) {
         addScaled(sft, weights, -1f);
+    }
+
+    /**
+     * The weights' values at a merged fine-tuning's indices from before the merge (float32, which holds float16
+     * weights exactly), per module as a {@link DeltaTensor} whose values are the originals.
+     */
+    public record Originals(List<DeltaTensor> values) {
+        public Originals {
+            values = List.copyOf(values);
+        }
+    }
+
+    /** Writes the saved values back, so the weights are bit for bit what they were before {@link #merge}. */
+    public static void restore(Originals originals, Map<String, NDArray> weights) {
+        for (DeltaTensor d : originals.values()) {
+            weight(weights, d);
+        }
+        for (DeltaTensor d : originals.values()) {
+            NDArray w = weight(weights, d);
+            try (NDManager scope = w.getManager().newSubManager()) {
+                float[] host = hostFloats(w, scope);
+                long[] idx = d.indices();
+                float[] val = d.values();
+                for (int j = 0; j < idx.length; j++) {
+                    host[Math.toIntExact(idx[j])] = val[j];
+                }
+                w.set(scope.create(host, w.getShape()).toType(w.getDataType(), false).toByteBuffer());
+            }
+        }
+    }
+
+    /** The weight's elements as float32 on the host; a widened copy lives in {@code scope}, not in W's manager. */
+    private static float[] hostFloats(NDArray w, NDManager scope) {
+        if (w.getDataType() == DataType.FLOAT32) {
+            return w.toFloatArray();
+        }
+        NDArray wide = w.toType(DataType.FLOAT32, false);
+        wide.attach(scope);
+        return wide.toFloatArray();
     }
 
     private static void addScaled(SparseFineTuning sft, Map<String, NDArray> weights, float sign) {

@@ -1,4 +1,4 @@
-package dev.spiel4j.bench;
+package dev.spiel4j.train;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -37,7 +37,8 @@ public final class ProcMemory {
         }
     }
 
-    static OptionalLong parse(Path status, String field) {
+    /** A {@code kB} field of a {@code /proc} status-style file ({@code /proc/meminfo} too), in bytes. */
+    public static OptionalLong parse(Path status, String field) {
         String text;
         try {
             text = Files.readString(status);

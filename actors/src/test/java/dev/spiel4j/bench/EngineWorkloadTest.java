@@ -1,0 +1,93 @@
+package dev.spiel4j.bench;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.io.SharedAssets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The engine workload driven by {@link BenchChild#run} in this JVM, on stories260K with dolly batches. */
+class EngineWorkloadTest {
+    static final Path GGUF = SharedAssets.file("model/stories260K.gguf");
+
+    @TempDir
+    static Path tmp;
+    static Path batches;
+
+    @BeforeAll
+    static void writeBatches() {
+        BatchFile file = BatchFile.instructions(SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl"),
+                GgufReader.load(GGUF).tokenizer(), 128, 4, 6, 2, 42);
+        assertEquals(6, file.train().size());
+        assertEquals(2, file.eval().size());
+        for (Batch b : file.train()) {
+            assertEquals(4, b.size());
+            assertTrue(b.seqLen() <= 128 && b.lossTokens() > 0);
+        }
+        batches = tmp.resolve("dolly.json");
+        file.write(batches);
+    }
+
+    static BenchSpec spec(BenchSpec.Model model, String method, long deltas, String dtype, String batchFile) {
+        return new BenchSpec("engine", model, method, new BenchSpec.Budget(4, 8, 0, deltas), dtype, 1, 6, 1, 1e-2, 0,
+                42, batchFile);
+    }
+
+    static BenchSpec.Model stories() {
+        return new BenchSpec.Model("stories260K", GGUF.toString(), null, null);
+    }
+
+    @Test
+    void loraAndSpielAgTrainStories260KAtTheSameBudget() throws Exception {
+        long budget = BenchSuites.STORIES260K.loraParameters(4);
+        assertEquals(23120, budget, "4 * 5 blocks * (q 128 + k 96 + v 96 + o 128 + gate/up/down 3 * 236)");
+        for (String method : new String[]{"lora", "spiel-ag", "spiel-ma"}) {
+            ObjectNode r = BenchChild.run(spec(stories(), method, budget, "fp32", batches.toString()));
+            System.out.println(method + ": " + r);
+            assertEquals("ok", r.get("status").asText());
+            long params = r.get("trainable_params").asLong();
+            // sparse methods floor each matrix's share of the budget
+            assertTrue(params <= budget && params > budget - 35, method + " trains " + params);
+            assertEquals(6, r.get("step_times_s").size());
+            assertTrue(r.get("eval_loss").asDouble() < r.get("eval_loss_initial").asDouble(), method + ": " + r);
+            assertEquals(1, r.get("threads").asInt());
+            long state = r.get("optimizer_state_bytes").asLong();
+            if (method.equals("spiel-ma")) {
+                // SM3 keeps one float per row and per column of each matrix, far less than AdamW's two per slot
+                assertTrue(state > 0 && state < 4 * params, "SM3 state: " + r);
+            } else {
+                assertTrue(state >= 8 * params, "AdamW moments: " + r);
+            }
+            // float32 weights: the 260,032 parameters plus the GGUF's second copy of the tied output head
+            assertEquals(4 * (BenchSuites.STORIES260K.parameters() + 512 * 64), r.get("base_weight_bytes").asLong());
+        }
+    }
+
+    @Test
+    void aRandomShapeTrainsAtTheBudgetItsSpecComputes() throws Exception {
+        BenchSpec.RandomShape shape = new BenchSpec.RandomShape(32, 2, 4, 2, 64, 100, 64, 1e-5, 1e4, false, 3);
+        Path synthetic = tmp.resolve("synthetic.json");
+        BatchFile.synthetic(1, 3, 1, 2, 16, 100).write(synthetic);
+        BenchSpec.Model model = new BenchSpec.Model("tiny", null, null, shape);
+        ObjectNode lora = BenchChild.run(spec(model, "lora", 0, "fp32", synthetic.toString()));
+        assertEquals(shape.loraParameters(4), lora.get("trainable_params").asLong());
+        assertEquals(4 * shape.parameters(), lora.get("base_weight_bytes").asLong());
+        ObjectNode ag = BenchChild.run(spec(model, "spiel-ag", 500, "fp32", synthetic.toString()));
+        assertTrue(ag.get("trainable_params").asLong() <= 500 && ag.get("trainable_params").asLong() > 500 - 14);
+    }
+
+    @Test
+    void bf16IsRefusedWithTheReason() {
+        String m = assertThrows(IllegalArgumentException.class,
+                () -> BenchChild.run(spec(stories(), "lora", 0, "bf16", batches.toString()))).getMessage();
+        assertTrue(m.contains("bf16") && m.contains("bfloat16"), m);
+    }
+}
