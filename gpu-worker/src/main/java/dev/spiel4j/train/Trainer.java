@@ -88,8 +88,16 @@ public final class Trainer {
                 sq += g.square().sum().getFloat();
             }
             norm = Math.sqrt(sq);
-            float scale = norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
-            reselected = method.update(t, lr, scale);
+            if (Double.isFinite(norm)) {
+                float scale = norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
+                reselected = method.update(t, lr, scale);
+            } else {
+                // An overflowing or NaN gradient would poison every trained value and optimizer moment for the
+                // rest of the run (clipping cannot scale NaN): skip this update, keep the step counted (its data
+                // was consumed), and let the caller see it through StepResult.skipped().
+                method.abortStep();
+                reselected = false;
+            }
         }
         step = t;
         return new StepResult(nll / tokens, tokens, norm, (System.nanoTime() - start) / 1e9, reselected);

@@ -1,5 +1,7 @@
 package dev.spiel4j.train;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -64,6 +66,33 @@ class TrainerTest {
                 if (name.startsWith("spiel")) {
                     assertEquals(5, reselections, name + " reselects at 2, 8, 14, 20, 26");
                 }
+            }
+        }
+    }
+
+    @Test
+    void aNonFiniteGradientSkipsTheUpdateAndLeavesTheMethodUsable() {
+        List<Batch> data = TinyLm.rule(VOCAB, 2, 4, 8, 5);
+        for (String name : List.of("spiel-ag", "lora")) {
+            try (TinyLm model = new TinyLm(VOCAB, 16, 32, 7)) {
+                FineTuningMethod method = spec(name).withSeed(3).create(model, 10);
+                Trainer trainer = new Trainer(model, method, 1.0f);
+                assertFalse(trainer.step(List.of(data.get(0)), 0.02f).skipped());
+                var before = method.exportTensors();
+                NDArray head = model.weights().get("lm_head.weight");
+                float original = head.getFloat(0, 0);
+                head.set(new NDIndex(0, 0), Float.NaN);
+                StepResult poisoned = trainer.step(List.of(data.get(1)), 0.02f);
+                assertTrue(poisoned.skipped(), name + ": " + poisoned);
+                var after = method.exportTensors();
+                for (var e : before.entrySet()) {
+                    assertEquals(e.getValue().data(), after.get(e.getKey()).data(),
+                            name + " " + e.getKey() + " changed by a skipped step");
+                }
+                head.set(new NDIndex(0, 0), original);
+                StepResult next = trainer.step(List.of(data.get(0)), 0.02f);
+                assertFalse(next.skipped(), name + ": " + next);
+                assertEquals(3, trainer.completedSteps());
             }
         }
     }
