@@ -93,13 +93,15 @@ public final class Trainer {
                 reselected = method.update(t, lr, scale);
             } else {
                 // An overflowing or NaN gradient would poison every trained value and optimizer moment for the
-                // rest of the run (clipping cannot scale NaN): skip this update, keep the step counted (its data
-                // was consumed), and let the caller see it through StepResult.skipped().
+                // rest of the run (clipping cannot scale NaN): skip this update (its data is spent, the step number
+                // is not) and let the caller see it through StepResult.skipped().
                 method.abortStep();
                 reselected = false;
             }
         }
-        step = t;
+        if (Double.isFinite(norm)) {
+            step = t;
+        }
         return new StepResult(nll / tokens, tokens, norm, (System.nanoTime() - start) / 1e9, reselected);
     }
 

@@ -92,7 +92,7 @@ class TrainerTest {
                 head.set(new NDIndex(0, 0), original);
                 StepResult next = trainer.step(List.of(data.get(0)), 0.02f);
                 assertFalse(next.skipped(), name + ": " + next);
-                assertEquals(3, trainer.completedSteps());
+                assertEquals(2, trainer.completedSteps(), "a skipped update does not count as a step");
             }
         }
     }
