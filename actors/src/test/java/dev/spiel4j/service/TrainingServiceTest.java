@@ -1,0 +1,354 @@
+package dev.spiel4j.service;
+
+import com.typesafe.config.Config;
+import dev.spiel4j.checkpoint.DeltaTensor;
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.kafka.CheckpointPuller;
+import dev.spiel4j.kafka.EmbeddedKafka;
+import dev.spiel4j.kafka.PulledCheckpoint;
+import dev.spiel4j.kafka.Topics;
+import dev.spiel4j.proto.v1.PromptResponse;
+import dev.spiel4j.proto.v1.TrainingExample;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The training service end to end: the real actors, the real engine on stories260K, a real (in-JVM) Kafka broker.
+ * Runs are tiny (sequences of 64 tokens, batches of 2, 12 steps, a checkpoint every 4, SpIEL-AG reselecting
+ * every 4 steps) so each takes seconds. The reference is one uninterrupted run; interrupted runs must end with
+ * bitwise the same sparse fine-tuning and must train every example exactly once once the replayed steps
+ * (the steps between the last checkpoint and a failure, which are trained again) are de-duplicated by step.
+ */
+class TrainingServiceTest {
+    private static final int STEPS = 12;
+
+    @TempDir
+    static Path dir;
+    private static EmbeddedKafka kafka;
+    private static Path data;
+    private static Recorder reference;
+    private static RunSummary referenceSummary;
+
+    /** What a run reported, step by step (thread-safe: the listener is called from the supervisor). */
+    static final class Recorder implements ProgressListener {
+        final List<StepReport> steps = new CopyOnWriteArrayList<>();
+        final List<Integer> restarts = new CopyOnWriteArrayList<>();
+        final List<Double> evals = new CopyOnWriteArrayList<>();
+        volatile Consumer<StepReport> onStep = s -> { };
+
+        @Override
+        public void onStep(StepReport step) {
+            steps.add(step);
+            onStep.accept(step);
+        }
+
+        @Override
+        public void onEvaluation(int step, double loss) {
+            evals.add(loss);
+        }
+
+        @Override
+        public void onTrainerRestart(int step) {
+            restarts.add(step);
+        }
+
+        /** Example ids by step, the last report of a step winning (de-duplicates replayed steps). */
+        Map<Integer, List<String>> idsByStep() {
+            Map<Integer, List<String>> m = new TreeMap<>();
+            steps.forEach(s -> m.put(s.step(), s.exampleIds()));
+            return m;
+        }
+    }
+
+    @BeforeAll
+    static void start() throws IOException {
+        kafka = EmbeddedKafka.start();
+        // 40 usable examples and one malformed line (a dead letter); the last 4 records are held out.
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 41; i++) {
+            lines.add(i == 3 ? "{\"prompt\": \"broken"
+                    : "{\"prompt\":\"Question " + i + ": what comes after " + i + "?\\n\",\"response\":\"Once upon a "
+                    + "time there were " + (i + 1) + " little cats who liked to play.\"}");
+        }
+        data = Files.write(dir.resolve("train.jsonl"), lines, StandardCharsets.UTF_8);
+        reference = new Recorder();
+        referenceSummary = TrainingService.run(config("reference", List.of()), reference);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
+    static Config config(String runId, List<String> extra) {
+        List<String> o = new ArrayList<>(List.of(
+                "run.dir=\"" + dir.resolve("runs") + "\"",
+                "run.id=" + runId,
+                "run.seed=7",
+                "model.path=\"" + SharedAssets.file("model/stories260K.gguf") + "\"",
+                "data.train=\"" + data + "\"",
+                "data.seq-len=64",
+                "batch.size=2",
+                "schedule.steps=" + STEPS,
+                "schedule.warmup-fraction=0.1",
+                "method.reselection-interval=4",
+                "method.selection-steps=2",
+                "checkpoint.interval=4",
+                "checkpoint.keep=0",
+                "checkpoint.chunk-size=4KiB",
+                "eval.interval=6",
+                "eval.holdout-examples=4",
+                "eval.max-examples=4",
+                "kafka.bootstrap-servers=\"" + kafka.bootstrapServers() + "\"",
+                "device=cpu",
+                "pekko.loglevel=WARNING"));
+        o.addAll(extra);
+        return RunSettings.load(null, o);
+    }
+
+    private static Path runDir(String runId) {
+        return dir.resolve("runs").resolve(runId);
+    }
+
+    private static List<DeltaTensor> finalDeltas(String runId) {
+        return SparseFineTuning.load(runDir(runId).resolve("checkpoints").resolve(CheckpointStore.idOf(STEPS))
+                .resolve(CheckpointStore.DELTA_FILE)).deltas();
+    }
+
+    /** Bitwise equality of two runs' final deltas: same modules, indices and float bits. */
+    private static void assertSameDeltas(List<DeltaTensor> expected, List<DeltaTensor> actual) {
+        assertEquals(expected.size(), actual.size());
+        for (int i = 0; i < expected.size(); i++) {
+            assertEquals(expected.get(i).module(), actual.get(i).module());
+            assertArrayEquals(expected.get(i).indices(), actual.get(i).indices(), expected.get(i).module());
+            float[] e = expected.get(i).values();
+            float[] a = actual.get(i).values();
+            assertEquals(e.length, a.length);
+            for (int j = 0; j < e.length; j++) {
+                assertEquals(Float.floatToRawIntBits(e[j]), Float.floatToRawIntBits(a[j]),
+                        expected.get(i).module() + " value " + j);
+            }
+        }
+    }
+
+    /** Every example id once, in the reference's order, after de-duplicating replayed steps. */
+    private static void assertTrainedExactlyOnceLikeReference(Recorder run) {
+        Map<Integer, List<String>> byStep = run.idsByStep();
+        assertEquals(reference.idsByStep(), byStep);
+        List<String> all = byStep.values().stream().flatMap(List::stream).toList();
+        assertEquals(all.size(), new HashSet<>(all).size(), "an example was trained twice: " + all);
+    }
+
+    @Test
+    void referenceRunTrainsEvaluatesCheckpointsAndDeadLetters() throws IOException {
+        assertEquals(RunSummary.Outcome.COMPLETED, referenceSummary.outcome());
+        assertEquals(STEPS, referenceSummary.steps());
+        assertEquals(0, referenceSummary.trainerRestarts());
+        assertEquals(1, referenceSummary.deadLetters(), "the malformed line");
+        // checkpoints at 4, 8 and 12 (the last doubles as the final one)
+        assertEquals(3, referenceSummary.checkpoints());
+        assertEquals(List.of("step-000004", "step-000008", "step-000012"),
+                new CheckpointStore(runDir("reference"), 0).checkpoints().stream()
+                        .map(p -> p.getFileName().toString()).toList());
+        // evaluations after steps 6 and 12, on the held-out tail: finite losses
+        assertEquals(2, reference.evals.size());
+        assertTrue(reference.evals.stream().allMatch(l -> Double.isFinite(l) && l > 0), reference.evals.toString());
+        assertTrue(referenceSummary.finalEvalLoss().isPresent());
+        // 24 distinct training examples, none of the held-out ones (the last four lines), not the broken line
+        List<String> ids = reference.idsByStep().values().stream().flatMap(List::stream).toList();
+        assertEquals(STEPS * 2, new HashSet<>(ids).size());
+        assertTrue(ids.stream().noneMatch(id -> id.endsWith(":4") || id.endsWith(":38") || id.endsWith(":39")
+                        || id.endsWith(":40") || id.endsWith(":41")),
+                ids.toString());
+        // the data position in the last checkpoint is right after the last trained example
+        TrainingStateFile state = TrainingStateFile.load(runDir("reference").resolve("checkpoints")
+                .resolve("step-000012").resolve(CheckpointStore.STATE_FILE));
+        assertEquals("file", state.metadata().get("data.kind"));
+        assertEquals("25", state.metadata().get("data.record"), "24 examples and the broken line were read");
+    }
+
+    @Test
+    void injectedFailureResumesFromLastCheckpointWithSameResult() {
+        Recorder run = new Recorder();
+        RunSummary s = TrainingService.run(config("failing", List.of("debug.fail-at-step=7")), run);
+        assertEquals(RunSummary.Outcome.COMPLETED, s.outcome());
+        assertEquals(1, s.trainerRestarts());
+        assertEquals(List.of(4), run.restarts, "restarted from the checkpoint of step 4");
+        // steps 5 and 6 ran twice: before the failure and after the restart
+        assertEquals(List.of(1, 2, 3, 4, 5, 6, 5, 6, 7, 8, 9, 10, 11, 12),
+                run.steps.stream().map(StepReport::step).toList());
+        assertTrainedExactlyOnceLikeReference(run);
+        assertSameDeltas(finalDeltas("reference"), finalDeltas("failing"));
+    }
+
+    @Test
+    void restartOfTheWholeSystemResumesWithSameResult() throws Exception {
+        Recorder first = new Recorder();
+        CountDownLatch atStep5 = new CountDownLatch(1);
+        first.onStep = step -> {
+            if (step.step() == 5) {
+                atStep5.countDown();
+            }
+        };
+        TrainingService.Run running = TrainingService.start(config("restarted", List.of()), first);
+        assertTrue(atStep5.await(60, TimeUnit.SECONDS));
+        // What SIGTERM does: coordinated shutdown stops the run, which writes a final checkpoint.
+        running.system().terminate();
+        RunSummary stopped = running.await();
+        assertEquals(RunSummary.Outcome.STOPPED, stopped.outcome());
+        int stoppedAt = stopped.steps();
+        assertTrue(stoppedAt >= 5 && stoppedAt < STEPS, "stopped at " + stoppedAt);
+        assertEquals(stoppedAt, new CheckpointStore(runDir("restarted"), 0).latest().orElseThrow().step());
+
+        Recorder second = new Recorder();
+        RunSummary done = TrainingService.run(config("restarted", List.of()), second);
+        assertEquals(RunSummary.Outcome.COMPLETED, done.outcome());
+        assertEquals(stoppedAt + 1, second.steps.get(0).step(), "continues after the final checkpoint");
+        Recorder both = new Recorder();
+        both.steps.addAll(first.steps);
+        both.steps.addAll(second.steps);
+        assertTrainedExactlyOnceLikeReference(both);
+        assertSameDeltas(finalDeltas("reference"), finalDeltas("restarted"));
+    }
+
+    @Test
+    void checkpointPulledFromKafkaEqualsTheRunDirectoryFiles() throws Exception {
+        Topics topics = Topics.withPrefix("spiel4j.");
+        PulledCheckpoint pulled = new CheckpointPuller(kafka.bootstrapServers(), topics.checkpoints(),
+                Duration.ofSeconds(30)).pullLatest("reference", dir.resolve("pulled")).orElseThrow();
+        assertEquals("step-000012", pulled.manifest().getCheckpointId());
+        assertEquals(STEPS, pulled.manifest().getStep());
+        assertEquals(25, pulled.manifest().getDataPosition().getFile().getNextRecord());
+        Path local = runDir("reference").resolve("checkpoints").resolve("step-000012");
+        for (String part : List.of(CheckpointStore.DELTA_FILE, CheckpointStore.STATE_FILE)) {
+            assertArrayEquals(Files.readAllBytes(local.resolve(part)), Files.readAllBytes(pulled.file(part)), part);
+        }
+    }
+
+    @Test
+    void mismatchedBaseModelIsRefusedBeforeTraining() throws IOException {
+        Path runs = dir.resolve("runs");
+        Path copy = runs.resolve("other-base").resolve("checkpoints").resolve("step-000004");
+        Files.createDirectories(copy);
+        Path source = runDir("reference").resolve("checkpoints").resolve("step-000004");
+        SparseFineTuning sft = SparseFineTuning.load(source.resolve(CheckpointStore.DELTA_FILE));
+        new SparseFineTuning("not-this-model", sft.method(), sft.hyperparameters(), sft.deltas())
+                .save(copy.resolve(CheckpointStore.DELTA_FILE));
+        TrainingStateFile state = TrainingStateFile.load(source.resolve(CheckpointStore.STATE_FILE));
+        Map<String, String> meta = new java.util.LinkedHashMap<>(state.metadata());
+        meta.put("base_fingerprint", "not-this-model");
+        new TrainingStateFile(meta, state.floats(), state.ints(), state.longs())
+                .save(copy.resolve(CheckpointStore.STATE_FILE));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> TrainingService.run(config("other-base", List.of()), ProgressListener.NONE));
+        assertTrue(e.getMessage().contains("not-this-model"), e.getMessage());
+    }
+
+    @Test
+    void continualModeTrainsOnExamplesProducedWhileRunningAndResumesAtTheStoredOffsets() throws Exception {
+        String prefix = "continual.";
+        List<String> o = List.of("data.source=kafka", "schedule.steps=0", "eval.interval=0",
+                "checkpoint.interval=2", "kafka.topic-prefix=\"" + prefix + "\"");
+        String input = Topics.withPrefix(prefix).input();
+        Recorder first = new Recorder();
+        CountDownLatch fourSteps = new CountDownLatch(4);
+        first.onStep = s -> fourSteps.countDown();
+        TrainingService.Run running = TrainingService.start(config("continual", o), first);
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()),
+                new ByteArraySerializer(), new ByteArraySerializer())) {
+            // The run is up and reading: the topic exists once the supervisor has started.
+            awaitTopic(producer, input);
+            for (int i = 0; i < 8; i++) {
+                producer.send(new ProducerRecord<>(input, 0, null, example(i))).get();
+            }
+            producer.send(new ProducerRecord<>(input, 0, null, "not a protobuf".getBytes())).get();
+            producer.send(new ProducerRecord<>(input, 0, null, example(8))).get();
+            producer.send(new ProducerRecord<>(input, 0, null, example(9))).get();
+            assertTrue(fourSteps.await(60, TimeUnit.SECONDS), "four steps on produced examples");
+            running.stop();
+            RunSummary stopped = running.await();
+            assertEquals(RunSummary.Outcome.STOPPED, stopped.outcome());
+            List<String> trained = first.idsByStep().values().stream().flatMap(List::stream).toList();
+            assertTrue(trained.size() >= 8, trained.toString());
+            assertEquals(List.of("ex-0", "ex-1", "ex-2", "ex-3", "ex-4", "ex-5", "ex-6", "ex-7"),
+                    trained.subList(0, 8));
+
+            // Resume: the stored offsets continue exactly after what was trained, nothing twice.
+            Recorder second = new Recorder();
+            CountDownLatch more = new CountDownLatch(1);
+            second.onStep = s -> more.countDown();
+            TrainingService.Run resumed = TrainingService.start(config("continual", o), second);
+            for (int i = 10; i < 14; i++) {
+                producer.send(new ProducerRecord<>(input, 0, null, example(i))).get();
+            }
+            assertTrue(more.await(60, TimeUnit.SECONDS));
+            resumed.stop();
+            RunSummary resumedSummary = resumed.await();
+            assertEquals(RunSummary.Outcome.STOPPED, resumedSummary.outcome());
+            List<String> all = new ArrayList<>(trained);
+            second.idsByStep().values().forEach(all::addAll);
+            assertTrue(all.size() >= 10, all.toString());
+            List<String> expected = new ArrayList<>();
+            for (int i = 0; i < all.size(); i++) {
+                expected.add("ex-" + i);
+            }
+            assertEquals(expected, all, "every example once, in the topic's order");
+            // Dead letters are at least once: a record after the last checkpoint is read again on resume.
+            assertTrue(stopped.deadLetters() + resumedSummary.deadLetters() >= 1, "the record that is not a TrainingExample");
+        }
+    }
+
+    private static byte[] example(int i) {
+        return TrainingExample.newBuilder().setId("ex-" + i).setPromptResponse(PromptResponse.newBuilder()
+                .setPrompt("Count: " + i + "\n").setResponse("The number after " + i + " is " + (i + 1) + "."))
+                .build().toByteArray();
+    }
+
+    private static void awaitTopic(KafkaProducer<byte[], byte[]> producer, String topic) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            try {
+                if (!producer.partitionsFor(topic).isEmpty()) {
+                    return;
+                }
+            } catch (RuntimeException e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+            }
+            Thread.sleep(200);
+        }
+    }
+}
