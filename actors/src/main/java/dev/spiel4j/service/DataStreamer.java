@@ -114,10 +114,9 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     }
 
     private Behavior<Command> onReset(ResetTo reset) {
+        // A reset comes from a (re)starting trainer, which asks anew: a request of its failed predecessor is dropped.
+        waiting = null;
         open(reset.position());
-        if (waiting != null) {
-            pull();
-        }
         return this;
     }
 

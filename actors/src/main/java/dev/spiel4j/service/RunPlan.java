@@ -65,14 +65,18 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
             }
             decoder = s.data().format().equals("text") ? ExampleParser.TEXT
                     : ExampleFileReader.Format.of(train).decoder();
-            if (s.eval().interval() > 0 && s.eval().data().isEmpty() && s.eval().holdoutExamples() > 0) {
+            boolean holdOut = s.eval().interval() > 0 && s.eval().data().isEmpty() && s.eval().holdoutExamples() > 0;
+            if (holdOut || s.schedule().epochs() > 0) {
                 List<ReadPosition> starts = recordStarts(train);
-                if (starts.size() <= s.eval().holdoutExamples()) {
+                int held = holdOut ? s.eval().holdoutExamples() : 0;
+                if (starts.size() <= held) {
                     throw new IllegalArgumentException("data.train: " + train + " has " + starts.size()
-                            + " records, not more than eval.holdout-examples = " + s.eval().holdoutExamples());
+                            + " records; training needs more than the " + held + " held out (eval.holdout-examples)");
                 }
-                trainRecords = starts.size() - s.eval().holdoutExamples();
-                holdout = Optional.of(starts.get((int) trainRecords));
+                trainRecords = starts.size() - held;
+                if (holdOut) {
+                    holdout = Optional.of(starts.get((int) trainRecords));
+                }
             }
         }
         int total = totalSteps(s, trainRecords);

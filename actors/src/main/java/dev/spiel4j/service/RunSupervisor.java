@@ -72,7 +72,11 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private record TrainerTerminated() implements Command {
     }
 
-    private record TrainerStopped(int step, Throwable error) implements Command {
+    private record StreamerTerminated() implements Command {
+    }
+
+    /** From the trainer: it wrote a final checkpoint after {@code step} and stopped, as asked. */
+    public record TrainerStopped(int step) implements Command {
     }
 
     private record EvaluationsDrained() implements Command {
@@ -87,7 +91,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private record KafkaOutageChanged(boolean ongoing, Instant since, int buffered, String cause) implements Command {
     }
 
-    /** How long a trainer may take for its final checkpoint, and evaluations to drain, before the run ends anyway. */
+    /** How long pending evaluations may take before the run ends anyway. */
     private static final Duration END_TIMEOUT = Duration.ofMinutes(10);
 
     /**
@@ -188,6 +192,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private OptionalDouble finalEval = OptionalDouble.empty();
     private int outages;
     private long deadLetters;
+    private boolean stopping;
     private RunSummary.Outcome outcome;
     private String error;
 
@@ -213,6 +218,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                                 Duration.ofSeconds(10), 0.2).withMaxRestarts(5)),
                 "trainer", DispatcherSelector.fromConfig(RunSettings.ROOT + ".trainer-dispatcher"));
         ctx.watchWith(trainer, new TrainerTerminated());
+        ctx.watchWith(streamer, new StreamerTerminated());
     }
 
     @Override
@@ -239,17 +245,20 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 .onMessage(KafkaOutageChanged.class, this::onOutage)
                 .onMessage(TrainerFinished.class, m -> end(RunSummary.Outcome.COMPLETED, m.step(), null))
                 .onMessage(Stop.class, m -> {
-                    if (outcome == null) {
-                        getContext().ask(TrainerActor.Stopped.class, trainer, END_TIMEOUT, TrainerActor.Stop::new,
-                                (stopped, err) -> new TrainerStopped(stopped == null ? steps : stopped.step(), err));
+                    if (outcome == null && !stopping) {
+                        stopping = true;
+                        trainer.tell(new TrainerActor.Stop());
                     }
                     return this;
                 })
-                .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(),
-                        m.error() == null ? null : "final checkpoint not confirmed: " + m.error()))
+                .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(), null))
                 .onMessage(TrainerTerminated.class, m -> outcome != null ? this
+                        : stopping ? end(RunSummary.Outcome.STOPPED, steps,
+                                "the trainer ended without confirming a final checkpoint")
                         : end(RunSummary.Outcome.FAILED, steps, "the trainer failed " + starts
-                        + " times in a row; see the log for the cause"))
+                                + " times in a row; see the log for the cause"))
+                .onMessage(StreamerTerminated.class, m -> end(RunSummary.Outcome.FAILED, steps,
+                        "the training data stream failed; see the log for the cause"))
                 .onMessage(EvaluationsDrained.class, m -> {
                     getContext().ask(Long.class, streamer, Duration.ofSeconds(30), DataStreamer.GetDeadLetters::new,
                             (n, err) -> new DeadLettersCounted(n == null ? -1 : n));

@@ -62,7 +62,7 @@ public sealed interface StreamPosition {
             m.put(KIND, "kafka");
             m.put("data.topic", t.at().record().topic());
             StringBuilder offsets = new StringBuilder();
-            t.at().record().next().forEach((p, o) -> offsets.append(offsets.isEmpty() ? "" : ",").append(p)
+            new TreeMap<>(t.at().record().next()).forEach((p, o) -> offsets.append(offsets.isEmpty() ? "" : ",").append(p)
                     .append(':').append(o));
             m.put("data.offsets", offsets.toString());
             m.put("data.chunks-done", Integer.toString(t.at().chunksDone()));
@@ -110,7 +110,8 @@ public sealed interface StreamPosition {
         }
         InTopic t = (InTopic) this;
         KafkaCursor.Builder cursor = KafkaCursor.newBuilder().setTopic(t.at().record().topic());
-        t.at().record().next().forEach((p, o) ->
+        // by partition: KafkaOffsets' map has no order, the manifest should
+        new TreeMap<>(t.at().record().next()).forEach((p, o) ->
                 cursor.addPartitions(PartitionOffset.newBuilder().setPartition(p).setNextOffset(o)));
         return dev.spiel4j.proto.v1.DataPosition.newBuilder().setKafka(cursor).build();
     }

@@ -67,11 +67,8 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     public sealed interface Command {
     }
 
-    /** Write a final checkpoint of the steps done so far and stop. */
-    public record Stop(ActorRef<Stopped> replyTo) implements Command {
-    }
-
-    public record Stopped(int step) {
+    /** Write a final checkpoint of the steps done so far, tell the supervisor, and stop. */
+    public record Stop() implements Command {
     }
 
     private record Fed(DataStreamer.Reply reply) implements Command {
@@ -272,7 +269,8 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     private Behavior<Command> onStop(Stop stop) {
         checkpoint();
-        stop.replyTo().tell(new Stopped(trainer.completedSteps()));
+        // Told directly (not as an ask reply) so that it reaches the supervisor before the Terminated signal.
+        peers.supervisor().tell(new RunSupervisor.TrainerStopped(trainer.completedSteps()));
         return Behaviors.stopped();
     }
 
