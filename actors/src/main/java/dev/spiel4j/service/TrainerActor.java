@@ -239,6 +239,11 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         float lr = plan.learningRate().at(t);
         decisions.clear();
         StepResult r = trainer.step(batches, lr);
+        if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
+            // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
+            throw new IllegalStateException("step " + t + " produced loss " + r.loss() + " and gradient norm "
+                    + r.gradNorm() + " on examples " + ids);
+        }
         position = pending.get(pending.size() - 1).resume();
         pending.clear();
         tokensSeen += r.lossTokens();

@@ -115,6 +115,9 @@ class TrainingServiceTest {
         }
         data = Files.write(dir.resolve("train.jsonl"), lines, StandardCharsets.UTF_8);
         small = Files.write(dir.resolve("small.jsonl"), lines.subList(5, 10), StandardCharsets.UTF_8);
+        // The first training run in a fresh JVM is not reproducible here (it sometimes parts from later identical
+        // runs, see assertSameFineTuning): a short warm-up run keeps that out of the reference.
+        TrainingService.run(config("warm-up", List.of("schedule.steps=2", "eval.interval=0")), ProgressListener.NONE);
         reference = new Recorder();
         referenceSummary = TrainingService.run(config("reference", List.of()), reference);
     }
@@ -163,13 +166,13 @@ class TrainingServiceTest {
 
     /**
      * The final sparse fine-tuning of an interrupted run against the reference's. Bitwise equality is what the
-     * design gives and what most runs show, but not all: now and then two runs of the same configuration under the
-     * actor system part at some step (the same loss, a different gradient norm: an uninterrupted run as well as a
-     * resumed one), and the discrete drop/grow choices then differ a little. The engine alone repeats bitwise in a
-     * loop and the state restore is exact (a replayed step repeats its first execution bit for bit, asserted
-     * separately); the cause is not found yet (concurrent engine use by the evaluator is the main suspect). Hence
-     * a tolerance: at least 90 % of the slots (module, index) are shared and the deltas, as sparse vectors, differ
-     * by at most 10 % of the reference's L2 norm.
+     * design gives and what most runs show, but not all: now and then two runs of the same configuration part at
+     * some step (the same loss, a different gradient norm), and the discrete drop/grow choices then differ a
+     * little. Measured: the first run in a fresh JVM differs from later identical runs in about one case in three
+     * (later runs agree with each other); an interrupted run can part the same way. The engine alone repeats
+     * bitwise in a loop and the state restore is exact (a replayed step repeats its first execution bit for bit,
+     * asserted separately); the cause is not found yet. Hence a tolerance: at least 90 % of the slots
+     * (module, index) are shared and the deltas, as sparse vectors, differ by at most 10 % of the reference's norm.
      */
     private static void assertSameFineTuning(List<DeltaTensor> expected, List<DeltaTensor> actual) {
         assertEquals(expected.stream().map(DeltaTensor::module).toList(),
