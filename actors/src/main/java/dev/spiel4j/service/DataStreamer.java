@@ -1,0 +1,250 @@
+package dev.spiel4j.service;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Timestamp;
+import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.Rejected;
+import dev.spiel4j.proto.v1.DeadLetter;
+import dev.spiel4j.proto.v1.FileLocation;
+import dev.spiel4j.proto.v1.SourceLocation;
+import dev.spiel4j.proto.v1.TopicLocation;
+import dev.spiel4j.streams.ExampleSources;
+import dev.spiel4j.streams.KafkaOffsets;
+import dev.spiel4j.streams.TrainingDataStream;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.kafka.ConsumerSettings;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
+import org.apache.pekko.stream.javadsl.Source;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Optional;
+
+/**
+ * Serves training batches on demand from the streams module's {@link TrainingDataStream}: {@link NextBatch}
+ * pulls one batch through the graph (backpressure: nothing is read far ahead of the trainer) and answers with
+ * the batch and the position right after it, or {@link EndOfData}. {@link ResetTo} re-materialises the stream
+ * at a position (a resuming trainer sends the position of its checkpoint first).
+ *
+ * <p>Sources: the training file ({@code data.source = file}), read pass after pass in file order, without its
+ * held-out tail; or the input topic ({@code data.source = kafka}) from explicit partition offsets (never
+ * committed to Kafka: the offsets live in the checkpoints). Unusable records go to the dead-letter topic and are
+ * counted; records between a checkpoint and a failure are read, and dead-lettered, again after the resume.
+ */
+public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
+
+    public sealed interface Command {
+    }
+
+    /** Asks for the next batch. */
+    public record NextBatch(ActorRef<Reply> replyTo) implements Command {
+    }
+
+    /** Restarts the data at {@code position}; requests that follow are served from there. */
+    public record ResetTo(StreamPosition position) implements Command {
+    }
+
+    /** Asks how many records were dead-lettered. */
+    public record GetDeadLetters(ActorRef<Long> replyTo) implements Command {
+    }
+
+    public sealed interface Reply {
+    }
+
+    /** A batch and the position after its last example. */
+    public record Served(Batch batch, StreamPosition resume) implements Reply {
+    }
+
+    /** The (finite) source has no more examples. */
+    public record EndOfData() implements Reply {
+    }
+
+    private record Pulled(int generation, Optional<Served> batch, Throwable error) implements Command {
+    }
+
+    private record DeadLettered(Rejected rejected) implements Command {
+    }
+
+    public static Behavior<Command> create(RunPlan plan, String bootstrapServers, ActorRef<Publisher.Command> publisher) {
+        return Behaviors.setup(ctx -> new DataStreamer(ctx, plan, bootstrapServers, publisher));
+    }
+
+    private final RunPlan plan;
+    private final String bootstrapServers;
+    private final ActorRef<Publisher.Command> publisher;
+    private final Materializer materializer;
+    private SinkQueueWithCancel<Served> queue;
+    private StreamPosition streamStart;
+    private boolean servedSinceStart;
+    private int generation;
+    private ActorRef<Reply> waiting;
+    private long deadLetters;
+
+    private DataStreamer(ActorContext<Command> ctx, RunPlan plan, String bootstrapServers,
+                         ActorRef<Publisher.Command> publisher) {
+        super(ctx);
+        this.plan = plan;
+        this.bootstrapServers = bootstrapServers;
+        this.publisher = publisher;
+        // Streams materialised here stop with this actor.
+        this.materializer = Materializer.createMaterializer(ctx);
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(ResetTo.class, this::onReset)
+                .onMessage(NextBatch.class, this::onNext)
+                .onMessage(Pulled.class, this::onPulled)
+                .onMessage(DeadLettered.class, this::onDeadLetter)
+                .onMessage(GetDeadLetters.class, g -> {
+                    g.replyTo().tell(deadLetters);
+                    return this;
+                })
+                .build();
+    }
+
+    private Behavior<Command> onReset(ResetTo reset) {
+        // A reset comes from a (re)starting trainer, which asks anew: a request of its failed predecessor is dropped.
+        waiting = null;
+        open(reset.position());
+        return this;
+    }
+
+    private Behavior<Command> onNext(NextBatch next) {
+        if (queue == null) {
+            throw new IllegalStateException("NextBatch before ResetTo: the trainer must position the data first");
+        }
+        waiting = next.replyTo();
+        pull();
+        return this;
+    }
+
+    private Behavior<Command> onPulled(Pulled pulled) {
+        if (pulled.generation() != generation || waiting == null) {
+            return this; // a pull from before the last ResetTo
+        }
+        if (pulled.error() != null) {
+            throw new IllegalStateException("training data stream failed: " + pulled.error().getMessage(),
+                    pulled.error());
+        }
+        if (pulled.batch().isPresent()) {
+            servedSinceStart = true;
+            waiting.tell(pulled.batch().get());
+            waiting = null;
+        } else if (streamStart instanceof StreamPosition.InFile f && servedSinceStart) {
+            // End of a pass over the file: the next pass starts at its beginning.
+            open(new StreamPosition.InFile(f.epoch() + 1, StreamPosition.InFile.start().at()));
+            pull();
+        } else {
+            waiting.tell(new EndOfData());
+            waiting = null;
+        }
+        return this;
+    }
+
+    private Behavior<Command> onDeadLetter(DeadLettered d) {
+        deadLetters++;
+        publisher.tell(new Publisher.PublishDeadLetter(deadLetter(d.rejected())));
+        return this;
+    }
+
+    private void pull() {
+        int g = generation;
+        getContext().pipeToSelf(queue.pull(), (batch, error) -> new Pulled(g, batch, error));
+    }
+
+    private void open(StreamPosition position) {
+        if (queue != null) {
+            queue.cancel();
+        }
+        generation++;
+        streamStart = position;
+        // A stream opened mid-pass may be empty although the file is not; only an empty full pass ends the data.
+        servedSinceStart = position instanceof StreamPosition.InFile f && !f.at().equals(
+                StreamPosition.InFile.start().at());
+        ActorRef<Command> self = getContext().getSelf();
+        Sink<Rejected, ?> dead = Sink.foreach(r -> self.tell(new DeadLettered(r)));
+        Source<Served, ?> source;
+        if (position instanceof StreamPosition.InFile f) {
+            source = TrainingDataStream.batches(
+                            ExampleSources.file(plan.settings().data().train(), f.at().record())
+                                    .takeWhile(r -> r.at().record() < plan.trainRecords()),
+                            plan.decoder(), plan.encoder(), plan.shape(), f.at(), dead)
+                    .map(b -> new Served(b.batch(), new StreamPosition.InFile(f.epoch(), b.resume())));
+        } else {
+            StreamPosition.InTopic t = (StreamPosition.InTopic) position;
+            ConsumerSettings<byte[], byte[]> consumer = ConsumerSettings.create(getContext().getSystem(),
+                    new ByteArrayDeserializer(), new ByteArrayDeserializer()).withBootstrapServers(bootstrapServers);
+            source = TrainingDataStream.batches(ExampleSources.kafka(consumer, t.at().record()),
+                            new TopicExampleDecoder(), plan.encoder(), plan.shape(), t.at(), dead)
+                    .map(b -> new Served(b.batch(), new StreamPosition.InTopic(b.resume())));
+        }
+        queue = source.runWith(Sink.queue(), materializer);
+    }
+
+    private DeadLetter deadLetter(Rejected r) {
+        int colon = r.reason().indexOf(':');
+        String category = (colon > 0 ? r.reason().substring(0, colon) : r.reason().split("'")[0]).trim()
+                .toLowerCase().replaceAll("[^a-z0-9]+", "_");
+        return DeadLetter.newBuilder()
+                .setRunId(plan.settings().run().id())
+                .setSource(location(r.sourcePosition()))
+                .setReason(category)
+                .setDetail(r.reason())
+                .setRaw(ByteString.copyFrom(r.raw(), StandardCharsets.UTF_8))
+                .setTime(now())
+                .build();
+    }
+
+    /** Parses the source ids of {@code dev.spiel4j.data} ({@code file:line}, {@code file#index}, {@code topic-p@offset}). */
+    private SourceLocation location(String id) {
+        int at = id.lastIndexOf('@');
+        int dash = at > 0 ? id.lastIndexOf('-', at) : -1;
+        if (plan.settings().data().source() == RunSettings.Source.KAFKA && dash > 0) {
+            try {
+                return SourceLocation.newBuilder().setTopic(TopicLocation.newBuilder()
+                        .setTopic(id.substring(0, dash))
+                        .setPartition(Integer.parseInt(id.substring(dash + 1, at)))
+                        .setOffset(Long.parseLong(id.substring(at + 1)))).build();
+            } catch (NumberFormatException e) {
+                // an example's own id, not a topic position: reported as is below
+            }
+        }
+        int sep = Math.max(id.lastIndexOf(':'), id.lastIndexOf('#'));
+        FileLocation.Builder file = FileLocation.newBuilder().setPath(id);
+        if (sep > 0) {
+            try {
+                file.setLine(Long.parseLong(id.substring(sep + 1).replaceAll("#.*", ""))).setPath(
+                        plan.settings().data().source() == RunSettings.Source.FILE
+                                ? plan.settings().data().train().toString() : id.substring(0, sep));
+            } catch (NumberFormatException e) {
+                file.setPath(id);
+            }
+        }
+        return SourceLocation.newBuilder().setFile(file).build();
+    }
+
+    static Timestamp now() {
+        Instant t = Instant.now();
+        return Timestamp.newBuilder().setSeconds(t.getEpochSecond()).setNanos(t.getNano()).build();
+    }
+
+    /** The position a new run starts from. */
+    static StreamPosition start(RunSettings settings) {
+        if (settings.data().source() == RunSettings.Source.FILE) {
+            return StreamPosition.InFile.start();
+        }
+        return new StreamPosition.InTopic(dev.spiel4j.streams.DataPosition.at(
+                KafkaOffsets.fromStart(settings.kafka().topics().input(), settings.kafka().partitions())));
+    }
+}

@@ -1,0 +1,186 @@
+package dev.spiel4j.service;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.Batches;
+import dev.spiel4j.data.Encoded;
+import dev.spiel4j.data.Example;
+import dev.spiel4j.data.ExampleFileReader;
+import dev.spiel4j.data.Parsed;
+import dev.spiel4j.data.RawRecord;
+import dev.spiel4j.data.ReadPosition;
+import dev.spiel4j.data.RecordDecoder;
+import dev.spiel4j.data.TokenizedExample;
+import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.proto.v1.EvalResult;
+import dev.spiel4j.proto.v1.RunEvent;
+import dev.spiel4j.train.Trainer;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Scores snapshots of the fine-tuning on held-out data while training goes on: {@link Evaluate} carries a host
+ * copy of the method's state (the only cost to the trainer), which this actor restores into its own model and
+ * method instance and scores: the mean loss per loss token on {@code eval.data}, or on the held-out tail of
+ * {@code data.train}. Results go to the events topic and to the supervisor. Runs on the blocking-IO dispatcher.
+ *
+ * <p>The model is built on the first evaluation, the held-out batches are read then too.
+ */
+public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
+
+    public sealed interface Command {
+    }
+
+    /** Score the state after {@code step}. */
+    public record Evaluate(int step, MethodState snapshot) implements Command {
+    }
+
+    /** Answers once every evaluation asked for before it is done. */
+    public record Drain(ActorRef<Drained> replyTo) implements Command {
+    }
+
+    public record Drained() {
+    }
+
+    public static Behavior<Command> create(RunPlan plan, ActorRef<Publisher.Command> publisher,
+                                           ActorRef<RunSupervisor.Command> supervisor) {
+        return Behaviors.setup(ctx -> new Evaluator(ctx, plan, publisher, supervisor));
+    }
+
+    private final RunPlan plan;
+    private final ActorRef<Publisher.Command> publisher;
+    private final ActorRef<RunSupervisor.Command> supervisor;
+    private NDManager manager;
+    private FineTuningMethod method;
+    private Trainer scorer;
+    private List<Batch> heldOut;
+    private String dataset;
+
+    private Evaluator(ActorContext<Command> ctx, RunPlan plan, ActorRef<Publisher.Command> publisher,
+                      ActorRef<RunSupervisor.Command> supervisor) {
+        super(ctx);
+        this.plan = plan;
+        this.publisher = publisher;
+        this.supervisor = supervisor;
+        if (!plan.settings().eval().multipleChoice().isEmpty()) {
+            ctx.getLog().warn("eval.multiple-choice {} is not scored yet: only the held-out loss is evaluated",
+                    plan.settings().eval().multipleChoice());
+        }
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Evaluate.class, this::onEvaluate)
+                .onMessage(Drain.class, d -> {
+                    d.replyTo().tell(new Drained());
+                    return this;
+                })
+                .onSignal(PostStop.class, s -> {
+                    if (method != null) {
+                        method.close();
+                    }
+                    if (manager != null) {
+                        manager.close();
+                    }
+                    return this;
+                })
+                .build();
+    }
+
+    private Behavior<Command> onEvaluate(Evaluate e) {
+        if (!ready()) {
+            return this;
+        }
+        long start = System.nanoTime();
+        method.restore(e.snapshot());
+        double loss = scorer.evaluate(heldOut);
+        long tokens = heldOut.stream().mapToLong(Batch::lossTokens).sum();
+        long examples = heldOut.stream().mapToLong(Batch::size).sum();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        publisher.tell(new Publisher.PublishEvent(RunEvent.newBuilder()
+                .setRunId(plan.settings().run().id()).setTime(DataStreamer.now())
+                .setEval(EvalResult.newBuilder().setRunId(plan.settings().run().id()).setStep(e.step())
+                        .setDataset(dataset).setLoss(loss).setTokens(tokens).setExamples(examples)
+                        .setSeconds(seconds))
+                .build()));
+        supervisor.tell(new RunSupervisor.EvalDone(e.step(), loss));
+        // Multiple-choice accuracy (eval.multiple-choice, dev.spiel4j.eval.MultipleChoiceScorer) goes here: score
+        // each file with `model` and `method` as restored above and publish one EvalResult with its accuracy.
+        return this;
+    }
+
+    /** Builds the model and reads the held-out data on first use; false when there is nothing to score. */
+    private boolean ready() {
+        if (heldOut == null) {
+            heldOut = heldOutBatches();
+            if (heldOut.isEmpty()) {
+                getContext().getLog().warn("no held-out data to evaluate (eval.data is empty and no records of "
+                        + "data.train are held out)");
+                return false;
+            }
+            manager = NDManager.newBaseManager(TrainerActor.device(plan.settings().device()));
+            LlamaModel model = LlamaModel.create(plan.model(), manager,
+                    plan.settings().model().computeType().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32);
+            method = plan.spec().create(model, plan.totalSteps());
+            scorer = new Trainer(model, method, Float.POSITIVE_INFINITY);
+        }
+        return !heldOut.isEmpty();
+    }
+
+    private List<Batch> heldOutBatches() {
+        Path file;
+        ReadPosition from;
+        RecordDecoder decoder;
+        if (plan.settings().eval().data().isPresent()) {
+            file = plan.settings().eval().data().get();
+            from = ReadPosition.START;
+            decoder = ExampleFileReader.Format.of(file).decoder();
+            dataset = file.getFileName().toString();
+        } else if (plan.holdout().isPresent()) {
+            file = plan.settings().data().train();
+            from = plan.holdout().get();
+            decoder = plan.decoder();
+            dataset = file.getFileName() + " (held out)";
+        } else {
+            return List.of();
+        }
+        int max = plan.settings().eval().maxExamples();
+        List<TokenizedExample> rows = new ArrayList<>();
+        try (ExampleFileReader reader = ExampleFileReader.open(file, from)) {
+            while (reader.hasNext() && (max == 0 || rows.size() < max)) {
+                RawRecord<ReadPosition> r = reader.next();
+                Parsed p = decoder.decode(r.sourceId(), r.bytes());
+                if (p instanceof Example example) {
+                    for (Encoded enc : plan.encoder().encode(example)) {
+                        if (enc instanceof TokenizedExample t && (max == 0 || rows.size() < max)) {
+                            rows.add(t);
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read evaluation data " + file + ": " + e.getMessage(), e);
+        }
+        List<Batch> batches = new ArrayList<>();
+        int size = plan.shape().batchSize();
+        for (int i = 0; i < rows.size(); i += size) {
+            batches.add(Batches.pad(rows.subList(i, Math.min(rows.size(), i + size)), plan.shape().seqLen()));
+        }
+        return batches;
+    }
+}

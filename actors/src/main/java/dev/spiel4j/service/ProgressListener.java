@@ -1,0 +1,70 @@
+package dev.spiel4j.service;
+
+import java.io.PrintStream;
+import java.time.Duration;
+
+/**
+ * Told what a run does while it runs (the command line prints it; tests record it). Called from the run's
+ * supervisor actor: implementations must return quickly and must not block.
+ */
+public interface ProgressListener {
+
+    /** A step completed. */
+    default void onStep(StepReport step) {
+    }
+
+    /** The held-out data was scored after {@code step}. */
+    default void onEvaluation(int step, double loss) {
+    }
+
+    /** A checkpoint was written to the run directory. */
+    default void onCheckpoint(SavedCheckpoint checkpoint) {
+    }
+
+    /** The trainer failed and was restarted; it goes on from the checkpoint of {@code step}. */
+    default void onTrainerRestart(int step) {
+    }
+
+    ProgressListener NONE = new ProgressListener() {
+    };
+
+    /** One line per step on {@code out}: step, loss, learning rate, tokens/s and ETA; plus evaluations. */
+    static ProgressListener terminal(PrintStream out) {
+        return new ProgressListener() {
+            private final long start = System.nanoTime();
+            private int firstStep = -1;
+
+            @Override
+            public void onStep(StepReport s) {
+                if (firstStep < 0) {
+                    firstStep = s.step();
+                }
+                StringBuilder line = new StringBuilder(String.format("step %d%s  loss %.4f  lr %.2e  %.0f tok/s",
+                        s.step(), s.totalSteps() == Integer.MAX_VALUE ? "" : "/" + s.totalSteps(), s.loss(),
+                        s.learningRate(), s.tokensPerSecond()));
+                int done = s.step() - firstStep + 1;
+                if (s.totalSteps() != Integer.MAX_VALUE && done > 0) {
+                    double perStep = (System.nanoTime() - start) / 1e9 / done;
+                    Duration eta = Duration.ofSeconds(Math.round(perStep * (s.totalSteps() - s.step())));
+                    line.append(String.format("  eta %dm%02ds", eta.toMinutes(), eta.toSecondsPart()));
+                }
+                out.println(line);
+            }
+
+            @Override
+            public void onEvaluation(int step, double loss) {
+                out.printf("eval after step %d: held-out loss %.4f%n", step, loss);
+            }
+
+            @Override
+            public void onCheckpoint(SavedCheckpoint c) {
+                out.printf("checkpoint %s -> %s%n", c.id(), c.deltaFile().getParent());
+            }
+
+            @Override
+            public void onTrainerRestart(int step) {
+                out.println("trainer failed; restarted from the checkpoint of step " + step);
+            }
+        };
+    }
+}

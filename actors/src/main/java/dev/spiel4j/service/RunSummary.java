@@ -1,0 +1,28 @@
+package dev.spiel4j.service;
+
+import java.nio.file.Path;
+import java.util.OptionalDouble;
+
+/**
+ * How a run ended.
+ *
+ * @param runId           the run's id
+ * @param runDir          its directory (checkpoints, embedded broker data)
+ * @param outcome         COMPLETED (all steps done), STOPPED (shutdown before the end) or FAILED
+ * @param steps           completed optimizer steps
+ * @param checkpoints     checkpoints written by this process (including the final one)
+ * @param lastCheckpoint  directory of the newest checkpoint, null if none
+ * @param deadLetters     records sent to the dead-letter topic
+ * @param trainerRestarts times a failed trainer was restarted from the last checkpoint
+ * @param kafkaOutages    times the publishers lost Kafka
+ * @param finalLoss       training loss of the last step (NaN if no step ran)
+ * @param finalEvalLoss   held-out loss of the last evaluation, if any ran
+ * @param seconds         wall-clock time of the run
+ * @param error           why the run failed, null unless FAILED
+ */
+public record RunSummary(String runId, Path runDir, Outcome outcome, int steps, int checkpoints, Path lastCheckpoint,
+                         long deadLetters, int trainerRestarts, int kafkaOutages, double finalLoss,
+                         OptionalDouble finalEvalLoss, double seconds, String error) {
+
+    public enum Outcome { COMPLETED, STOPPED, FAILED }
+}

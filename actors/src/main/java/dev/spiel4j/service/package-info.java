@@ -1,0 +1,28 @@
+/**
+ * The training service: Pekko typed actors around the engine, one actor system per run
+ * ({@link dev.spiel4j.service.TrainingService#run}).
+ *
+ * <pre>
+ *                         +------------------ RunSupervisor (guardian; owns broker, producer, run dir) ------------+
+ *                         |                                                                                          |
+ *  data.train file  --->  DataStreamer --NextBatch/Served--> TrainerActor (trainer-dispatcher: 1 thread, all tensors)
+ *  &lt;prefix&gt;input topic -/   |  (TrainingDataStream,           |   |  ^  Decide (blocking ask at a reselection)
+ *                           |   ResetTo(position))            |   |  +--------------------- Selector (DropGrowSelector)
+ *                           |                                 |   +-- Evaluate(step, MethodState copy) --> Evaluator
+ *                           v                                 v                                           |
+ *                        Publisher (blocking-IO dispatcher) &lt;-- metrics, events, checkpoints ------------+ eval events
+ *                           |
+ *                           +--> &lt;prefix&gt;metrics (Metrics)      &lt;prefix&gt;events (RunEvent: status, selection,
+ *                           +--> &lt;prefix&gt;dead-letters           eval, checkpoint, outage)
+ *                           +--> &lt;prefix&gt;checkpoints (compacted: chunks + manifest with the data position)
+ *  run dir: &lt;run.dir&gt;/&lt;run.id&gt;/checkpoints/step-NNNNNN/{delta.sft, state.bin}   (+ kafka/ for the embedded broker)
+ * </pre>
+ *
+ * <p>Resume: a (re)started {@link dev.spiel4j.service.TrainerActor} loads the newest checkpoint of the run
+ * directory ({@link dev.spiel4j.service.CheckpointStore}: method state, step, data position), refuses one trained on
+ * another base model, and sends {@link dev.spiel4j.service.DataStreamer.ResetTo} with the stored position (file
+ * pass and record, or Kafka partition offsets: never committed to Kafka). The supervisor restarts a failed
+ * trainer with backoff; shutdown (SIGTERM through Pekko's coordinated shutdown, or
+ * {@link dev.spiel4j.service.TrainingService.Run#stop}) makes the trainer write a final checkpoint first.
+ */
+package dev.spiel4j.service;
