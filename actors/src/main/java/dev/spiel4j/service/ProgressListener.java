@@ -1,6 +1,6 @@
 package dev.spiel4j.service;
 
-import java.io.PrintStream;
+import java.util.function.Consumer;
 import java.time.Duration;
 
 /**
@@ -28,8 +28,8 @@ public interface ProgressListener {
     ProgressListener NONE = new ProgressListener() {
     };
 
-    /** One line per step on {@code out}: step, loss, learning rate, tokens/s and ETA; plus evaluations. */
-    static ProgressListener terminal(PrintStream out) {
+    /** One line per step to {@code out}: step, loss, learning rate, tokens/s and ETA; plus evaluations. */
+    static ProgressListener terminal(Consumer<String> out) {
         return new ProgressListener() {
             private final long start = System.nanoTime();
             private int firstStep = -1;
@@ -48,22 +48,22 @@ public interface ProgressListener {
                     Duration eta = Duration.ofSeconds(Math.round(perStep * (s.totalSteps() - s.step())));
                     line.append(String.format("  eta %dm%02ds", eta.toMinutes(), eta.toSecondsPart()));
                 }
-                out.println(line);
+                out.accept(line.toString());
             }
 
             @Override
             public void onEvaluation(int step, double loss) {
-                out.printf("eval after step %d: held-out loss %.4f%n", step, loss);
+                out.accept(String.format("eval after step %d: held-out loss %.4f", step, loss));
             }
 
             @Override
             public void onCheckpoint(SavedCheckpoint c) {
-                out.printf("checkpoint %s -> %s%n", c.id(), c.deltaFile().getParent());
+                out.accept(String.format("checkpoint %s -> %s", c.id(), c.deltaFile().getParent()));
             }
 
             @Override
             public void onTrainerRestart(int step) {
-                out.println("trainer failed; restarted from the checkpoint of step " + step);
+                out.accept("trainer failed; restarted from the checkpoint of step " + step);
             }
         };
     }

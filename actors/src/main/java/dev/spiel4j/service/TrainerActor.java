@@ -149,6 +149,10 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
         lastCheckpoint = step;
         lastEval = step;
+        if (step == 0 && settings.eval().interval() > 0) {
+            // the held-out loss before any update: the baseline every later evaluation is read against
+            peers.evaluator().tell(new Evaluator.Evaluate(0, method.state()));
+        }
         double clip = settings.optimizer().gradClip();
         this.trainer = new Trainer(model, method, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY, step);
         peers.streamer().tell(new DataStreamer.ResetTo(position));

@@ -232,8 +232,8 @@ class TrainingServiceTest {
         assertEquals(List.of("step-000004", "step-000008", "step-000012"),
                 new CheckpointStore(runDir("reference"), 0).checkpoints().stream()
                         .map(p -> p.getFileName().toString()).toList());
-        // evaluations after steps 6 and 12, on the held-out tail: finite losses
-        assertEquals(2, reference.evals.size());
+        // evaluations before training and after steps 6 and 12, on the held-out tail: finite losses
+        assertEquals(3, reference.evals.size());
         assertTrue(reference.evals.stream().allMatch(l -> Double.isFinite(l) && l > 0), reference.evals.toString());
         assertTrue(referenceSummary.finalEvalLoss().isPresent());
         // 24 distinct training examples, none of the held-out ones (the last four lines), not the broken line
@@ -278,7 +278,7 @@ class TrainingServiceTest {
         }
         assertEquals(1.0, selections.get(0).getFraction());
         assertTrue(selections.get(0).getModulesList().stream().allMatch(m -> m.getGrown() > 0));
-        assertEquals(List.of(6L, 12L), events.stream().filter(RunEvent::hasEval).map(e -> e.getEval().getStep())
+        assertEquals(List.of(0L, 6L, 12L), events.stream().filter(RunEvent::hasEval).map(e -> e.getEval().getStep())
                 .toList());
         assertEquals(List.of("step-000004", "step-000008", "step-000012"), events.stream()
                 .filter(RunEvent::hasCheckpoint).map(e -> e.getCheckpoint().getCheckpointId()).toList());

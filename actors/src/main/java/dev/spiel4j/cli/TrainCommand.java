@@ -1,0 +1,223 @@
+package dev.spiel4j.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.service.CheckpointStore;
+import dev.spiel4j.service.ProgressListener;
+import dev.spiel4j.service.RunSummary;
+import dev.spiel4j.service.SavedCheckpoint;
+import dev.spiel4j.service.StepReport;
+import dev.spiel4j.service.TrainingService;
+import dev.spiel4j.train.ProcMemory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * {@code train}: a training run through the actor service ({@link TrainingService}). The configuration is layered:
+ * {@code reference.conf}, then {@code --config FILE} (default {@code config/quickstart.conf}), then the engine
+ * flags below, then {@code key=value} arguments. The CLI holds no training logic: it builds the configuration,
+ * starts the run, prints progress, and reports the summary.
+ */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Fine-tune through the actor service (embedded Kafka unless kafka.bootstrap-servers is set).",
+                "JSON: {\"method\", \"trainable_params\", \"steps\", \"eval_loss_before\", \"eval_loss_after\","
+                        + " \"step_time_median_s\", \"peak_rss_mb\", \"checkpoint\", \"run_id\", \"checkpoints\","
+                        + " \"dead_letters\"}."})
+final class TrainCommand extends CliCommand {
+    static final Path DEFAULT_CONFIG = Path.of("config", "quickstart.conf");
+
+    @Option(names = "--config", paramLabel = "FILE", description = "HOCON run configuration (default: config/quickstart.conf).")
+    Path config;
+
+    @Option(names = "--model", paramLabel = "PATH", description = "GGUF file or Hugging Face directory (model.path).")
+    String model;
+
+    @Option(names = "--data", paramLabel = "FILE", description = "Training data: .txt, .json or .jsonl (data.train).")
+    String data;
+
+    @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data (eval.data; default: a held-out slice).")
+    String evalData;
+
+    @Option(names = "--method", paramLabel = "NAME", description = "spiel-ag, spiel-ma, lora, ia3 or full (method.name).")
+    String method;
+
+    @Option(names = "--density", paramLabel = "D", description = "Sparse budget as a fraction of all parameters.")
+    Double density;
+
+    @Option(names = "--num-deltas", paramLabel = "N", description = "Sparse budget as an absolute count.")
+    Long numDeltas;
+
+    @Option(names = "--match-lora-rank", paramLabel = "R", description = "Sparse budget equal to LoRA rank R's parameters.")
+    Integer matchLoraRank;
+
+    @Option(names = "--rank", paramLabel = "R", description = "LoRA rank (method.lora.rank).")
+    Integer rank;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps (schedule.steps).")
+    Long steps;
+
+    @Option(names = "--batch-size", paramLabel = "B", description = "Examples per step (batch.size).")
+    Integer batchSize;
+
+    @Option(names = "--seq-len", paramLabel = "L", description = "Maximum tokens per example (data.seq-len).")
+    Integer seqLen;
+
+    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (optimizer.lr).")
+    Double lr;
+
+    @Option(names = "--weight-decay", paramLabel = "W", description = "Decoupled weight decay (optimizer.weight-decay).")
+    Double weightDecay;
+
+    @Option(names = "--seed", paramLabel = "S", description = "Run seed (run.seed).")
+    Long seed;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Parent directory of run directories (run.dir).")
+    String out;
+
+    @Option(names = "--run-id", paramLabel = "ID", description = "Run id; an existing run resumes from its last checkpoint.")
+    String runId;
+
+    @Parameters(paramLabel = "KEY=VALUE", description = "Configuration overrides, e.g. batch.size=4 eval.interval=25.")
+    List<String> overrides = new ArrayList<>();
+
+    @Override
+    Result run() throws Exception {
+        Path file = config != null ? requireExisting(config, "--config", false) : DEFAULT_CONFIG;
+        if (config == null && !Files.isRegularFile(file)) {
+            throw usage("no --config given and " + file.toAbsolutePath() + " does not exist (run from the repository"
+                    + " root or pass --config FILE)");
+        }
+        for (String o : overrides) {
+            if (!o.contains("=")) {
+                throw usage("'" + o + "' is not a KEY=VALUE configuration override");
+            }
+        }
+        Config cfg;
+        try {
+            cfg = RunSettings.load(file, engineOverrides());
+            RunSettings.from(cfg);
+        } catch (ConfigException e) {
+            throw usage(e.getMessage());
+        }
+        Summary progress = new Summary(this::progress);
+        RunSummary s = TrainingService.run(cfg, progress);
+        if (s.outcome() == RunSummary.Outcome.FAILED) {
+            throw new CliFailure("run " + s.runId() + " failed: " + s.error(), null);
+        }
+        RunSettings settings = RunSettings.from(cfg);
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("method", settings.method().name());
+        json.put("trainable_params", s.lastCheckpoint() == null ? null : Long.valueOf(SparseFineTuning.load(
+                s.lastCheckpoint().resolve(CheckpointStore.DELTA_FILE)).hyperparameters().get("trainable_parameters")));
+        json.put("steps", s.steps());
+        json.put("eval_loss_before", progress.firstEval);
+        json.put("eval_loss_after", s.finalEvalLoss().isPresent() ? s.finalEvalLoss().getAsDouble() : null);
+        json.put("step_time_median_s", progress.medianStepSeconds());
+        json.put("peak_rss_mb", ProcMemory.selfStatusBytes("VmHWM").orElse(0) / (1024.0 * 1024.0));
+        json.put("checkpoint", s.lastCheckpoint() == null ? null : s.lastCheckpoint().toString());
+        json.put("run_id", s.runId());
+        json.put("checkpoints", s.checkpoints());
+        json.put("dead_letters", s.deadLetters());
+        json.put("outcome", s.outcome().name());
+        String text = String.format("run %s %s after %d steps in %.0f s; final loss %.4f%s; %d checkpoints (last: %s);"
+                        + " %d dead letters", s.runId(), s.outcome().name().toLowerCase(), s.steps(), s.seconds(),
+                s.finalLoss(), s.finalEvalLoss().isPresent()
+                        ? String.format(", held-out loss %.4f", s.finalEvalLoss().getAsDouble()) : "",
+                s.checkpoints(), s.lastCheckpoint(), s.deadLetters());
+        return new Result(text, json);
+    }
+
+    /** The engine flags as configuration overrides, placed before the explicit key=value ones so those win. */
+    private List<String> engineOverrides() {
+        List<String> o = new ArrayList<>();
+        put(o, "model.path", model);
+        put(o, "data.train", data);
+        put(o, "eval.data", evalData);
+        put(o, "method.name", method);
+        int budgets = (density != null ? 1 : 0) + (numDeltas != null ? 1 : 0) + (matchLoraRank != null ? 1 : 0);
+        if (budgets > 1) {
+            throw usage("give at most one of --density, --num-deltas and --match-lora-rank");
+        }
+        if (budgets == 1) {
+            put(o, "method.budget.density", density != null ? density : 0);
+            put(o, "method.budget.num-deltas", numDeltas != null ? numDeltas : 0);
+            put(o, "method.budget.match-lora-rank", matchLoraRank != null ? matchLoraRank : 0);
+        }
+        put(o, "method.lora.rank", rank);
+        put(o, "schedule.steps", steps);
+        put(o, "batch.size", batchSize);
+        put(o, "data.seq-len", seqLen);
+        put(o, "optimizer.lr", lr);
+        put(o, "optimizer.weight-decay", weightDecay);
+        put(o, "run.seed", seed);
+        put(o, "run.dir", out);
+        put(o, "run.id", runId);
+        o.addAll(overrides);
+        return o;
+    }
+
+    private static void put(List<String> overrides, String key, Object value) {
+        if (value != null) {
+            String v = value.toString();
+            overrides.add(key + "=" + (value instanceof String ? quote(v) : v));
+        }
+    }
+
+    private static String quote(String s) {
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    }
+
+    /** Prints progress to stderr and keeps what the JSON summary needs. */
+    private static final class Summary implements ProgressListener {
+        private final ProgressListener terminal;
+        private final List<Double> stepSeconds = new ArrayList<>();
+        private Double firstEval;
+
+        Summary(Consumer<String> err) {
+            this.terminal = ProgressListener.terminal(err);
+        }
+
+        @Override
+        public void onStep(StepReport step) {
+            stepSeconds.add(step.seconds());
+            terminal.onStep(step);
+        }
+
+        @Override
+        public void onEvaluation(int step, double loss) {
+            if (firstEval == null) {
+                firstEval = loss;
+            }
+            terminal.onEvaluation(step, loss);
+        }
+
+        @Override
+        public void onCheckpoint(SavedCheckpoint checkpoint) {
+            terminal.onCheckpoint(checkpoint);
+        }
+
+        @Override
+        public void onTrainerRestart(int step) {
+            terminal.onTrainerRestart(step);
+        }
+
+        Double medianStepSeconds() {
+            if (stepSeconds.isEmpty()) {
+                return null;
+            }
+            double[] s = stepSeconds.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+        }
+    }
+}
