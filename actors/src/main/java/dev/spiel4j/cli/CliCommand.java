@@ -1,5 +1,9 @@
 package dev.spiel4j.cli;
 
+import java.nio.charset.StandardCharsets;
+import java.io.PrintStream;
+import java.io.OutputStream;
+import java.io.ByteArrayOutputStream;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import picocli.CommandLine.Model.CommandSpec;
@@ -74,6 +78,25 @@ abstract class CliCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         err.println(line);
         err.flush();
+    }
+
+    /** Standard error as a {@link PrintStream}, for code that writes lines to one (progress feeds). */
+    PrintStream stderr() {
+        PrintWriter err = spec.commandLine().getErr();
+        return new PrintStream(new OutputStream() {
+            private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+
+            @Override
+            public void write(int b) {
+                if (b == '\n') {
+                    err.println(line.toString(StandardCharsets.UTF_8));
+                    err.flush();
+                    line.reset();
+                } else {
+                    line.write(b);
+                }
+            }
+        }, true, StandardCharsets.UTF_8);
     }
 
     static String toJson(Object value) {

@@ -22,7 +22,8 @@ import java.nio.charset.StandardCharsets;
 @Command(name = "spiel4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Sparse fine-tuning (SpIEL) of LLaMA models on the JVM.",
         subcommands = {GenerateCommand.class, ScoreCommand.class, MergeCommand.class, ComposeCommand.class,
-                ExportCommand.class, InspectCommand.class, TrainCommand.class, BenchCommand.class,
+                ExportCommand.class, InspectCommand.class, TrainCommand.class, WatchCommand.class, PullCommand.class,
+                ReportCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -3,6 +3,7 @@ package dev.spiel4j.service;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.kafka.CheckpointPublisher;
+import dev.spiel4j.io.AtomicFiles;
 import dev.spiel4j.kafka.EmbeddedKafka;
 import dev.spiel4j.kafka.OutageListener;
 import dev.spiel4j.kafka.ProducerSettings;
@@ -44,6 +45,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link RunSummary} and stops, closing the publishers and the broker.
  */
 public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command> {
+    /** File in the run directory holding the bootstrap address of the run's Kafka. */
+    public static final String BOOTSTRAP_FILE = "kafka.bootstrap";
+    /** Directory in the run directory holding the embedded broker's log. */
+    public static final String EMBEDDED_KAFKA_DIR = "kafka";
 
     public sealed interface Command {
     }
@@ -129,10 +134,12 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
             new CheckpointStore(runDir, s.checkpoint().keep()).latest()
                     .ifPresent(c -> TrainerActor.requireBase(c, plan));
             EmbeddedKafka kafka = s.kafka().embedded()
-                    ? EmbeddedKafka.start(runDir.resolve("kafka"), s.kafka().embeddedPort()) : null;
+                    ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
             ResilientProducer producer = null;
             try {
                 String bootstrap = kafka != null ? kafka.bootstrapServers() : s.kafka().bootstrapServers();
+                // where `watch`, `pull` and `report` find this run's topics while it runs
+                AtomicFiles.writeString(runDir.resolve(BOOTSTRAP_FILE), bootstrap + "\n");
                 ProducerSettings ps = s.producerSettings(bootstrap, "spiel4j-" + s.run().id());
                 Topics topics = s.kafka().topics();
                 TopicAdmin.ensureTopics(bootstrap, topics, s.kafka().partitions(), s.kafka().replicationFactor(),
