@@ -1,5 +1,10 @@
 package dev.spiel4j.service;
 
+import java.util.Map;
+import java.util.LinkedHashMap;
+import dev.spiel4j.eval.Question;
+import dev.spiel4j.eval.MultipleChoiceScorer;
+import dev.spiel4j.eval.MultipleChoiceFile;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
@@ -36,7 +41,9 @@ import java.util.List;
  * Scores snapshots of the fine-tuning on held-out data while training goes on: {@link Evaluate} carries a host
  * copy of the method's state (the only cost to the trainer), which this actor restores into its own model and
  * method instance and scores: the mean loss per loss token on {@code eval.data}, or on the held-out tail of
- * {@code data.train}. Results go to the events topic and to the supervisor. Runs on the blocking-IO dispatcher.
+ * {@code data.train}, and the accuracy on each {@code eval.multiple-choice} file (MMLU- or ARC-shaped, see
+ * {@link MultipleChoiceFile}). Results go to the events topic and to the supervisor. Runs on the blocking-IO
+ * dispatcher.
  *
  * <p>The model is built on the first evaluation, the held-out batches are read then too.
  */
@@ -68,6 +75,9 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
     private FineTuningMethod method;
     private Trainer scorer;
     private List<Batch> heldOut;
+    /** eval.multiple-choice files and their questions (at most eval.max-examples each), scored for accuracy. */
+    private final Map<Path, List<Question>> multipleChoice = new LinkedHashMap<>();
+    private MultipleChoiceScorer choices;
     private String dataset;
 
     private Evaluator(ActorContext<Command> ctx, RunPlan plan, ActorRef<Publisher.Command> publisher,
@@ -76,10 +86,6 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
         this.plan = plan;
         this.publisher = publisher;
         this.supervisor = supervisor;
-        if (!plan.settings().eval().multipleChoice().isEmpty()) {
-            ctx.getLog().warn("eval.multiple-choice {} is not scored yet: only the held-out loss is evaluated",
-                    plan.settings().eval().multipleChoice());
-        }
     }
 
     @Override
@@ -119,8 +125,16 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                         .setSeconds(seconds))
                 .build()));
         supervisor.tell(new RunSupervisor.EvalDone(e.step(), loss));
-        // Multiple-choice accuracy (eval.multiple-choice, dev.spiel4j.eval.MultipleChoiceScorer) goes here: score
-        // each file with `model` and `method` as restored above and publish one EvalResult with its accuracy.
+        for (Map.Entry<Path, List<Question>> set : multipleChoice.entrySet()) {
+            long began = System.nanoTime();
+            double accuracy = choices.score(set.getValue(), method).accuracy();
+            publisher.tell(new Publisher.PublishEvent(RunEvent.newBuilder()
+                    .setRunId(plan.settings().run().id()).setTime(DataStreamer.now())
+                    .setEval(EvalResult.newBuilder().setRunId(plan.settings().run().id()).setStep(e.step())
+                            .setDataset(set.getKey().getFileName().toString()).setAccuracy(accuracy)
+                            .setExamples(set.getValue().size()).setSeconds((System.nanoTime() - began) / 1e9))
+                    .build()));
+        }
         return this;
     }
 
@@ -138,6 +152,10 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                     plan.settings().model().computeType().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32);
             method = plan.spec().create(model, plan.totalSteps());
             scorer = new Trainer(model, method, Float.POSITIVE_INFINITY);
+            choices = new MultipleChoiceScorer(model, plan.model().tokenizer(), plan.settings().data().seqLen());
+            for (Path file : plan.settings().eval().multipleChoice()) {
+                multipleChoice.put(file, MultipleChoiceFile.read(file, plan.settings().eval().maxExamples()));
+            }
         }
         return !heldOut.isEmpty();
     }
