@@ -382,7 +382,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         return e.build();
     }
 
-    /** Buckets [0,1), [1,2), [2,4), [4,8)...: the paper's Figure 2 on a log scale. */
+    /** Buckets [0,1), [1,2), [2,4), [4,8)...: the paper's Figure 2 on a log scale; empty ones inside the range kept. */
     static List<AgeBucket> ageHistogram(List<int[]> ages) {
         long[] counts = new long[32];
         for (int[] a : ages) {
@@ -390,13 +390,20 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 counts[age <= 0 ? 0 : 32 - Integer.numberOfLeadingZeros(age)]++;
             }
         }
+        int first = 0;
+        int last = counts.length - 1;
+        while (first < last && counts[first] == 0) {
+            first++;
+        }
+        while (last > first && counts[last] == 0) {
+            last--;
+        }
+        // contiguous from the first to the last non-empty bucket: readers take the buckets as one axis of edges
         List<AgeBucket> out = new ArrayList<>();
-        for (int b = 0; b < counts.length; b++) {
-            if (counts[b] > 0) {
-                int min = b == 0 ? 0 : 1 << (b - 1);
-                int max = b == 0 ? 1 : (int) Math.min(Integer.MAX_VALUE, 1L << b);
-                out.add(AgeBucket.newBuilder().setMinAge(min).setMaxAge(max).setCount(counts[b]).build());
-            }
+        for (int b = first; b <= last; b++) {
+            int min = b == 0 ? 0 : 1 << (b - 1);
+            int max = b == 0 ? 1 : (int) Math.min(Integer.MAX_VALUE, 1L << b);
+            out.add(AgeBucket.newBuilder().setMinAge(min).setMaxAge(max).setCount(counts[b]).build());
         }
         return out;
     }

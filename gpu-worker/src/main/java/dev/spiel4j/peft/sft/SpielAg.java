@@ -1,7 +1,6 @@
 package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -118,15 +117,40 @@ public final class SpielAg extends SpielMethod {
             if (denseProbe) {
                 int k = (int) Math.min(deltas.get(i).matrix().size(),
                         Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
-                NDList top = g.abs().topK(k, 0, true, true);
-                NDArray idx = top.get(1);
-                stats[i] = CandidateStats.first(idx.toLongArray(), g.take(idx).toFloatArray());
+                stats[i] = largestMagnitudes(g, k);
             } else {
                 stats[i] = stats[i].plus(g.toFloatArray());
             }
             probes[i] = null;
             candidateIndices[i] = null;
         }
+    }
+
+    /**
+     * The k positions of the largest |g|, ties at the k-th value broken by the smaller flat index. The engine's topK
+     * orders equal values arbitrarily, and a dense gradient has many exact ties (often zeros), so leaving the choice to
+     * it made identical runs pick different candidates now and then; here only the k-th value comes from the engine,
+     * and one pass over the gradient on the host picks the same positions every time.
+     */
+    static CandidateStats largestMagnitudes(NDArray g, int k) {
+        float kth = g.abs().topK(k, 0, true, true).get(0).getFloat(k - 1);
+        float[] dense = g.toFloatArray();
+        long[] idx = new long[k];
+        float[] val = new float[k];
+        int n = 0;
+        for (int j = 0; j < dense.length && n < k; j++) {
+            if (Math.abs(dense[j]) > kth) {
+                idx[n] = j;
+                val[n++] = dense[j];
+            }
+        }
+        for (int j = 0; j < dense.length && n < k; j++) {
+            if (Math.abs(dense[j]) == kth) {
+                idx[n] = j;
+                val[n++] = dense[j];
+            }
+        }
+        return CandidateStats.first(idx, val);
     }
 
     @Override

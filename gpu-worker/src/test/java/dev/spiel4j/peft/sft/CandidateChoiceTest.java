@@ -1,0 +1,44 @@
+package dev.spiel4j.peft.sft;
+
+import ai.djl.ndarray.NDManager;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+class CandidateChoiceTest {
+
+    @Test
+    void tiesAtTheKthMagnitudeGoToTheSmallerIndex() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            float[] g = {0f, -3f, 0f, 2f, 0f, -2f, 0f, 1f};
+            CandidateStats s = SpielAg.largestMagnitudes(m.create(g), 5);
+            // |g| = 3 at 1, 2 at 3 and 5, 1 at 7, then the zeros: the first zero is index 0
+            assertArrayEquals(new long[]{1, 3, 5, 7, 0}, s.indices());
+            assertArrayEquals(new float[]{-3f, 2f, -2f, 1f, 0f}, s.sumGrad());
+        }
+    }
+
+    @Test
+    void equalsASortByMagnitudeThenIndex() {
+        SplittableRandom rng = new SplittableRandom(3);
+        float[] g = new float[4000];
+        for (int i = 0; i < g.length; i++) {
+            // few distinct values, so that ties are everywhere
+            g[i] = rng.nextInt(7) - 3;
+        }
+        int k = 1234;
+        long[] expected = IntStream.range(0, g.length).boxed()
+                .sorted(Comparator.<Integer>comparingDouble(i -> -Math.abs(g[i])).thenComparingInt(i -> i))
+                .limit(k).mapToLong(Integer::longValue).sorted().toArray();
+        try (NDManager m = NDManager.newBaseManager()) {
+            long[] got = SpielAg.largestMagnitudes(m.create(g), k).indices();
+            Arrays.sort(got);
+            assertArrayEquals(expected, got);
+        }
+    }
+}
