@@ -241,19 +241,26 @@ public final class RunLog implements AutoCloseable {
         return o;
     }
 
-    /** Buckets [min, max) must follow each other without gaps to be written as edges. */
+    /**
+     * Buckets [min, max) in increasing order, written as edges; a gap between two buckets (a writer that leaves out
+     * empty ones) becomes a bucket of count 0.
+     */
     private static void putHistogram(ObjectNode out, List<AgeBucket> buckets, String runId, long step) {
         ArrayNode edges = out.putArray("bucket_edges");
         ArrayNode counts = out.putArray("counts");
         for (int i = 0; i < buckets.size(); i++) {
             AgeBucket b = buckets.get(i);
-            if (b.getMaxAge() <= b.getMinAge() || (i > 0 && b.getMinAge() != buckets.get(i - 1).getMaxAge())) {
+            long previousEnd = i == 0 ? b.getMinAge() : buckets.get(i - 1).getMaxAge();
+            if (b.getMaxAge() <= b.getMinAge() || b.getMinAge() < previousEnd) {
                 throw new IllegalArgumentException("selection event of run '" + runId + "' at step " + step
-                        + ": age bucket " + i + " [" + b.getMinAge() + ", " + b.getMaxAge() + ") is empty or does "
-                        + "not start where the previous bucket ends");
+                        + ": age bucket " + i + " [" + b.getMinAge() + ", " + b.getMaxAge() + ") is empty or "
+                        + "overlaps the previous bucket");
             }
             if (i == 0) {
                 edges.add(b.getMinAge());
+            } else if (b.getMinAge() > previousEnd) {
+                edges.add(b.getMinAge());
+                counts.add(0);
             }
             edges.add(b.getMaxAge());
             counts.add(b.getCount());

@@ -140,14 +140,21 @@ class RunLogTest {
     }
 
     @Test
-    void aHistogramWithGapsCannotBeWritten() {
+    void aGapBetweenBucketsBecomesAnEmptyBucketAndOverlapsAreRefused() throws Exception {
         List<AgeBucket> gap = List.of(AgeBucket.newBuilder().setMinAge(0).setMaxAge(10).setCount(1).build(),
-                AgeBucket.newBuilder().setMinAge(20).setMaxAge(30).setCount(1).build());
+                AgeBucket.newBuilder().setMinAge(20).setMaxAge(30).setCount(2).build());
+        List<AgeBucket> overlap = List.of(AgeBucket.newBuilder().setMinAge(0).setMaxAge(10).setCount(1).build(),
+                AgeBucket.newBuilder().setMinAge(5).setMaxAge(30).setCount(1).build());
         try (RunLog log = RunLog.open(dir, false)) {
-            var e = assertThrows(IllegalArgumentException.class, () -> log.append(Telemetry.selection("r1", 5, gap)));
-            assertTrue(e.getMessage().contains("age bucket 1 [20, 30)"), e.getMessage());
+            log.append(Telemetry.selection("r1", 5, gap));
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> log.append(Telemetry.selection("r1", 6, overlap)));
+            assertTrue(e.getMessage().contains("age bucket 1 [5, 30)"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> log.append(RunEvent.newBuilder().setRunId("r1").build()));
         }
+        var selection = RunHistory.read(dir).selections().get(0);
+        assertEquals(List.of(0L, 10L, 20L, 30L), selection.bucketEdges());
+        assertEquals(List.of(1L, 0L, 2L), selection.counts());
     }
 
     @Test
