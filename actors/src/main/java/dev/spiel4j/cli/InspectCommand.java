@@ -56,7 +56,7 @@ final class InspectCommand extends CliCommand {
                 && Files.isRegularFile(adapterConfig)) {
             return adapter(adapterConfig);
         }
-        if (directory || !file.getFileName().toString().endsWith(".safetensors")) {
+        if (directory || !isSafetensors(file)) {
             return model(); // a Hugging Face directory or a GGUF file; the loader says what is wrong otherwise
         }
         SafeTensors.Contents contents = SafeTensors.read(file);
@@ -72,6 +72,20 @@ final class InspectCommand extends CliCommand {
                         + " spiel4j.format is '" + format + "') and no model weights (no config.json beside it)");
             }
         };
+    }
+
+    /** By content, not name: checkpoints are {@code delta.sft}, {@code state.bin}, {@code *.safetensors}... */
+    private static boolean isSafetensors(Path file) {
+        try (var in = Files.newInputStream(file)) {
+            byte[] head = in.readNBytes(9);
+            if (head.length < 9) {
+                return false;
+            }
+            long headerLength = java.nio.ByteBuffer.wrap(head, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+            return headerLength > 0 && headerLength <= Files.size(file) - 8 && head[8] == '{';
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /** A base model: its config and the fingerprint that fine-tunings of it record. */

@@ -288,6 +288,9 @@ class CliTest {
         assertEquals(0, text.code());
         assertTrue(text.out().contains("hand-made") && text.out().contains("model.layers.4.mlp.down_proj"),
                 text.out());
+        // the service names its checkpoints delta.sft: recognised by content, not by extension
+        Path renamed = Files.copy(a, a.resolveSibling("delta.sft"));
+        assertEquals("sparse-fine-tuning", run("inspect", renamed.toString(), "--json").json().get("kind").asText());
     }
 
     @Test
