@@ -133,24 +133,16 @@ public final class SpielAg extends SpielMethod {
      * and one pass over the gradient on the host picks the same positions every time.
      */
     static CandidateStats largestMagnitudes(NDArray g, int k) {
-        float kth = g.abs().topK(k, 0, true, true).get(0).getFloat(k - 1);
-        float[] dense = g.toFloatArray();
+        NDArray abs = g.abs();
+        float kth = abs.topK(k, 0, true, true).get(0).getFloat(k - 1);
+        // nonzero() lists positions in index order, so both sets are deterministic; only these leave the engine
+        long[] above = abs.gt(kth).nonzero().toLongArray();
+        long[] tied = abs.eq(kth).nonzero().toLongArray();
         long[] idx = new long[k];
-        float[] val = new float[k];
-        int n = 0;
-        for (int j = 0; j < dense.length && n < k; j++) {
-            if (Math.abs(dense[j]) > kth) {
-                idx[n] = j;
-                val[n++] = dense[j];
-            }
-        }
-        for (int j = 0; j < dense.length && n < k; j++) {
-            if (Math.abs(dense[j]) == kth) {
-                idx[n] = j;
-                val[n++] = dense[j];
-            }
-        }
-        return CandidateStats.first(idx, val);
+        System.arraycopy(above, 0, idx, 0, above.length);
+        System.arraycopy(tied, 0, idx, above.length, k - above.length);
+        NDArray chosen = g.getManager().create(idx);
+        return CandidateStats.first(idx, g.take(chosen).toFloatArray());
     }
 
     @Override
