@@ -17,6 +17,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
  * Creates a deployment's topics when they are missing. Idempotent: existing topics are left as they are,
@@ -83,12 +84,32 @@ public final class TopicAdmin {
     private static void requireCompacted(Admin admin, String topic)
             throws InterruptedException, ExecutionException, TimeoutException {
         ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-        Config config = admin.describeConfigs(List.of(resource)).all()
-                .get(TIMEOUT_MS, TimeUnit.MILLISECONDS).get(resource);
+        Config config = describeWhenKnown(admin, resource);
         String policy = config.get(TopicConfig.CLEANUP_POLICY_CONFIG).value();
         if (!policy.contains(TopicConfig.CLEANUP_POLICY_COMPACT)) {
             throw new IllegalStateException("checkpoints topic '" + topic + "' has cleanup.policy=" + policy
                     + "; it must be compacted (cleanup.policy=compact)");
+        }
+    }
+
+    /**
+     * Describes a topic's configuration. A topic that was created a moment ago may not yet be in the metadata
+     * of the broker that answers (creation completes on the controller first), so "unknown topic" is retried
+     * until the timeout rather than taken as an answer.
+     */
+    private static Config describeWhenKnown(Admin admin, ConfigResource resource)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
+        while (true) {
+            try {
+                return admin.describeConfigs(List.of(resource)).all()
+                        .get(TIMEOUT_MS, TimeUnit.MILLISECONDS).get(resource);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException) || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(100);
+            }
         }
     }
 }
