@@ -15,8 +15,9 @@ import java.util.Map;
  * block linear with its own trainable parameters added.
  *
  * <p>Per update step {@code t = 1..T} the trainer calls, in this order: {@link #beginStep} (the method creates this
- * step's trainable leaves, and any gradient probes, in the step's scope), the forward and backward passes of every
- * micro-batch (gradients accumulate), {@link #gradients} (for global-norm clipping), then {@link #update}. Outside a
+ * step's trainable leaves, and any gradient probes, in the step's scope), for every micro-batch the forward and
+ * backward passes and {@link #collectGradients} (gradients accumulate), {@link #gradients} (for global-norm clipping),
+ * then {@link #update}. Outside a
  * step, {@link #apply} evaluates with the current values and no gradients (evaluation, generation).
  */
 public interface FineTuningMethod extends LinearLayers, AutoCloseable {
@@ -35,6 +36,15 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
      * stays open until after {@link #update}.
      */
     void beginStep(NDManager scope, int step);
+
+    /**
+     * Called after each micro-batch's backward pass, while that micro-batch's activations and their gradients are
+     * still open: a method whose gradients are computed from them (SpIEL) accumulates them here.
+     *
+     * @param lastMicroBatch whether this is the step's last micro-batch
+     */
+    default void collectGradients(boolean lastMicroBatch) {
+    }
 
     /** The accumulated gradients of this step's trainable leaves (attached to the step's scope). */
     List<NDArray> gradients();
@@ -66,7 +76,10 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
     /** Restores {@link #state()}; the method must have been created from the same spec and model. */
     void restore(MethodState state);
 
-    /** Releases native resources the method holds (most hold none between steps). */
+    /**
+     * Releases native resources the method holds (most hold none between steps) and leaves the model's base weights
+     * as they were before the method was created (full fine-tuning, which trains them, excepted).
+     */
     @Override
     default void close() {
     }

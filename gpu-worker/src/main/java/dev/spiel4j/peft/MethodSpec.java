@@ -154,8 +154,10 @@ public record MethodSpec(Method method, Budget budget, List<String> targets, int
         Map<String, Shape> shapes = model.parameterShapes();
         long parameters = shapes.values().stream().mapToLong(Shape::size).sum();
         return switch (method) {
-            case SPIEL_AG -> new SpielAg(this, resolveTargetShapes(shapes, targets), parameters, totalSteps);
-            case SPIEL_MA -> new SpielMa(this, resolveTargetShapes(shapes, targets), parameters, totalSteps);
+            case SPIEL_AG -> new SpielAg(this, resolveTargetShapes(shapes, targets), parameters, totalSteps,
+                    model.weights());
+            case SPIEL_MA -> new SpielMa(this, resolveTargetShapes(shapes, targets), parameters, totalSteps,
+                    model.weights());
             case LORA -> new Lora(this, resolveTargetShapes(shapes, targets));
             case IA3 -> new Ia3(this, resolveTargetShapes(shapes, Ia3.TARGETS));
             case FULL -> {

@@ -72,10 +72,11 @@ public final class Trainer {
         try (NDManager scope = model.manager().newSubManager()) {
             method.beginStep(scope, t);
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                for (Batch b : microBatches) {
+                for (int i = 0; i < microBatches.size(); i++) {
                     try (NDManager mb = scope.newSubManager()) {
-                        NDArray sum = maskedNllSum(mb, b);
+                        NDArray sum = maskedNllSum(mb, microBatches.get(i));
                         gc.backward(sum.div(tokens));
+                        method.collectGradients(i == microBatches.size() - 1);
                         nll += sum.getFloat();
                     }
                 }

@@ -113,6 +113,37 @@ class MethodsTest {
     }
 
     @Test
+    void spielHoldsItsDeltasInTheBaseWeightsAndClosingRestoresThemBitForBit() {
+        List<Batch> data = TinyLm.rule(VOCAB, 3, 2, 5, 6);
+        try (TinyLm model = new TinyLm(VOCAB, 8, 12, 3)) {
+            Map<String, float[]> before = new java.util.HashMap<>();
+            model.weights().forEach((name, w) -> before.put(name, w.toFloatArray()));
+            MethodSpec spec = MethodSpec.spielAg(new Budget.Count(30)).withSchedule(3, 1, 0.5,
+                    DropGrowSchedule.Kind.LINEAR);
+            FineTuningMethod ag = spec.create(model, 9);
+            Trainer trainer = new Trainer(model, ag, 1f);
+            for (int t = 1; t <= 7; t++) { // reselections at 3 and 6 move slots: dropped slots get W back
+                trainer.step(List.of(data.get(t % 2)), 0.05f);
+            }
+            for (var d : ag.exportDeltas()) {
+                float[] expected = before.get(d.module() + ".weight").clone();
+                for (int s = 0; s < d.indices().length; s++) {
+                    expected[(int) d.indices()[s]] += d.values()[s];
+                }
+                assertArrayEquals(expected, model.weights().get(d.module() + ".weight").toFloatArray(),
+                        d.module() + ": W + delta at the slots, W elsewhere");
+            }
+            IllegalStateException twice = assertThrows(IllegalStateException.class, () -> spec.create(model, 9));
+            assertTrue(twice.getMessage().contains("close that method"), twice.getMessage());
+            ag.close();
+            before.forEach((name, w) -> assertArrayEquals(w, model.weights().get(name).toFloatArray(), name));
+            assertThrows(IllegalStateException.class, () -> trainer.evaluate(List.of(data.get(0))),
+                    "a closed method no longer evaluates");
+            spec.create(model, 9).close(); // the model is free for another method again
+        }
+    }
+
+    @Test
     void everyMethodResumesExactlyFromItsState() {
         List<Batch> data = TinyLm.rule(VOCAB, 3, 2, 5, 6);
         List<MethodSpec> specs = List.of(
@@ -134,6 +165,7 @@ class MethodsTest {
             for (int t = 1; t <= 9; t++) {
                 if (t == stopAt + 1) {
                     MethodState state = m.state();
+                    m.close(); // a SpIEL method puts the base weights back; a second one is refused until then
                     m = spec.create(model, 9);
                     m.restore(state);
                     trainer = new Trainer(model, m, 1f, state.step());

@@ -39,13 +39,15 @@ class SpielAgSelectionTest {
         List<Batch> data = TinyLm.rule(VOCAB, 3, 4, 6, 8);
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 5)) {
             int total = 20;
+            Map<String, float[]> base = new HashMap<>();
+            model.weights().forEach((name, w) -> base.put(name, w.toFloatArray()));
             SpielAg ag = (SpielAg) MethodSpec.spielAg(new Budget.Density(0.1))
                     .withSchedule(4, 2, 0.5, DropGrowSchedule.Kind.LINEAR).withSeed(4).create(model, total);
             Trainer trainer = new Trainer(model, ag, 1e-3f); // tight clipping: statistics must still be raw
             int n = ag.deltas().size();
 
             // Step 1 opens the phase: candidates = top-k of |dense gradient|, stats = that gradient.
-            Map<String, float[]> g1 = denseGradients(model, ag, data.get(1));
+            Map<String, float[]> g1 = denseGradients(model, base, ag, data.get(1));
             double sq = 0;
             for (SparseDelta d : ag.deltas()) {
                 for (long p : d.indices()) {
@@ -69,7 +71,7 @@ class SpielAgSelectionTest {
             }
 
             // Step 2 ends the phase and reselects everything (first reselection, fraction 1).
-            Map<String, float[]> g2 = denseGradients(model, ag, data.get(2));
+            Map<String, float[]> g2 = denseGradients(model, base, ag, data.get(2));
             CandidateStats[] before = IntStream.range(0, n).mapToObj(ag::candidateStats).toArray(CandidateStats[]::new);
             long[][] initial = IntStream.range(0, n).mapToObj(i -> ag.deltas().get(i).indices()).toArray(long[][]::new);
             StepResult r2 = trainer.step(List.of(data.get(2)), 0.01f);
@@ -144,13 +146,16 @@ class SpielAgSelectionTest {
         }
     }
 
-    /** Dense dL/dW' for every target at the method's current deltas, by plain autograd on explicit W' leaves. */
-    private static Map<String, float[]> denseGradients(TinyLm model, SpielAg ag, Batch b) {
+    /**
+     * Dense dL/dW' for every target at the method's current deltas, by plain autograd on explicit W' = base + delta
+     * leaves ({@code base}: the weights as they were before the method was created).
+     */
+    private static Map<String, float[]> denseGradients(TinyLm model, Map<String, float[]> base, SpielAg ag, Batch b) {
         Map<String, float[]> out = new HashMap<>();
         try (NDManager scope = model.manager().newSubManager()) {
             Map<String, NDArray> leaves = new HashMap<>();
             for (SparseDelta d : ag.deltas()) {
-                float[] w = model.weights().get(d.module() + ".weight").toFloatArray();
+                float[] w = base.get(d.module() + ".weight").clone();
                 long[] idx = d.indices();
                 float[] phi = d.values();
                 for (int s = 0; s < idx.length; s++) {

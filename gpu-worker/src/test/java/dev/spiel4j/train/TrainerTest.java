@@ -139,6 +139,7 @@ class TrainerTest {
             for (int t = 1; t <= steps; t++) {
                 if (stopAt != null && t == stopAt + 1) {
                     MethodState state = m.state();
+                    m.close(); // a SpIEL method puts the base weights back; a second one is refused until then
                     m = spec.create(model, steps);
                     m.restore(state);
                     trainer = new Trainer(model, m, 1f, state.step());

@@ -8,8 +8,7 @@ import dev.spiel4j.checkpoint.DeltaTensor;
 import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.Arrays;
-import java.util.HashSet;
-import java.util.Set;
+import java.util.BitSet;
 import java.util.SplittableRandom;
 
 /**
@@ -34,12 +33,12 @@ public final class SparseDelta {
         if (k < 0 || k > size) {
             throw new IllegalArgumentException(matrix.module() + ": cannot place " + k + " deltas in " + size + " weights");
         }
-        Set<Long> chosen = new HashSet<>(Math.max(16, 2 * k));
+        BitSet chosen = new BitSet(Math.toIntExact(size)); // a bit per weight: no boxing, size / 8 bytes transient
         for (long j = size - k; j < size; j++) {
-            long t = rng.nextLong(j + 1);
-            chosen.add(chosen.contains(t) ? j : t);
+            int t = (int) rng.nextLong(j + 1);
+            chosen.set(chosen.get(t) ? (int) j : t);
         }
-        long[] idx = chosen.stream().mapToLong(Long::longValue).sorted().toArray();
+        long[] idx = chosen.stream().asLongStream().toArray(); // ascending
         return new SparseDelta(matrix, idx, new float[k]);
     }
 
@@ -83,6 +82,11 @@ public final class SparseDelta {
         return a;
     }
 
+    /** Direct read access for the step's hot paths (no copy per step and layer); callers must not modify it. */
+    long[] indexArray() {
+        return indices;
+    }
+
     /** Direct access for the optimizer, which updates values in place. */
     float[] mutableValues() {
         return values;
@@ -111,32 +115,22 @@ public final class SparseDelta {
     }
 
     private void checkIndices() {
-        Set<Long> seen = new HashSet<>(2 * indices.length);
+        BitSet seen = new BitSet(Math.toIntExact(matrix.size()));
         for (long i : indices) {
-            if (i < 0 || i >= matrix.size() || !seen.add(i)) {
+            if (i < 0 || i >= matrix.size() || seen.get((int) i)) {
                 throw new IllegalStateException(matrix.module() + ": index " + i + " is out of range or duplicated");
             }
+            seen.set((int) i);
         }
     }
 
     /**
-     * The effective weight {@code W + scatter(indices, phi)} as a new array in {@code scope}, W untouched.
-     *
-     * <p>Why the dense scatter form: autograd then gives {@code dL/dphi = dL/dW'[indices]} (paper Eq. 6). The
-     * alternative "y = xW^T + gather/index-add over the slots" keeps a {@code [tokens, k]} intermediate alive until
-     * the backward pass, which is larger than {@code [out, in]} as soon as {@code tokens * density > 1} (1024 tokens
-     * at 0.3 % density already), and DJL has no index-add; Appendix E's {@code sum_b dY[b,row] X[b,col]} would need
-     * a custom backward, which DJL cannot express. The cost of this form is one transient dense {@code [out, in]}
-     * float32 copy per targeted layer, held until the backward pass (like the paper's released implementation).
-     *
-     * @param phi   {@code [k]} float32 slot values (a leaf requiring gradients during training)
-     * @param extra an additional flat {@code [rows * cols]} term (AG's gradient probes), or null
+     * The effective weight {@code W + scatter(indices, values)} as a new float32 array in {@code scope}, W untouched
+     * (for bases that cannot hold the delta in place, see {@link MergedWeight}).
      */
-    public NDArray effectiveWeight(NDManager scope, NDArray weight, NDArray phi, NDArray extra) {
-        NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32).scatter(scope.create(indices), phi, 0);
-        if (extra != null) {
-            flat = flat.add(extra);
-        }
+    public NDArray effectiveWeight(NDManager scope, NDArray weight) {
+        NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32)
+                .scatter(scope.create(indices), scope.create(values), 0);
         NDArray w = flat.reshape(matrix.rows(), matrix.cols()).add(weight);
         return w.getDataType() == DataType.FLOAT32 ? w : w.toType(DataType.FLOAT32, false);
     }

@@ -2,8 +2,6 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.HostArrays;
@@ -11,6 +9,7 @@ import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -18,31 +17,38 @@ import java.util.Map;
  * SpIEL-AG (paper section 3.2): AdamW with per-slot ages on the deltas; growth by accumulated gradients.
  *
  * <p>Selection phase of a reselection at step t (steps {@code t-gamma+1 .. t}, see {@link DropGrowSchedule}): on its
- * first step a zero dense probe {@code P [rows*cols]} requiring gradients is added to W', so {@code P.grad} is the
- * dense gradient of W'; the top-K positions by |gradient| become the candidates (K = candidateFactor * k) and the
- * probe is dropped with the step's scope. On the later phase steps only a zero probe {@code psi [K]} scattered at the
- * candidates is added, whose gradient is W''s gradient there; sum, sum of squares and count are accumulated in
- * {@link CandidateStats}. Statistics use the raw (unclipped) step gradients. At the reselection the
- * {@link DropGrowSelector} decides and replaced slots get phi = 0, AdamW moments seeded with the candidates' mean
- * gradient and mean squared gradient, and age 0.
+ * first step the top-K positions of each matrix's dense gradient {@code dL/dW'} by magnitude become the candidates
+ * (K = candidateFactor * k); the dense gradient is the one {@link SpielMethod} forms per layer anyway, so choosing
+ * them costs a top-K, and only the K chosen positions leave the engine. On the later phase steps the gradient at the
+ * candidates is read the same way, and sum, sum of squares and count are accumulated in {@link CandidateStats}.
+ * Statistics use the raw (unclipped) step gradients and are committed only when the step's update is (a skipped
+ * step contributes nothing). At the reselection the {@link DropGrowSelector} decides and replaced slots get phi = 0,
+ * AdamW moments seeded with the candidates' mean gradient and mean squared gradient, and age 0.
  */
 public final class SpielAg extends SpielMethod {
     private final AdamW[] adam;
     private final CandidateStats[] stats;
-    private final NDArray[] probes;
-    private final NDArray[] candidateIndices;
-    private boolean denseProbe;
+    /** Phase start: the dense gradient summed over the step's earlier micro-batches (null with one micro-batch). */
+    private final NDArray[] denseSum;
+    /** Phase start: the candidates chosen this step, committed by {@link #afterOptimize}. */
+    private final CandidateStats[] chosen;
+    /** Later phase steps: this step's gradient at the candidates. */
+    private final NDArray[] candidateGrads;
+    private boolean phaseStart;
+    private boolean tracking;
 
-    public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
-        super(spec, targets, modelParameters, totalSteps);
+    public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+                   Map<String, NDArray> weights) {
+        super(spec, targets, modelParameters, totalSteps, weights);
         int n = deltas.size();
         adam = new AdamW[n];
         for (int i = 0; i < n; i++) {
             adam[i] = new AdamW(deltas.get(i).size(), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
         }
         stats = new CandidateStats[n];
-        probes = new NDArray[n];
-        candidateIndices = new NDArray[n];
+        denseSum = new NDArray[n];
+        chosen = new CandidateStats[n];
+        candidateGrads = new NDArray[n];
     }
 
     @Override
@@ -66,40 +72,49 @@ public final class SpielAg extends SpielMethod {
 
     @Override
     protected void onBeginStep(NDManager scope, int t) {
-        denseProbe = schedule.isPhaseStart(t);
-        boolean tracking = !denseProbe && schedule.isPhaseStep(t);
-        for (int i = 0; i < deltas.size(); i++) {
-            probes[i] = null;
-            candidateIndices[i] = null;
-            if (denseProbe) {
-                probes[i] = scope.zeros(new Shape(deltas.get(i).matrix().size()), DataType.FLOAT32);
-            } else if (tracking && stats[i] != null && stats[i].indices().length > 0) {
-                probes[i] = scope.zeros(new Shape(stats[i].indices().length), DataType.FLOAT32);
-                candidateIndices[i] = scope.create(stats[i].indices());
-            }
-            if (probes[i] != null) {
-                probes[i].setRequiresGradient(true);
-            }
-        }
+        phaseStart = schedule.isPhaseStart(t);
+        tracking = !phaseStart && schedule.isPhaseStep(t);
+        clearStep();
     }
 
     @Override
     protected void onAbort() {
-        // Statistics of earlier phase steps stay; this step simply contributes no sample.
-        java.util.Arrays.fill(probes, null);
-        java.util.Arrays.fill(candidateIndices, null);
+        // statistics of earlier phase steps stay; this step simply contributes no sample
+        clearStep();
+    }
+
+    private void clearStep() {
+        Arrays.fill(denseSum, null);
+        Arrays.fill(chosen, null);
+        Arrays.fill(candidateGrads, null);
     }
 
     @Override
-    protected NDArray probe(int i, NDManager scope) {
-        if (probes[i] == null) {
-            return null;
+    protected void onLayerGradient(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
+        if (phaseStart) {
+            if (lastMicroBatch) {
+                NDArray total = denseSum[i] == null ? denseGradient : denseGradient.add(denseSum[i]);
+                int k = (int) Math.min(deltas.get(i).matrix().size(),
+                        Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
+                chosen[i] = largestMagnitudes(total, k);
+                denseSum[i] = null;
+            } else {
+                denseSum[i] = accumulate(denseSum[i], denseGradient, stepScope);
+            }
+        } else if (tracking && stats[i] != null && stats[i].indices().length > 0) {
+            NDArray g = denseGradient.take(denseGradient.getManager().create(stats[i].indices()));
+            candidateGrads[i] = accumulate(candidateGrads[i], g, stepScope);
         }
-        if (denseProbe) {
-            return probes[i];
+    }
+
+    /** {@code sum + g}, kept in {@code stepScope} ({@code g} may be dropped after the call). */
+    private static NDArray accumulate(NDArray sum, NDArray g, NDManager stepScope) {
+        if (sum == null) {
+            NDArray copy = g.duplicate();
+            copy.attach(stepScope);
+            return copy;
         }
-        TargetMatrix m = deltas.get(i).matrix();
-        return scope.zeros(new Shape(m.size()), DataType.FLOAT32).scatter(candidateIndices[i], probes[i], 0);
+        return sum.addi(g);
     }
 
     @Override
@@ -110,20 +125,13 @@ public final class SpielAg extends SpielMethod {
     @Override
     protected void afterOptimize(int t) {
         for (int i = 0; i < deltas.size(); i++) {
-            if (probes[i] == null) {
-                continue;
+            if (chosen[i] != null) {
+                stats[i] = chosen[i];
+            } else if (candidateGrads[i] != null) {
+                stats[i] = stats[i].plus(candidateGrads[i].toFloatArray());
             }
-            NDArray g = probes[i].getGradient();
-            if (denseProbe) {
-                int k = (int) Math.min(deltas.get(i).matrix().size(),
-                        Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
-                stats[i] = largestMagnitudes(g, k);
-            } else {
-                stats[i] = stats[i].plus(g.toFloatArray());
-            }
-            probes[i] = null;
-            candidateIndices[i] = null;
         }
+        clearStep();
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.spiel4j.peft.sft;
 
+import ai.djl.ndarray.NDArray;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.Sm3;
 import dev.spiel4j.peft.HostArrays;
@@ -18,8 +19,9 @@ import java.util.Map;
 public final class SpielMa extends SpielMethod {
     private final Sm3[] sm3;
 
-    public SpielMa(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
-        super(spec, targets, modelParameters, totalSteps);
+    public SpielMa(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+                   Map<String, NDArray> weights) {
+        super(spec, targets, modelParameters, totalSteps, weights);
         sm3 = new Sm3[deltas.size()];
         for (int i = 0; i < sm3.length; i++) {
             TargetMatrix m = deltas.get(i).matrix();
@@ -43,7 +45,7 @@ public final class SpielMa extends SpielMethod {
 
     @Override
     protected void optimize(int i, float[] values, float[] grads, float lr, float gradScale) {
-        sm3[i].step(deltas.get(i).indices(), values, grads, lr, gradScale);
+        sm3[i].step(deltas.get(i).indexArray(), values, grads, lr, gradScale);
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.spiel4j.peft.sft;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.checkpoint.DeltaTensor;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.Budget;
@@ -22,24 +23,52 @@ import java.util.SplittableRandom;
 import java.util.function.Function;
 
 /**
- * SpIEL: a {@link SparseDelta} per targeted matrix, trained through {@code W' = W + scatter(indices, phi)} with W
- * frozen, whose indices are dropped and regrown on a {@link DropGrowSchedule}. Subclasses supply the optimizer and
- * the growth criterion ({@link SpielAg}: AdamW and accumulated gradients; {@link SpielMa}: SM3 and its
- * accumulators); the decision itself is made by the pure {@link DropGrowSelector}.
+ * SpIEL: a {@link SparseDelta} per targeted matrix, trained with W frozen, whose indices are dropped and regrown on a
+ * {@link DropGrowSchedule}. Subclasses supply the optimizer and the growth criterion ({@link SpielAg}: AdamW and
+ * accumulated gradients; {@link SpielMa}: SM3 and its accumulators); the decision itself is made by the pure
+ * {@link DropGrowSelector}.
+ *
+ * <p>How a step computes {@code dL/dphi} (paper Eq. 6: the gradient of the effective weight {@code W'} at the slots)
+ * without autograd keeping a dense copy of every targeted matrix:
+ * <ul>
+ *   <li>Forward: {@code y = x W'^T}. A float32 base weight the model holds densely is a {@link MergedWeight}: it holds
+ *   {@code W + phi} at the slots in place, so autograd keeps only a reference to it. Other bases (NF4, float16) get a
+ *   transient float32 {@code W'} per pass, which autograd keeps until the backward pass.</li>
+ *   <li>A zero probe {@code z} (one stored float, broadcast) is added to y; after the backward pass its gradient is
+ *   {@code dL/dy}.</li>
+ *   <li>{@link #collectGradients}: per layer, {@code dL/dW' = dY^T X} is formed one layer at a time and read at the
+ *   slots (and, for AG, at the growth candidates), then dropped.</li>
+ * </ul>
+ * What a step keeps per targeted layer is thus the layer's input and {@code dL/dy}, activations' sizes, instead of a
+ * weight's size. The base is restored exactly by {@link #close()}.
  */
 public abstract class SpielMethod implements FineTuningMethod {
     protected final MethodSpec spec;
     protected final DropGrowSchedule schedule;
     protected final List<SparseDelta> deltas;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
+    private final MergedWeight[] merged;
 
     private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
+    private boolean closed;
     private NDManager stepScope;
     private int step;
     private int lastStep;
-    private final Map<String, NDArray> phiLeaves = new LinkedHashMap<>();
+    /** This step's gradient of each delta's values, accumulated over micro-batches (in the step's scope). */
+    private final NDArray[] grads;
+    /** The micro-batch's layer inputs and output probes, by delta, until {@link #collectGradients}. */
+    private final Map<Integer, Capture> captures = new LinkedHashMap<>();
 
-    protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps) {
+    private record Capture(NDArray input, NDArray outputProbe) {
+    }
+
+    /**
+     * @param weights the model's dense weights by name ({@code model.layers.0.mlp.up_proj.weight}, ...): float32 ones
+     *                of targeted matrices are merged in place (see {@link MergedWeight}); may be empty, then every
+     *                target uses a transient {@code W'}
+     */
+    protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+                          Map<String, NDArray> weights) {
         this.spec = spec;
         this.schedule = spec.schedule(totalSteps);
         long total = spec.budget().total(targets, modelParameters);
@@ -51,6 +80,20 @@ public abstract class SpielMethod implements FineTuningMethod {
             slotOf.put(targets.get(i).module(), i);
         }
         this.deltas = Collections.unmodifiableList(list);
+        this.grads = new NDArray[deltas.size()];
+        this.merged = new MergedWeight[deltas.size()];
+        try {
+            for (int i = 0; i < merged.length; i++) {
+                SparseDelta d = deltas.get(i);
+                NDArray w = weights.get(d.module() + ".weight");
+                if (w != null && w.getDataType() == DataType.FLOAT32) {
+                    merged[i] = new MergedWeight(d.module(), w, d.indices(), d.values());
+                }
+            }
+        } catch (RuntimeException e) {
+            close(); // release the weights taken before the failure
+            throw e;
+        }
     }
 
     /** The deltas, in target order (live objects: read-only use). */
@@ -78,16 +121,68 @@ public abstract class SpielMethod implements FineTuningMethod {
         if (i == null) {
             return LinearLayers.dense(x, weight);
         }
-        SparseDelta d = deltas.get(i);
-        boolean training = stepScope != null;
-        // Transients (the dense W') go to the activations' manager, which the trainer closes after each
-        // micro-batch; only the leaves live in the step scope.
-        NDManager m = x.getManager();
-        NDArray phi = training ? phiLeaves.get(module) : m.create(d.values());
-        NDArray w = d.effectiveWeight(m, weight, phi, training ? probe(i, m) : null);
+        if (closed) {
+            throw new IllegalStateException(name() + " was closed: the model's weights are the base weights again");
+        }
         DataType type = x.getDataType();
-        NDArray y = LinearLayers.dense(type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false), w);
+        NDArray x32 = type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray w;
+        if (merged[i] != null) {
+            if (merged[i].weight() != weight) {
+                throw new IllegalStateException(module + ": this SpIEL method was created for another model's weights");
+            }
+            w = weight;
+        } else {
+            // transient W' in the activations' manager, which the trainer closes after each micro-batch
+            w = deltas.get(i).effectiveWeight(x.getManager(), weight);
+        }
+        NDArray y = LinearLayers.dense(x32, w);
+        if (stepScope != null) {
+            if (captures.containsKey(i)) {
+                throw new IllegalStateException(module + " was applied twice in one micro-batch");
+            }
+            NDArray probe = x.getManager().zeros(new Shape(1)).broadcast(y.getShape());
+            probe.setRequiresGradient(true);
+            y = y.add(probe);
+            captures.put(i, new Capture(x32.stopGradient(), probe));
+        }
         return type == DataType.FLOAT32 ? y : y.toType(type, false);
+    }
+
+    @Override
+    public void collectGradients(boolean lastMicroBatch) {
+        requireStep();
+        for (Map.Entry<Integer, Capture> e : captures.entrySet()) {
+            int i = e.getKey();
+            SparseDelta d = deltas.get(i);
+            TargetMatrix m = d.matrix();
+            NDArray input = e.getValue().input();
+            NDArray outGrad = e.getValue().outputProbe().getGradient();
+            // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
+            try (NDManager layer = stepScope.newSubManager()) {
+                NDArray dy = outGrad.reshape(-1, m.rows()).transpose();
+                dy.attach(layer);
+                NDArray x2 = input.reshape(-1, m.cols());
+                x2.attach(layer);
+                NDArray dense = dy.matMul(x2).reshape(-1);
+                NDArray g = dense.take(layer.create(d.indexArray()));
+                if (grads[i] == null) {
+                    grads[i] = g;
+                    g.attach(stepScope);
+                } else {
+                    grads[i].addi(g);
+                }
+                onLayerGradient(i, dense, lastMicroBatch, stepScope);
+            }
+        }
+        captures.clear();
+    }
+
+    /**
+     * Hook: the flat dense gradient {@code dL/dW'} of delta {@code i}'s matrix for one micro-batch, valid only during
+     * the call; what outlives it goes to {@code stepScope} or the host.
+     */
+    protected void onLayerGradient(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
     }
 
     @Override
@@ -100,18 +195,22 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         stepScope = scope;
         step = t;
-        for (SparseDelta d : deltas) {
-            NDArray phi = scope.create(d.values());
-            phi.setRequiresGradient(true);
-            phiLeaves.put(d.module(), phi);
-        }
+        java.util.Arrays.fill(grads, null);
         onBeginStep(scope, t);
     }
 
     @Override
     public List<NDArray> gradients() {
         requireStep();
-        return phiLeaves.values().stream().map(NDArray::getGradient).toList();
+        if (!captures.isEmpty()) {
+            collectGradients(true);
+        }
+        for (int i = 0; i < grads.length; i++) {
+            if (grads[i] == null) {
+                throw new IllegalStateException(deltas.get(i).module() + " took no part in this step's forward pass");
+            }
+        }
+        return List.of(grads);
     }
 
     @Override
@@ -120,10 +219,9 @@ public abstract class SpielMethod implements FineTuningMethod {
         if (t != step) {
             throw new IllegalArgumentException("update for step " + t + " inside step " + step);
         }
+        List<NDArray> g = gradients();
         for (int i = 0; i < deltas.size(); i++) {
-            SparseDelta d = deltas.get(i);
-            float[] g = phiLeaves.get(d.module()).getGradient().toFloatArray();
-            optimize(i, d.mutableValues(), g, lr, gradScale);
+            optimize(i, deltas.get(i).mutableValues(), g.get(i).toFloatArray(), lr, gradScale);
         }
         afterOptimize(t);
         boolean reselect = schedule.isReselection(t);
@@ -135,17 +233,45 @@ public abstract class SpielMethod implements FineTuningMethod {
                 onReplaced(i, decision);
             }
         }
-        phiLeaves.clear();
-        stepScope = null;
+        writeMerged();
+        endStep();
         lastStep = t;
         return reselect;
     }
 
     @Override
     public void abortStep() {
-        phiLeaves.clear();
-        stepScope = null;
+        endStep();
         onAbort();
+    }
+
+    private void endStep() {
+        captures.clear();
+        java.util.Arrays.fill(grads, null);
+        stepScope = null;
+    }
+
+    /** Brings every merged weight in line with its delta's current indices and values. */
+    private void writeMerged() {
+        for (int i = 0; i < merged.length; i++) {
+            if (merged[i] != null) {
+                merged[i].write(deltas.get(i).indexArray(), deltas.get(i).mutableValues());
+            }
+        }
+    }
+
+    /** Puts the base values of every merged weight back: the model is the base model again. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (MergedWeight m : merged) {
+            if (m != null) {
+                m.restore();
+            }
+        }
     }
 
     /** Hook: drop the step's probes. */
@@ -160,11 +286,6 @@ public abstract class SpielMethod implements FineTuningMethod {
 
     /** Hook: the step's probes are created here. */
     protected void onBeginStep(NDManager scope, int t) {
-    }
-
-    /** Hook: an extra flat {@code [rows * cols]} term added to delta {@code i}'s effective weight, or null. */
-    protected NDArray probe(int i, NDManager scope) {
-        return null;
     }
 
     /** Optimizer update of delta {@code i}'s values in place. */
@@ -227,6 +348,7 @@ public abstract class SpielMethod implements FineTuningMethod {
                     HostArrays.floats(state.require(d.module() + ".sft_delta.values")));
         }
         restoreExtra(state);
+        writeMerged();
         lastStep = state.step();
     }
 

@@ -9,8 +9,11 @@ import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.TargetMatrix;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -24,19 +27,25 @@ class SparseDeltaGradientTest {
     private static final int IN = 5;
     private static final int TOKENS = 7;
 
-    @Test
-    void deltaGradientsEqualDenseGradientGatheredAndAppendixE() {
+    /**
+     * @param merged whether the method holds W + delta in the model's weight array ({@link MergedWeight}) or forms a
+     *               transient W' per pass (NF4 and float16 bases)
+     */
+    @ParameterizedTest(name = "merged={0}")
+    @ValueSource(booleans = {true, false})
+    void deltaGradientsEqualDenseGradientGatheredAndAppendixE(boolean merged) {
         Random rng = new Random(3);
         float[] w = gaussian(rng, OUT * IN);
         float[] x = gaussian(rng, TOKENS * IN);
         float[] r = gaussian(rng, TOKENS * OUT); // loss = sum(y * R), so dL/dY = R exactly
-        SpielAg method = new SpielAg(MethodSpec.spielAg(new Budget.Count(9)),
-                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100);
-        SparseDelta delta = method.deltas().get(0);
-        assertEquals(9, delta.size());
-        long[] idx = delta.indices();
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray weight = m.create(w, new Shape(OUT, IN));
+            SpielAg method = new SpielAg(MethodSpec.spielAg(new Budget.Count(9)),
+                    List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100,
+                    merged ? Map.of(MODULE + ".weight", weight) : Map.of());
+            SparseDelta delta = method.deltas().get(0);
+            assertEquals(9, delta.size());
+            long[] idx = delta.indices();
             // Train one step so phi != 0 before measuring (the gradient then depends on W + delta).
             float[] g;
             try (NDManager scope = m.newSubManager()) {
@@ -92,7 +101,18 @@ class SparseDeltaGradientTest {
                 gathered[j] = dense[(int) idx[j]];
             }
             assertArrayEquals(gathered, g, 1e-5f);
-            assertArrayEquals(w, weight.toFloatArray(), "the base weight is never modified");
+            float[] held = weight.toFloatArray();
+            float[] expected = w.clone();
+            if (merged) {
+                float[] phiNow = delta.values();
+                for (int j = 0; j < idx.length; j++) {
+                    expected[(int) idx[j]] += phiNow[j];
+                }
+            }
+            assertArrayEquals(expected, held, merged ? "the weight holds W + delta at the slots, W elsewhere"
+                    : "a base that is not merged is never modified");
+            method.close();
+            assertArrayEquals(w, weight.toFloatArray(), "closing the method restores the base bit for bit");
         }
     }
 
@@ -102,7 +122,7 @@ class SparseDeltaGradientTest {
         float[] w = gaussian(rng, OUT * IN);
         float[] x = gaussian(rng, TOKENS * IN);
         SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
-                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10);
+                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10, Map.of());
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
             NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
