@@ -78,18 +78,29 @@ public final class BenchHarness {
             List<String> labels = new ArrayList<>();
             List<double[]> points = new ArrayList<>();
             for (int i = 0; i < sw.specs().size(); i++) {
-                BenchSpec s = sw.specs().get(i);
-                ChildRunner.Outcome o = runChild(s);
-                if (o.succeeded()) {
-                    RunMeasurement m = RunMeasurement.fromJson(o.result().orElseThrow());
+                List<BenchSpec> measured = sw.baselines().isEmpty() ? List.of(sw.specs().get(i))
+                        : List.of(sw.specs().get(i), sw.baselines().get(i));
+                double y = 0;
+                boolean ok = true;
+                for (int j = 0; j < measured.size() && ok; j++) {
+                    BenchSpec s = measured.get(j);
+                    ChildRunner.Outcome o = runChild(s);
+                    if (o.succeeded()) {
+                        double mb = RunMeasurement.fromJson(o.result().orElseThrow()).overheadBytes() / (1024.0 * 1024.0);
+                        y += j == 0 ? mb : -mb;
+                    } else {
+                        ok = false;
+                        failures.add(new BenchReport.Failure(s.model().name(), s.method() + " (" + sw.name() + ", "
+                                + sw.labels().get(i) + ")", o.failureReason()));
+                    }
+                }
+                if (ok) {
                     labels.add(sw.labels().get(i));
-                    points.add(new double[]{sw.x()[i], m.overheadBytes() / (1024.0 * 1024.0)});
-                } else {
-                    failures.add(new BenchReport.Failure(s.model().name(), s.method() + " (" + sw.name() + ", "
-                            + sw.labels().get(i) + ")", o.failureReason()));
+                    points.add(new double[]{sw.x()[i], y});
                 }
             }
-            sweeps.add(new BenchReport.Sweep(sw.name(), sw.xLabel(), "overhead MB", labels,
+            sweeps.add(new BenchReport.Sweep(sw.name(), sw.xLabel(),
+                    sw.baselines().isEmpty() ? "overhead MB" : "overhead above baseline MB", labels,
                     points.stream().mapToDouble(p -> p[0]).toArray(), points.stream().mapToDouble(p -> p[1]).toArray()));
         }
 

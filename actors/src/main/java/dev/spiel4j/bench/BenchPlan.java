@@ -22,15 +22,31 @@ public record BenchPlan(String suite, String command, List<BenchSpec> configs, L
         minimumMemory = List.copyOf(minimumMemory);
     }
 
-    /** A scaling sweep: configuration i is plotted at {@code x[i]} (labelled {@code labels[i]}). */
-    public record Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x) {
+    /**
+     * A scaling sweep: configuration i is plotted at {@code x[i]} (labelled {@code labels[i]}). With
+     * {@code baselines}, y is the overhead of configuration i minus that of {@code baselines[i]} (e.g. the same
+     * shape with a method that trains almost nothing, whose overhead is the frozen model's own activations), so
+     * the sweep shows what the method itself adds.
+     */
+    public record Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x,
+                        List<BenchSpec> baselines) {
         public Sweep {
             if (specs.size() != x.length || labels.size() != x.length) {
                 throw new IllegalArgumentException("sweep '" + name + "': " + specs.size() + " configurations, "
                         + labels.size() + " labels, " + x.length + " x values");
             }
+            if (!baselines.isEmpty() && baselines.size() != specs.size()) {
+                throw new IllegalArgumentException("sweep '" + name + "': " + baselines.size() + " baselines for "
+                        + specs.size() + " configurations");
+            }
             labels = List.copyOf(labels);
             specs = List.copyOf(specs);
+            baselines = List.copyOf(baselines);
+        }
+
+        /** A sweep of the configurations' own overhead. */
+        public Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x) {
+            this(name, xLabel, labels, specs, x, List.of());
         }
     }
 }

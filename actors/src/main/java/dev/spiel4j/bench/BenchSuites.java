@@ -87,6 +87,7 @@ public final class BenchSuites {
         // memory overhead across model sizes at one delta count: must stay flat
         long fixedDeltas = 200_000;
         List<BenchSpec> sizes = new ArrayList<>();
+        List<BenchSpec> frozen = new ArrayList<>();
         List<String> sizeLabels = new ArrayList<>();
         int[] widths = {256, 384, 512, 640, 768, 1024, 1280, 1536};
         double[] params = new double[Math.min(sweepPoints, widths.length)];
@@ -96,13 +97,17 @@ public final class BenchSuites {
                     2048, 1e-5, 1e4, false, 1);
             params[i] = shape.parameters();
             sizeLabels.add("dim " + w);
-            sizes.add(spec(new BenchSpec.Model("llama-dim" + w, null, null, shape), "spiel-ag", fixedDeltas, RANK,
-                    "fp32", in.threads(), 3, 1, synthetic));
+            BenchSpec.Model model = new BenchSpec.Model("llama-dim" + w, null, null, shape);
+            sizes.add(spec(model, "spiel-ag", fixedDeltas, RANK, "fp32", in.threads(), 3, 1, synthetic));
+            // (IA)3 trains 3 vectors per block: its overhead is the frozen model's own activations at this width
+            frozen.add(spec(model, "ia3", fixedDeltas, RANK, "fp32", in.threads(), 3, 1, synthetic));
         }
         List<BenchPlan.Sweep> sweeps = List.of(
                 new BenchPlan.Sweep("overhead vs deltas (llama-100M, spiel-ag)", "deltas", densityLabels, density, deltas),
                 new BenchPlan.Sweep("overhead vs model size (" + fixedDeltas + " deltas, spiel-ag)", "parameters",
-                        sizeLabels, sizes, params));
+                        sizeLabels, sizes, params),
+                new BenchPlan.Sweep("overhead above (IA)3 vs model size (" + fixedDeltas + " deltas, spiel-ag)",
+                        "parameters", sizeLabels, sizes, params, frozen));
 
         List<BenchSpec> minimum = new ArrayList<>();
         for (String method : METHODS) {

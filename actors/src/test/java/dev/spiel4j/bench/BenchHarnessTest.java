@@ -41,8 +41,11 @@ class BenchHarnessTest {
         for (double mib : x) {
             sweepSpecs.add(synthetic(batches, "spiel-ag", (long) mib));
         }
+        BenchSpec baseline = synthetic(batches, "lora", 16);
         BenchPlan plan = new BenchPlan("test", "test command", List.of(lora, ag, broken),
-                List.of(new BenchPlan.Sweep("overhead vs method MiB", "method MiB", List.of("a", "b", "c"), sweepSpecs, x)),
+                List.of(new BenchPlan.Sweep("overhead vs method MiB", "method MiB", List.of("a", "b", "c"), sweepSpecs, x),
+                        new BenchPlan.Sweep("overhead above a 16 MiB method", "method MiB", List.of("a", "b", "c"),
+                                sweepSpecs, x, List.of(baseline, baseline, baseline))),
                 List.of(ag));
         List<String> log = new ArrayList<>();
         BenchHarness harness = new BenchHarness(new BenchHarness.Options(dir, Duration.ofSeconds(60), "256m", null,
@@ -59,6 +62,12 @@ class BenchHarnessTest {
         Stats.LinearFit fit = sweep.fit();
         assertEquals(1.0, fit.slope(), 0.15, "overhead MB per method MB");
         assertTrue(fit.rSquared() > 0.98, "R^2 " + fit.rSquared());
+        BenchReport.Sweep above = report.sweeps().get(1);
+        assertEquals("overhead above baseline MB", above.yLabel());
+        for (int i = 0; i < 3; i++) {
+            // same children (run once), less the baseline's own overhead of about 16 MiB
+            assertEquals(16, sweep.y()[i] - above.y()[i], 8, "point " + i);
+        }
 
         JsonNode agRow = report.json().get("results").get(1);
         assertEquals(20.0 / 40.0, agRow.get("overhead_vs_lora").asDouble(), 0.2);
