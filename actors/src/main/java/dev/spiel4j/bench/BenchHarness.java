@@ -25,9 +25,14 @@ public final class BenchHarness {
      * @param toleranceBytes     minimum-memory bisection tolerance
      * @param maxProbes          minimum-memory probes at most per configuration
      * @param forcePolling       enforce caps by polling RSS even where cgroups are writable
+     * @param childEnv           environment variables set for every spiel4j child (e.g. {@code MALLOC_ARENA_MAX}),
+     *                           to measure how much of a figure belongs to the allocator rather than the engine
      */
     public record Options(Path workDir, Duration childTimeout, String childHeap, PythonPeer peer,
-                          long toleranceBytes, int maxProbes, boolean forcePolling) {
+                          long toleranceBytes, int maxProbes, boolean forcePolling, Map<String, String> childEnv) {
+        public Options {
+            childEnv = Map.copyOf(childEnv);
+        }
     }
 
     private final Options options;
@@ -130,7 +135,8 @@ public final class BenchHarness {
         RunMeasurement m = RunMeasurement.fromJson(base.result().orElseThrow());
         long low = m.rssAfterLoadBytes() / 2;
         long high = m.peakRssBytes() + m.peakRssBytes() / 2 + (64L << 20);
-        List<String> command = BenchChild.command(spec, specFile(spec), options.childHeap());
+        List<String> command = withEnvironment(options.childEnv(),
+                BenchChild.command(spec, specFile(spec), options.childHeap()));
         List<ChildRunner.Enforcement> used = new ArrayList<>();
         log.accept("minimum memory: " + label(spec));
         MinimumMemorySearch.Result r = search.search(low, high, cap -> {
@@ -145,13 +151,25 @@ public final class BenchHarness {
     }
 
     /** Runs a configuration in a fresh JVM once; later requests for an equal spec reuse the outcome. */
+    /** {@code command} run through {@code env NAME=VALUE ...} when {@code env} is not empty. */
+    static List<String> withEnvironment(Map<String, String> env, List<String> command) {
+        if (env.isEmpty()) {
+            return command;
+        }
+        List<String> out = new ArrayList<>(List.of("env"));
+        new java.util.TreeMap<>(env).forEach((k, v) -> out.add(k + "=" + v));
+        out.addAll(command);
+        return out;
+    }
+
     private ChildRunner.Outcome runChild(BenchSpec spec) {
         ChildRunner.Outcome known = outcomes.get(spec);
         if (known != null) {
             return known;
         }
         log.accept("run: " + label(spec));
-        ChildRunner.Outcome o = ChildRunner.run(BenchChild.command(spec, specFile(spec), options.childHeap()),
+        ChildRunner.Outcome o = ChildRunner.run(withEnvironment(options.childEnv(),
+                        BenchChild.command(spec, specFile(spec), options.childHeap())),
                 options.childTimeout());
         log.accept("  " + (o.succeeded() ? String.format(Locale.ROOT, "done in %.1f s", o.wallSeconds()) : o.failureReason()));
         outcomes.put(spec, o);

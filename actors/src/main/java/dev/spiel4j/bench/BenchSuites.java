@@ -46,7 +46,7 @@ public final class BenchSuites {
 
     /** The quick suite: finishes in minutes on a 2-core machine. */
     public static BenchPlan quick(Inputs in, String command) {
-        return plan("quick", command, in, 20, 3, 8, List.of("fp32"), 4);
+        return plan("quick", command, in, 40, 3, 12, List.of("fp32"), 4);
     }
 
     /** The full suite: more steps, larger sweeps, bf16 as well. */

@@ -48,6 +48,11 @@ final class BenchCommand extends CliCommand {
             description = "-Xmx of each configuration's JVM. Default: ${DEFAULT-VALUE}.")
     String childHeap;
 
+    @Option(names = "--child-env", paramLabel = "NAME=VALUE",
+            description = "An environment variable for every spiel4j configuration's JVM (repeatable), e.g."
+                    + " MALLOC_ARENA_MAX=1 to see how much of a memory figure is the C allocator's.")
+    Map<String, String> childEnv = new java.util.LinkedHashMap<>();
+
     @Override
     Result run() throws Exception {
         if (!suite.equals("quick") && !suite.equals("full")) {
@@ -66,11 +71,14 @@ final class BenchCommand extends CliCommand {
         BatchFile.instructions(data, SentencePieceBpe.fromModelFile(SharedAssets.file("model/tok512.model")),
                 SEQ_LEN, BATCH, 24, 4, 42).write(batches);
 
-        String command = "./spiel4j bench --suite " + suite + " --threads " + threads + (noPeer ? " --no-peer" : "");
+        StringBuilder command = new StringBuilder("./spiel4j bench --suite " + suite + " --threads " + threads
+                + (noPeer ? " --no-peer" : ""));
+        childEnv.forEach((k, v) -> command.append(" --child-env ").append(k).append('=').append(v));
         BenchSuites.Inputs inputs = new BenchSuites.Inputs(gguf, hf, batches, work, threads);
-        BenchPlan plan = suite.equals("quick") ? BenchSuites.quick(inputs, command) : BenchSuites.full(inputs, command);
+        BenchPlan plan = suite.equals("quick") ? BenchSuites.quick(inputs, command.toString())
+                : BenchSuites.full(inputs, command.toString());
         BenchHarness.Options options = new BenchHarness.Options(work, Duration.ofMinutes(10), childHeap,
-                noPeer ? null : PythonPeer.defaults(), 16L << 20, 6, false);
+                noPeer ? null : PythonPeer.defaults(), 16L << 20, 6, false, childEnv);
         BenchReport report = new BenchHarness(options, this::progress).run(plan);
         report.writeAll(out);
         progress("bench: wrote " + out.resolve("report.md") + ", results.json and plots");

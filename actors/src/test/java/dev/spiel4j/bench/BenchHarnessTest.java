@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,6 +30,15 @@ class BenchHarnessTest {
      * file-backed pages (JVM code, mapped jars) that an uncapped process keeps resident.
      */
     @Test
+    void childEnvironmentReachesTheChild() {
+        List<String> command = BenchHarness.withEnvironment(Map.of("SPIEL4J_PROBE", "42"),
+                List.of("sh", "-c", "echo '{\"probe\":\"'\"$SPIEL4J_PROBE\"'\"}'"));
+        ChildRunner.Outcome o = ChildRunner.run(command, Duration.ofSeconds(30));
+        assertEquals("42", o.result().orElseThrow().get("probe").asText(), o.stderrTail());
+        assertEquals(List.of("true"), BenchHarness.withEnvironment(Map.of(), List.of("true")));
+    }
+
+    @Test
     void runsAPlanEndToEnd(@TempDir Path dir) {
         Path batches = dir.resolve("batches.json");
         BatchFile.synthetic(1, 2, 1, 1, 8, 16).write(batches);
@@ -49,7 +59,7 @@ class BenchHarnessTest {
                 List.of(ag));
         List<String> log = new ArrayList<>();
         BenchHarness harness = new BenchHarness(new BenchHarness.Options(dir, Duration.ofSeconds(60), "256m", null,
-                8 * MIB, 12, false), log::add);
+                8 * MIB, 12, false, Map.of()), log::add);
         BenchReport report = harness.run(plan);
 
         assertEquals(2, report.runs().size(), String.join("\n", log));
