@@ -56,13 +56,22 @@ public final class AdamW {
                     + grads.length + " gradients");
         }
         float decay = 1f - lr * weightDecay;
+        // neighbouring elements almost always share an age: the bias corrections are recomputed only when it changes
+        int correctedAge = -1;
+        double correction1 = 1;
+        double correction2 = 1;
         for (int i = 0; i < params.length; i++) {
             float g = grads[i] * gradScale;
             int a = ++age[i];
+            if (a != correctedAge) {
+                correctedAge = a;
+                correction1 = 1 - Math.pow(beta1, a);
+                correction2 = 1 - Math.pow(beta2, a);
+            }
             m[i] = beta1 * m[i] + (1 - beta1) * g;
             v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-            double mHat = m[i] / (1 - Math.pow(beta1, a));
-            double vHat = v[i] / (1 - Math.pow(beta2, a));
+            double mHat = m[i] / correction1;
+            double vHat = v[i] / correction2;
             params[i] = (float) (params[i] * decay - lr * mHat / (Math.sqrt(vHat) + eps));
         }
     }

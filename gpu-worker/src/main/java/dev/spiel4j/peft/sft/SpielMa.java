@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * SpIEL-MA (paper section 3.3): SM3 over the slots, growth by {@code (r_i c_j)^(1/4)} from SM3's row and column
- * accumulators ({@link DropGrowSelector#momentumApproximation}); no gradient probes, no candidate statistics, the
+ * accumulators ({@link DropGrowSelector#momentumApproximation}); no dense top-K, no candidate statistics, the
  * same {@link DropGrowSchedule} for when and how many.
  */
 public final class SpielMa extends SpielMethod {

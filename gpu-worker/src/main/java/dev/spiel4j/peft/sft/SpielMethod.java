@@ -274,7 +274,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
     }
 
-    /** Hook: drop the step's probes. */
+    /** Hook: the step was abandoned; drop what it collected. */
     protected void onAbort() {
     }
 
@@ -284,7 +284,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
     }
 
-    /** Hook: the step's probes are created here. */
+    /** Hook: a step begins (per-step state is reset here). */
     protected void onBeginStep(NDManager scope, int t) {
     }
 
