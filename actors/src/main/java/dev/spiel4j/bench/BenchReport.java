@@ -97,9 +97,11 @@ public record BenchReport(String suite, String command, String environment, List
     /** A line describing this machine: cores, memory, OS, Java. */
     public static String describeMachine() {
         long memKb = ProcMemory.parse(Path.of("/proc/meminfo"), "MemTotal").orElse(0) / 1024;
-        return String.format(Locale.ROOT, "%d cores, %.1f GiB RAM, %s %s, Java %s",
+        String arenas = System.getenv("MALLOC_ARENA_MAX"); // memory figures depend on it, see the launcher
+        return String.format(Locale.ROOT, "%d cores, %.1f GiB RAM, %s %s, Java %s, MALLOC_ARENA_MAX=%s",
                 Runtime.getRuntime().availableProcessors(), memKb / 1024.0 / 1024.0, System.getProperty("os.name"),
-                System.getProperty("os.version"), System.getProperty("java.version"));
+                System.getProperty("os.version"), System.getProperty("java.version"),
+                arenas == null ? "unset (glibc default)" : arenas);
     }
 
     private Optional<Run> find(List<Run> in, String model, String method) {
