@@ -5,9 +5,12 @@ import dev.spiel4j.tokenizer.Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 
-/** Test tokenizer: one token per UTF-8 byte (id = byte + 3), BOS 1, EOS 2, like the byte tokens of tok512. */
-class ByteTokenizer implements Tokenizer {
-    static final ByteTokenizer INSTANCE = new ByteTokenizer();
+/**
+ * Test tokenizer: one token per UTF-8 byte (id = byte + 3), BOS 1, EOS 2, like the byte tokens of tok512. Public for
+ * the streams module's tests (gpu-worker's test jar).
+ */
+public class ByteTokenizer implements Tokenizer {
+    public static final ByteTokenizer INSTANCE = new ByteTokenizer();
 
     @Override
     public int[] encode(String text) {

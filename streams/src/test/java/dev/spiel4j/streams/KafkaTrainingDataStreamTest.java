@@ -2,6 +2,7 @@ package dev.spiel4j.streams;
 
 import dev.spiel4j.kafka.EmbeddedKafka;
 
+import dev.spiel4j.data.ByteTokenizer;
 import dev.spiel4j.data.ExampleEncoder;
 import dev.spiel4j.data.ExampleParser;
 import dev.spiel4j.data.Rejected;
@@ -71,7 +72,7 @@ class KafkaTrainingDataStreamTest {
                 .create(system, new ByteArrayDeserializer(), new ByteArrayDeserializer())
                 .withBootstrapServers(kafka.bootstrapServers());
         List<BatchWithPosition<KafkaOffsets>> got = TrainingDataStream.batches(ExampleSources.kafka(settings, from),
-                        ExampleParser.JSON, new ExampleEncoder(new ByteTokenizer(), 64, ExampleEncoder.Overflow.REJECT),
+                        ExampleParser.JSON, new ExampleEncoder(ByteTokenizer.INSTANCE, 64, ExampleEncoder.Overflow.REJECT),
                         new BatchShape(2, 0), DataPosition.at(from), Sink.foreach(dead::add))
                 .take(batches)
                 .runWith(Sink.seq(), system).toCompletableFuture().get(60, TimeUnit.SECONDS);

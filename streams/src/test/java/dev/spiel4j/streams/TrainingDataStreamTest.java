@@ -2,6 +2,7 @@ package dev.spiel4j.streams;
 
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Batches;
+import dev.spiel4j.data.ByteTokenizer;
 import dev.spiel4j.data.ExampleEncoder;
 import dev.spiel4j.data.ExampleParser;
 import dev.spiel4j.data.ReadPosition;
@@ -48,7 +49,7 @@ class TrainingDataStreamTest {
         TestKit.shutdownActorSystem(system);
     }
 
-    private static final ExampleEncoder ENCODER = new ExampleEncoder(new ByteTokenizer(), 1024, ExampleEncoder.Overflow.REJECT);
+    private static final ExampleEncoder ENCODER = new ExampleEncoder(ByteTokenizer.INSTANCE, 1024, ExampleEncoder.Overflow.REJECT);
 
     private static <P> List<BatchWithPosition<P>> runAll(Source<BatchWithPosition<P>, ?> source) throws Exception {
         return source.runWith(Sink.seq(), system).toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -138,7 +139,7 @@ class TrainingDataStreamTest {
     void resumingFromAnyBatchGivesExactlyTheRemainingExamples() throws Exception {
         Path file = SharedAssets.file("data/tinystories_train_head.txt");
         // Small rows so that long paragraphs split into chunks that straddle batches.
-        ExampleEncoder split = new ExampleEncoder(new ByteTokenizer(), 200, ExampleEncoder.Overflow.SPLIT);
+        ExampleEncoder split = new ExampleEncoder(ByteTokenizer.INSTANCE, 200, ExampleEncoder.Overflow.SPLIT);
         BatchShape shape = new BatchShape(3, 199);
         List<BatchWithPosition<ReadPosition>> all = runAll(TrainingDataStream.fromFile(file,
                 DataPosition.at(ReadPosition.START), split, shape, Sink.ignore()));
