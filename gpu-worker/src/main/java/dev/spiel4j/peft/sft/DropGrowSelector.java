@@ -3,12 +3,10 @@ package dev.spiel4j.peft.sft;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.function.IntToLongFunction;
 import java.util.function.LongPredicate;
-import java.util.stream.IntStream;
 
 /**
  * SpIEL's drop/grow decision for one matrix, as pure functions of plain host arrays (no engine, no state), so the
@@ -49,9 +47,20 @@ public final class DropGrowSelector {
         float[] sum = stats.sumGrad();
         float[] sum2 = stats.sumSquaredGrad();
         int samples = stats.samples();
-        Integer[] order = IntStream.range(0, cand.length).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -Math.abs(sum[i]))
-                .thenComparingLong(i -> cand[i]));
+        // largest |mean gradient| first, ties: lower flat position first, via the candidate's rank by position
+        // (candidates are distinct, so the rank is a tie value that fits the key)
+        long[] positions = cand.clone();
+        Arrays.sort(positions);
+        int[] rank = new int[cand.length];
+        int[] candidateOfRank = new int[cand.length];
+        for (int i = 0; i < cand.length; i++) {
+            rank[i] = Arrays.binarySearch(positions, cand[i]);
+            candidateOfRank[rank[i]] = i;
+        }
+        int[] order = order(cand.length, i -> key(-Math.abs(sum[i]), rank[i]));
+        for (int j = 0; j < order.length; j++) {
+            order[j] = candidateOfRank[order[j]];
+        }
         return decide(slotIndices, absPhi, n, (active, want) -> {
             List<Grown> out = new ArrayList<>(want);
             for (int c : order) {
@@ -126,9 +135,7 @@ public final class DropGrowSelector {
         if (drop == 0) {
             return SelectionDecision.none();
         }
-        int[] dropOrder = IntStream.range(0, k).boxed()
-                .sorted(Comparator.<Integer>comparingDouble(s -> absPhi[s]).thenComparingInt(s -> s))
-                .mapToInt(Integer::intValue).toArray();
+        int[] dropOrder = order(k, s -> key(absPhi[s], s));
         long[] kept = new long[k - drop];
         for (int i = drop; i < k; i++) {
             kept[i - drop] = slotIndices[dropOrder[i]];
@@ -138,13 +145,18 @@ public final class DropGrowSelector {
         // A grown position that is the index of a dropped slot keeps that slot as it is (value, optimizer state);
         // the other grown positions go to the remaining dropped slots, smallest |delta| first. With fewer grown
         // positions than dropped slots, the dropped slots left over simply stay.
-        Map<Long, Integer> droppedByIndex = new HashMap<>();
+        long[] dropped = new long[drop];
         for (int i = 0; i < drop; i++) {
-            droppedByIndex.put(slotIndices[dropOrder[i]], dropOrder[i]);
+            dropped[i] = slotIndices[dropOrder[i]];
         }
+        Arrays.sort(dropped);
+        boolean[] regrown = new boolean[drop]; // by position in `dropped`
         List<Grown> toPlace = new ArrayList<>(grown.size());
         for (Grown g : grown) {
-            if (droppedByIndex.remove(g.index()) == null) {
+            int at = Arrays.binarySearch(dropped, g.index());
+            if (at >= 0) {
+                regrown[at] = true;
+            } else {
                 toPlace.add(g);
             }
         }
@@ -155,7 +167,7 @@ public final class DropGrowSelector {
         int next = 0;
         for (int i = 0; i < drop && next < toPlace.size(); i++) {
             int slot = dropOrder[i];
-            if (droppedByIndex.containsKey(slotIndices[slot])) {
+            if (!regrown[Arrays.binarySearch(dropped, slotIndices[slot])]) {
                 Grown g = toPlace.get(next);
                 slots[next] = slot;
                 idx[next] = g.index();
@@ -168,8 +180,33 @@ public final class DropGrowSelector {
     }
 
     private static int[] descending(float[] values) {
-        return IntStream.range(0, values.length).boxed()
-                .sorted(Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i))
-                .mapToInt(Integer::intValue).toArray();
+        return order(values.length, i -> key(-values[i], i));
+    }
+
+    /**
+     * The tie values of {@code n} elements sorted by {@link #key}: a primitive sort, no boxed comparator (reselection
+     * sorts every slot and candidate of every matrix, millions at 7B scale).
+     */
+    private static int[] order(int n, IntToLongFunction key) {
+        long[] keys = new long[n];
+        for (int i = 0; i < n; i++) {
+            keys[i] = key.applyAsLong(i);
+        }
+        Arrays.sort(keys);
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = (int) keys[i];
+        }
+        return out;
+    }
+
+    /**
+     * A sort key ordering by {@code primary} as {@link Double#compare} does (-0.0 before 0.0, NaN last), then by
+     * {@code tie} (a distinct non-negative int per element, returned by {@link #order}).
+     */
+    private static long key(float primary, int tie) {
+        int bits = Float.floatToIntBits(primary);
+        int ordered = bits >= 0 ? bits : bits ^ 0x7fffffff; // negative floats: larger magnitude sorts first
+        return ((long) ordered << 32) | tie;
     }
 }

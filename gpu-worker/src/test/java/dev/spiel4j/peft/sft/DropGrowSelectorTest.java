@@ -78,6 +78,68 @@ class DropGrowSelectorTest {
         }
     }
 
+    /** Many exact ties (and -0.0): the decision must follow the documented tie-breaks exactly. */
+    @Test
+    void accumulatedGradientFollowsTheTieBreaksOfAComparatorReference() {
+        Random rng = new Random(23);
+        float[] phiLevels = {0f, 0.25f, 0.5f};
+        float[] gradLevels = {-1f, -0.5f, -0f, 0f, 0.5f, 1f};
+        for (int trial = 0; trial < 200; trial++) {
+            int size = 300;
+            int k = 1 + rng.nextInt(40);
+            long[] idx = distinct(rng, k, size);
+            float[] absPhi = new float[k];
+            for (int i = 0; i < k; i++) {
+                absPhi[i] = phiLevels[rng.nextInt(phiLevels.length)];
+            }
+            int kc = 1 + rng.nextInt(60);
+            long[] cand = distinct(rng, kc, size);
+            float[] sum = new float[kc];
+            float[] sum2 = new float[kc];
+            for (int i = 0; i < kc; i++) {
+                sum[i] = gradLevels[rng.nextInt(gradLevels.length)];
+                sum2[i] = rng.nextFloat();
+            }
+            int n = rng.nextInt(k + 1);
+            SelectionDecision d = DropGrowSelector.accumulatedGradient(idx, absPhi,
+                    new CandidateStats(cand, sum, sum2, 2), n);
+
+            // reference: boxed comparators over the rules in DropGrowSelector's documentation
+            Integer[] drop = IntStream.range(0, k).boxed().toArray(Integer[]::new);
+            Arrays.sort(drop, Comparator.<Integer>comparingDouble(s -> absPhi[s]).thenComparingInt(s -> s));
+            Set<Long> kept = new HashSet<>();
+            for (int i = n; i < k; i++) {
+                kept.add(idx[drop[i]]);
+            }
+            Integer[] grow = IntStream.range(0, kc).boxed().toArray(Integer[]::new);
+            Arrays.sort(grow, Comparator.<Integer>comparingDouble(c -> -Math.abs(sum[c])).thenComparingLong(c -> cand[c]));
+            List<Integer> grown = new ArrayList<>();
+            for (int c : grow) {
+                if (grown.size() < n && !kept.contains(cand[c])) {
+                    grown.add(c);
+                }
+            }
+            Set<Long> droppedIdx = new HashSet<>();
+            for (int i = 0; i < n; i++) {
+                droppedIdx.add(idx[drop[i]]);
+            }
+            List<Integer> toPlace = grown.stream().filter(c -> !droppedIdx.remove(cand[c])).toList();
+            List<Integer> slots = new ArrayList<>();
+            for (int i = 0; i < n && slots.size() < toPlace.size(); i++) {
+                if (droppedIdx.contains(idx[drop[i]])) {
+                    slots.add(drop[i]);
+                }
+            }
+            assertArrayEquals(slots.stream().mapToInt(Integer::intValue).toArray(), d.slots(), "trial " + trial);
+            assertArrayEquals(toPlace.stream().mapToLong(c -> cand[c]).toArray(), d.newIndices(), "trial " + trial);
+            float[] m1 = new float[toPlace.size()];
+            for (int i = 0; i < m1.length; i++) {
+                m1[i] = sum[toPlace.get(i)] / 2;
+            }
+            assertArrayEquals(m1, d.seedFirstMoment(), "trial " + trial);
+        }
+    }
+
     @Test
     void momentumGrowthEqualsBruteForceDenseTopN() {
         Random rng = new Random(5);
