@@ -122,7 +122,7 @@ class MethodsTest {
                     DropGrowSchedule.Kind.LINEAR);
             FineTuningMethod ag = spec.create(model, 9);
             Trainer trainer = new Trainer(model, ag, 1f);
-            for (int t = 1; t <= 7; t++) { // reselections at 3 and 6 move slots: dropped slots get W back
+            for (int t = 1; t <= 7; t++) { // reselections at steps 1, 4 and 7 move slots: dropped slots get W back
                 trainer.step(List.of(data.get(t % 2)), 0.05f);
             }
             for (var d : ag.exportDeltas()) {
