@@ -30,7 +30,10 @@ final class MergedWeight {
 
     private final String module;
     private final NDArray weight;
+    /** Holds {@link #slots}, the indices on the engine, uploaded once per change of the indices, not per step. */
+    private final NDManager held;
     private long[] indices = new long[0];
+    private NDArray slots;
     private float[] base = new float[0];
     /** Reused for the values written each step (no per-step garbage of k floats). */
     private float[] merged = new float[0];
@@ -45,7 +48,13 @@ final class MergedWeight {
                         + " close that method before creating another on the same model");
             }
         }
+        this.held = weight.getManager().newSubManager();
         write(indices, values);
+    }
+
+    /** The current indices as an engine array (valid until the next {@link #write} that changes them), or null. */
+    NDArray slots() {
+        return slots;
     }
 
     /** The array this object writes into (the model's own). */
@@ -65,11 +74,16 @@ final class MergedWeight {
         try (NDManager scope = weight.getManager().newSubManager()) {
             NDArray flat = flatView(scope);
             if (!Arrays.equals(indices, newIndices)) {
-                if (indices.length > 0) {
-                    flat.set(new NDIndex("{}", scope.create(indices)), scope.create(base));
+                if (slots != null) {
+                    flat.set(new NDIndex("{}", slots), scope.create(base));
+                    slots.close();
+                    slots = null;
                 }
                 indices = newIndices.clone();
-                base = indices.length == 0 ? new float[0] : flat.take(scope.create(indices)).toFloatArray();
+                if (indices.length > 0) {
+                    slots = held.create(indices);
+                }
+                base = indices.length == 0 ? new float[0] : flat.take(slots).toFloatArray();
             }
             if (indices.length == 0) {
                 return;
@@ -80,13 +94,14 @@ final class MergedWeight {
             for (int i = 0; i < merged.length; i++) {
                 merged[i] = base[i] + values[i];
             }
-            flat.set(new NDIndex("{}", scope.create(indices)), scope.create(merged));
+            flat.set(new NDIndex("{}", slots), scope.create(merged));
         }
     }
 
     /** Puts the base values back: the weight is W again. */
     void restore() {
         write(new long[0], new float[0]);
+        held.close();
         synchronized (IN_USE) {
             IN_USE.remove(weight);
         }

@@ -15,6 +15,7 @@ import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -165,7 +166,10 @@ public abstract class SpielMethod implements FineTuningMethod {
                 NDArray x2 = input.reshape(-1, m.cols());
                 x2.attach(layer);
                 NDArray dense = dy.matMul(x2).reshape(-1);
-                NDArray g = dense.take(layer.create(d.indexArray()));
+                // a merged weight keeps its slots on the engine: no per-step upload of the indices
+                NDArray slots = merged[i] != null && merged[i].slots() != null ? merged[i].slots()
+                        : layer.create(d.indexArray());
+                NDArray g = dense.take(slots);
                 if (grads[i] == null) {
                     grads[i] = g;
                     g.attach(stepScope);
@@ -195,7 +199,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         stepScope = scope;
         step = t;
-        java.util.Arrays.fill(grads, null);
+        Arrays.fill(grads, null);
         onBeginStep(scope, t);
     }
 
@@ -247,7 +251,7 @@ public abstract class SpielMethod implements FineTuningMethod {
 
     private void endStep() {
         captures.clear();
-        java.util.Arrays.fill(grads, null);
+        Arrays.fill(grads, null);
         stepScope = null;
     }
 
