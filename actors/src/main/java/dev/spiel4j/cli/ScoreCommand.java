@@ -3,6 +3,7 @@ package dev.spiel4j.cli;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Batches;
@@ -134,10 +135,10 @@ final class ScoreCommand extends CliCommand {
             Batch b = Batches.pad(examples.subList(first, Math.min(first + BATCH, examples.size())), 0);
             Shape shape = new Shape(b.size(), b.seqLen());
             try (NDManager scope = model.manager().newSubManager()) {
-                NDArray logits = model.forward(scope, scope.create(b.inputs(), shape),
-                        scope.create(b.attentionMask(), shape), LinearLayers.DENSE);
-                NDArray nll = LossScorer.tokenNll(logits, scope.create(b.targets(), shape));
-                total += nll.mul(scope.create(b.lossMask(), shape)).sum().getFloat();
+                NDArray logits = model.forward(scope, EngineArrays.of(scope, b.inputs(), shape),
+                        EngineArrays.of(scope, b.attentionMask(), shape), LinearLayers.DENSE);
+                NDArray nll = LossScorer.tokenNll(logits, EngineArrays.of(scope, b.targets(), shape));
+                total += nll.mul(EngineArrays.of(scope, b.lossMask(), shape)).sum().getFloat();
             }
             tokens += b.lossTokens();
         }

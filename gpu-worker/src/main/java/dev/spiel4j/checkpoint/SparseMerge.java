@@ -2,6 +2,7 @@ package dev.spiel4j.checkpoint;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.io.HostTensor;
@@ -84,7 +85,7 @@ public final class SparseMerge {
                 for (int j = 0; j < idx.length; j++) {
                     host[Math.toIntExact(idx[j])] = val[j];
                 }
-                w.set(scope.create(host, w.getShape()).toType(w.getDataType(), false).toByteBuffer());
+                EngineArrays.copyInto(w, host);
             }
         }
     }
@@ -110,8 +111,8 @@ public final class SparseMerge {
                 values[j] *= sign;
             }
             try (NDManager scope = w.getManager().newSubManager()) {
-                NDArray idx = scope.create(d.indices());
-                NDArray val = scope.create(values).toType(w.getDataType(), false);
+                NDArray idx = EngineArrays.of(scope, d.indices());
+                NDArray val = EngineArrays.of(scope, values).toType(w.getDataType(), false);
                 NDArray dense = scope.zeros(new Shape((long) d.rows() * d.cols()), w.getDataType())
                         .scatter(idx, val, 0)
                         .reshape(w.getShape());

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.model.CausalLm;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LossScorer;
@@ -125,12 +126,12 @@ public final class MultipleChoiceScorer {
         }
         try (NDManager scope = model.manager().newSubManager()) {
             Shape shape = new Shape(batch, width);
-            NDArray logits = model.forward(scope, scope.create(tokens, shape),
-                    padded ? scope.create(mask, shape) : null, linears);
+            NDArray logits = model.forward(scope, EngineArrays.of(scope, tokens, shape),
+                    padded ? EngineArrays.of(scope, mask, shape) : null, linears);
             NDArray windowLogits = logits.get(new NDIndex(":, {}:{}", first, last + 1));
             Shape windowShape = new Shape(batch, window);
-            NDArray nll = LossScorer.tokenNll(windowLogits, scope.create(targets, windowShape));
-            float[] sums = nll.mul(scope.create(weights, windowShape)).sum(new int[]{1}).toFloatArray();
+            NDArray nll = LossScorer.tokenNll(windowLogits, EngineArrays.of(scope, targets, windowShape));
+            float[] sums = nll.mul(EngineArrays.of(scope, weights, windowShape)).sum(new int[]{1}).toFloatArray();
             double[] out = new double[batch];
             for (int r = 0; r < batch; r++) {
                 out[r] = -sums[r];

@@ -6,6 +6,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
+import dev.spiel4j.engine.Casts;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
@@ -235,7 +237,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         }
         x = rmsNorm(x, weights.get(ModuleNames.FINAL_NORM));
         NDArray head = weights.get(config.tiedEmbeddings() ? ModuleNames.EMBED : ModuleNames.LM_HEAD);
-        return LinearLayers.dense(x, head).toType(DataType.FLOAT32, false);
+        return Casts.to(LinearLayers.dense(x, head), DataType.FLOAT32);
     }
 
     private NDArray linear(LinearLayers linears, int layer, String shortName, NDArray x) {
@@ -251,9 +253,10 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
 
     /** x / rms(x) * w, computed in float32 (a float16 sum of squares overflows easily). */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray x32 = x.toType(DataType.FLOAT32, false);
-        NDArray rms = x32.square().mean(new int[]{-1}, true).add(config.normEps()).sqrt();
-        return x32.div(rms).toType(computeType, false).mul(weight);
+        NDArray x32 = Casts.to(x, DataType.FLOAT32);
+        NDArray eps = EngineArrays.scalar(x.getManager(), config.normEps());
+        NDArray rms = x32.square().mean(new int[]{-1}, true).add(eps).sqrt();
+        return Casts.to(x32.div(rms), computeType).mul(weight);
     }
 
     /** Rotary embedding of {@code x} [B, T, heads, hd]: x cos + partner(x) sin, the layout lives in the tables. */
@@ -275,8 +278,9 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         NDArray q5 = q.reshape(b, t, kvHeads, groups, hd).transpose(0, 2, 3, 1, 4);   // [B, KV, G, T, hd]
         NDArray kT = k.transpose(0, 2, 3, 1).expandDims(2);                             // [B, KV, 1, hd, S]
         NDArray v5 = v.transpose(0, 2, 1, 3).expandDims(2);                             // [B, KV, 1, S, hd]
-        NDArray scores = q5.mul(1.0 / Math.sqrt(hd)).matMul(kT).toType(DataType.FLOAT32, false).add(bias);
-        NDArray probs = scores.softmax(-1).toType(computeType, false);                 // [B, KV, G, T, S]
+        NDArray scale = EngineArrays.scalar(q.getManager(), 1.0 / Math.sqrt(hd));
+        NDArray scores = Casts.to(q5.mul(scale).matMul(kT), DataType.FLOAT32).add(bias);
+        NDArray probs = Casts.to(scores.softmax(-1), computeType);                      // [B, KV, G, T, S]
         return probs.matMul(v5).transpose(0, 3, 1, 2, 4);                               // [B, T, KV, G, hd]
     }
 
@@ -288,7 +292,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         if (mask == null) {
             return scope.arange(past, past + t, 1, DataType.INT64).reshape(1, t);
         }
-        return mask.cumSum(1).sub(1).clip(0, Integer.MAX_VALUE).toType(DataType.INT64, false);
+        return mask.cumSum(1).sub(EngineArrays.scalar(scope, 1)).clip(0, Integer.MAX_VALUE).toType(DataType.INT64, false);
     }
 
     /** Causal bias [1, 1, 1, T, S] (key s visible to query t when s <= past + t) plus the key-padding bias. */
@@ -298,7 +302,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         for (int i = 0; i < t; i++) {
             Arrays.fill(causal, i * s + past + i + 1, (i + 1) * s, MASKED);
         }
-        NDArray bias = scope.create(causal, new Shape(1, 1, 1, t, s));
+        NDArray bias = EngineArrays.of(scope, causal, new Shape(1, 1, 1, t, s));
         if (mask == null) {
             return bias;
         }
@@ -306,7 +310,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             throw new IllegalArgumentException("an attention mask cannot be combined with a KV cache");
         }
         long b = mask.getShape().get(0);
-        return mask.sub(1).mul(-MASKED).reshape(b, 1, 1, 1, s).add(bias);
+        return mask.sub(EngineArrays.scalar(scope, 1)).mul(EngineArrays.scalar(scope, -MASKED)).reshape(b, 1, 1, 1, s).add(bias);
     }
 
     /** table[index] for every index, attached to the indices' manager (table is only an argument). */
@@ -319,9 +323,9 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             return a;
         }
         return switch (a.getDataType()) {
-            case INT64 -> scope.create(a.toLongArray(), a.getShape());
-            case INT32 -> scope.create(a.toIntArray(), a.getShape());
-            default -> scope.create(a.toType(DataType.FLOAT32, false).toFloatArray(), a.getShape());
+            case INT64 -> EngineArrays.of(scope, a.toLongArray(), a.getShape());
+            case INT32 -> EngineArrays.of(scope, a.toIntArray(), a.getShape());
+            default -> EngineArrays.of(scope, a.toType(DataType.FLOAT32, false).toFloatArray(), a.getShape());
         };
     }
 
@@ -362,7 +366,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
                     for (NDArray a : previous) {
                         a.tempAttach(step);
                     }
-                    NDArray tokens = step.create(input, new Shape(1, input.length));
+                    NDArray tokens = EngineArrays.of(step, input, new Shape(1, input.length));
                     NDArray logits = forward(step, tokens, null, linears, cache);
                     last = logits.get(0, input.length - 1).toFloatArray();
                     cache.keep();
@@ -442,9 +446,10 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
     }
 
     /**
-     * Copies a host tensor into a fresh native-order direct buffer (DJL's PyTorch engine aliases direct buffers
-     * rather than copying them, so a memory-mapped file must never be handed over) and converts it on the host;
-     * float16 targets are narrowed by the engine from float32 unless the file already holds float16.
+     * Reads a host tensor into a native-order direct buffer, converting it on the host (a memory-mapped file's
+     * buffer is never handed to DJL, which would wrap it rather than read it), and copies that into engine memory
+     * ({@link EngineArrays}); float16 targets are narrowed by the engine from float32 unless the file already holds
+     * float16.
      */
     private NDArray upload(HostTensor t) {
         Shape shape = new Shape(t.shape());
@@ -452,7 +457,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         if (computeType == DataType.FLOAT16 && t.dtype() == HostDType.F16) {
             ByteBuffer copy = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
             copy.put(t.data().duplicate()).flip();
-            return manager.create(copy, shape, DataType.FLOAT16);
+            return EngineArrays.of(manager, copy, shape, DataType.FLOAT16);
         }
         ByteBuffer f32 = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.nativeOrder());
         if (t.dtype() == HostDType.F32) {
@@ -460,11 +465,11 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         } else {
             f32.asFloatBuffer().put(t.toFloats());
         }
-        return toCompute(manager.create(f32, shape, DataType.FLOAT32));
+        return toCompute(EngineArrays.of(manager, f32, shape, DataType.FLOAT32));
     }
 
     private NDArray upload(float[] values, Shape shape) {
-        return toCompute(manager.create(values, shape));
+        return toCompute(EngineArrays.of(manager, values, shape));
     }
 
     private NDArray toCompute(NDArray f32) {

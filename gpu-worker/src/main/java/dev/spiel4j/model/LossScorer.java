@@ -3,6 +3,7 @@ package dev.spiel4j.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.tokenizer.Tokenizer;
 
 /**
@@ -61,8 +62,8 @@ public final class LossScorer {
             }
             try (NDManager scope = model.manager().newSubManager()) {
                 Shape shape = new Shape(rows, seqLen);
-                NDArray logits = model.forward(scope, scope.create(inputs, shape), null, linears);
-                total += tokenNll(logits, scope.create(targets, shape)).sum().getFloat();
+                NDArray logits = model.forward(scope, EngineArrays.of(scope, inputs, shape), null, linears);
+                total += tokenNll(logits, EngineArrays.of(scope, targets, shape)).sum().getFloat();
             }
         }
         return new Score(total / ((long) chunks * seqLen), (long) chunks * seqLen);

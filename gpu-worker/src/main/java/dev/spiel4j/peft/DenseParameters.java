@@ -2,6 +2,8 @@ package dev.spiel4j.peft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.Casts;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
@@ -47,19 +49,23 @@ public final class DenseParameters {
         }
         scope = stepScope;
         for (Map.Entry<String, Param> e : params.entrySet()) {
-            NDArray leaf = stepScope.create(e.getValue().values(), new Shape(e.getValue().shape()));
+            NDArray leaf = EngineArrays.of(stepScope, e.getValue().values(), new Shape(e.getValue().shape()));
             leaf.setRequiresGradient(true);
             leaves.put(e.getKey(), leaf);
         }
     }
 
-    /** The parameter as an array: the step's leaf, or a constant created in {@code outside} between steps. */
-    public NDArray get(String name, NDManager outside) {
+    /**
+     * The parameter as an operand for {@code activations}, in their data type (the values stay float32): the step's
+     * leaf, or a constant created in the activations' manager between steps.
+     */
+    public NDArray get(String name, NDArray activations) {
+        NDManager manager = activations.getManager();
         if (scope != null) {
-            return leaves.get(name);
+            return Casts.to(leaves.get(name), activations.getDataType(), manager);
         }
         Param p = params.get(name);
-        return outside.create(p.values(), new Shape(p.shape()));
+        return EngineArrays.of(manager, p.values(), new Shape(p.shape())).toType(activations.getDataType(), false);
     }
 
     public List<NDArray> gradients() {

@@ -50,6 +50,15 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
     List<NDArray> gradients();
 
     /**
+     * Whether what the method read from this step's backward passes besides {@link #gradients()} was finite (SpIEL-AG
+     * reads the dense gradient at growth candidates). The trainer skips a step where it was not, as it skips one whose
+     * gradient norm is not finite.
+     */
+    default boolean otherStatisticsFinite() {
+        return true;
+    }
+
+    /**
      * Applies the optimizer with the accumulated gradients multiplied by {@code gradScale} and ends the step.
      *
      * @return whether the set of trained parameters changed (a SpIEL reselection)

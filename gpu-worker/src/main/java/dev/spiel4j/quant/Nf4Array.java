@@ -2,6 +2,7 @@ package dev.spiel4j.quant;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -41,16 +42,16 @@ public final class Nf4Array {
         int groups = (blocks + Nf4Tensor.ABSMAX_BLOCK - 1) / Nf4Tensor.ABSMAX_BLOCK;
         this.codes = uint8(owner, t.packedCodes(), new Shape(blocks, Nf4Tensor.BLOCK / 2));
         this.absmaxCodes = uint8(owner, t.absmaxCodes(), new Shape(groups, Nf4Tensor.ABSMAX_BLOCK));
-        this.scales = owner.create(t.absmaxScales(), new Shape(groups, 1));
-        this.offset = owner.create(new float[]{t.absmaxOffset()}, new Shape(1));
+        this.scales = EngineArrays.of(owner, t.absmaxScales(), new Shape(groups, 1));
+        this.offset = EngineArrays.of(owner, new float[]{t.absmaxOffset()}, new Shape(1));
         float[] codebook = Nf4Tensor.codebook();
         float[] pairs = new float[512];
         for (int b = 0; b < 256; b++) {
             pairs[2 * b] = codebook[b >>> 4];
             pairs[2 * b + 1] = codebook[b & 0xf];
         }
-        this.pairTable = owner.create(pairs, new Shape(256, 2));
-        this.dynamicMap = owner.create(Nf4Tensor.dynamicMap(), new Shape(256, 1));
+        this.pairTable = EngineArrays.of(owner, pairs, new Shape(256, 2));
+        this.dynamicMap = EngineArrays.of(owner, Nf4Tensor.dynamicMap(), new Shape(256, 1));
     }
 
     /** Uploads {@code t}; the arrays belong to {@code owner} and are freed with it. */
@@ -87,6 +88,6 @@ public final class Nf4Array {
     private static NDArray uint8(NDManager owner, byte[] data, Shape shape) {
         ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(shape.size())).order(ByteOrder.nativeOrder());
         buffer.put(data).position(0);
-        return owner.create(buffer, shape, DataType.UINT8);
+        return EngineArrays.of(owner, buffer, shape, DataType.UINT8);
     }
 }

@@ -8,6 +8,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.engine.Casts;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.peft.FineTuningMethod;
 
 import java.util.List;
@@ -75,7 +77,7 @@ public final class Trainer {
                 for (int i = 0; i < microBatches.size(); i++) {
                     try (NDManager mb = scope.newSubManager()) {
                         NDArray sum = maskedNllSum(mb, microBatches.get(i));
-                        gc.backward(sum.div(tokens));
+                        gc.backward(sum.div(EngineArrays.scalar(mb, tokens)));
                         method.collectGradients(i == microBatches.size() - 1);
                         nll += sum.getFloat();
                     }
@@ -88,7 +90,7 @@ public final class Trainer {
             for (NDArray g : method.gradients()) {
                 sq += g.square().sum().getFloat();
             }
-            norm = Math.sqrt(sq);
+            norm = method.otherStatisticsFinite() ? Math.sqrt(sq) : Double.NaN;
             if (Double.isFinite(norm)) {
                 float scale = norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
                 reselected = method.update(t, lr, scale);
@@ -125,8 +127,8 @@ public final class Trainer {
     /** Sum over the batch's loss tokens of {@code -log p(target)}, as a scalar in {@code scope}. */
     private NDArray maskedNllSum(NDManager scope, Batch b) {
         Shape shape = new Shape(b.size(), b.seqLen());
-        NDArray tokens = scope.create(b.inputs(), shape);
-        NDArray mask = scope.create(b.attentionMask(), shape);
+        NDArray tokens = EngineArrays.of(scope, b.inputs(), shape);
+        NDArray mask = EngineArrays.of(scope, b.attentionMask(), shape);
         NDArray logits = model.forward(scope, tokens, mask, method);
         long vocab = logits.getShape().get(2);
         for (long target : b.targets()) {
@@ -135,9 +137,9 @@ public final class Trainer {
                         + " outside the vocabulary of " + vocab);
             }
         }
-        NDArray logp = logits.toType(DataType.FLOAT32, false).logSoftmax(-1);
-        NDArray picked = logp.gather(scope.create(b.targets(), new Shape(b.size(), b.seqLen(), 1)), -1)
+        NDArray logp = Casts.to(logits, DataType.FLOAT32).logSoftmax(-1);
+        NDArray picked = logp.gather(EngineArrays.of(scope, b.targets(), new Shape(b.size(), b.seqLen(), 1)), -1)
                 .reshape(shape);
-        return picked.mul(scope.create(b.lossMask(), shape)).sum().neg();
+        return picked.mul(EngineArrays.of(scope, b.lossMask(), shape)).sum().neg();
     }
 }

@@ -2,6 +2,7 @@ package dev.spiel4j.peft.full;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
@@ -11,7 +12,6 @@ import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,8 +99,9 @@ public final class FullFineTuning implements FineTuningMethod {
             NDArray g = grads.get(e.getKey());
             float[] values = w.toFloatArray();
             adam.get(e.getKey()).step(values, g.toFloatArray(), lr, gradScale);
-            g.muli(0); // PyTorch accumulates into .grad across backward calls: clear it for the next step
-            w.set(FloatBuffer.wrap(values));
+            // PyTorch accumulates into .grad across backward calls: clear it for the next step
+            EngineArrays.fill(g, 0f);
+            EngineArrays.copyInto(w, values);
         }
         grads.clear();
         scope = null;
@@ -112,7 +113,7 @@ public final class FullFineTuning implements FineTuningMethod {
     public void abortStep() {
         if (scope != null) {
             for (NDArray g : gradients()) {
-                g.muli(0);
+                EngineArrays.fill(g, 0f); // not muli(0): a skipped step's NaN would stay
             }
         }
         grads.clear();
@@ -144,7 +145,7 @@ public final class FullFineTuning implements FineTuningMethod {
             if (v.length != w.size()) {
                 throw new IllegalArgumentException(name + ": state holds " + v.length + " values, weight has " + w.size());
             }
-            w.set(FloatBuffer.wrap(v));
+            EngineArrays.copyInto(w, v);
             adam.get(name).restore(HostArrays.floats(state.require(name + ".adamw.m")),
                     HostArrays.floats(state.require(name + ".adamw.v")),
                     HostArrays.ints(state.require(name + ".adamw.age")));

@@ -40,7 +40,7 @@ public final class Ia3 extends AdapterMethod {
         if (input == null) {
             return LinearLayers.dense(x, weight);
         }
-        NDArray l = params.get(module + ".ia3_l", x.getManager());
+        NDArray l = params.get(module + ".ia3_l", x);
         return input ? LinearLayers.dense(x.mul(l), weight) : LinearLayers.dense(x, weight).mul(l);
     }
 }

@@ -2,6 +2,7 @@ package dev.spiel4j.peft.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
@@ -55,10 +56,11 @@ public final class Lora extends AdapterMethod {
             for (int i = 0; i < mask.length; i++) {
                 mask[i] = dropoutRng.nextDouble() < keep ? 1 / keep : 0f;
             }
-            in = x.mul(m.create(mask, x.getShape()));
+            in = x.mul(EngineArrays.of(m, mask, x.getShape()).toType(x.getDataType(), false));
         }
-        NDArray low = LinearLayers.dense(in, params.get(module + ".lora_A.weight", m));
-        return y.add(LinearLayers.dense(low, params.get(module + ".lora_B.weight", m)).mul(scale));
+        NDArray low = LinearLayers.dense(in, params.get(module + ".lora_A.weight", x));
+        return y.add(LinearLayers.dense(low, params.get(module + ".lora_B.weight", x))
+                .mul(EngineArrays.scalar(m, scale)));
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.index.NDIndex;
 
 import java.util.Arrays;
@@ -75,13 +76,13 @@ final class MergedWeight {
             NDArray flat = flatView(scope);
             if (!Arrays.equals(indices, newIndices)) {
                 if (slots != null) {
-                    flat.set(new NDIndex("{}", slots), scope.create(base));
+                    flat.set(new NDIndex("{}", slots), EngineArrays.of(scope, base));
                     slots.close();
                     slots = null;
                 }
                 indices = newIndices.clone();
                 if (indices.length > 0) {
-                    slots = held.create(indices);
+                    slots = EngineArrays.of(held, indices);
                 }
                 base = indices.length == 0 ? new float[0] : flat.take(slots).toFloatArray();
             }
@@ -94,7 +95,7 @@ final class MergedWeight {
             for (int i = 0; i < merged.length; i++) {
                 merged[i] = base[i] + values[i];
             }
-            flat.set(new NDIndex("{}", slots), scope.create(merged));
+            flat.set(new NDIndex("{}", slots), EngineArrays.of(scope, merged));
         }
     }
 

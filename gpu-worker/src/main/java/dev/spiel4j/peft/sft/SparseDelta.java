@@ -2,6 +2,7 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.checkpoint.DeltaTensor;
@@ -130,7 +131,7 @@ public final class SparseDelta {
      */
     public NDArray effectiveWeight(NDManager scope, NDArray weight) {
         NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32)
-                .scatter(scope.create(indices), scope.create(values), 0);
+                .scatter(EngineArrays.of(scope, indices), EngineArrays.of(scope, values), 0);
         NDArray w = flat.reshape(matrix.rows(), matrix.cols()).add(weight);
         return w.getDataType() == DataType.FLOAT32 ? w : w.toType(DataType.FLOAT32, false);
     }

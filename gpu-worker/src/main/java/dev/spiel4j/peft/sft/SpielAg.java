@@ -2,6 +2,7 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.HostArrays;
@@ -36,6 +37,8 @@ public final class SpielAg extends SpielMethod {
     private final NDArray[] candidateGrads;
     private boolean phaseStart;
     private boolean tracking;
+    /** This step's dense gradient held a NaN or an infinity where candidates are chosen or read. */
+    private boolean nonFiniteCandidates;
 
     public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
                    Map<String, NDArray> weights) {
@@ -87,6 +90,24 @@ public final class SpielAg extends SpielMethod {
         Arrays.fill(denseSum, null);
         Arrays.fill(chosen, null);
         Arrays.fill(candidateGrads, null);
+        nonFiniteCandidates = false;
+    }
+
+    @Override
+    public boolean otherStatisticsFinite() {
+        if (nonFiniteCandidates) {
+            return false;
+        }
+        for (NDArray g : candidateGrads) {
+            if (g != null && !allFinite(g)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean allFinite(NDArray a) {
+        return !a.isNaN().any().getBoolean() && !a.isInfinite().any().getBoolean();
     }
 
     @Override
@@ -97,12 +118,13 @@ public final class SpielAg extends SpielMethod {
                 int k = (int) Math.min(deltas.get(i).matrix().size(),
                         Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
                 chosen[i] = largestMagnitudes(total, k);
+                nonFiniteCandidates |= chosen[i] == null;
                 denseSum[i] = null;
             } else {
                 denseSum[i] = accumulate(denseSum[i], denseGradient, stepScope);
             }
         } else if (tracking && stats[i] != null && stats[i].indices().length > 0) {
-            NDArray g = denseGradient.take(denseGradient.getManager().create(stats[i].indices()));
+            NDArray g = denseGradient.take(EngineArrays.of(denseGradient.getManager(), stats[i].indices()));
             candidateGrads[i] = accumulate(candidateGrads[i], g, stepScope);
         }
     }
@@ -139,18 +161,29 @@ public final class SpielAg extends SpielMethod {
      * orders equal values arbitrarily, and a dense gradient has many exact ties (often zeros), so leaving the choice to
      * it made identical runs pick different candidates now and then; here only the k-th value comes from the engine,
      * and one pass over the gradient on the host picks the same positions every time.
+     *
+     * @return null when g is not finite where it matters: a NaN compares false with everything (so fewer than k
+     *     positions are above or at the k-th value), or a chosen value is infinite; the step is then skipped
      */
     static CandidateStats largestMagnitudes(NDArray g, int k) {
         NDArray abs = g.abs();
-        float kth = abs.topK(k, 0, true, true).get(0).getFloat(k - 1);
+        NDArray kth = EngineArrays.scalar(g.getManager(), abs.topK(k, 0, true, true).get(0).getFloat(k - 1));
         // nonzero() lists positions in index order, so both sets are deterministic; only these leave the engine
         long[] above = abs.gt(kth).nonzero().toLongArray();
         long[] tied = abs.eq(kth).nonzero().toLongArray();
+        if (above.length + tied.length < k) {
+            return null;
+        }
         long[] idx = new long[k];
         System.arraycopy(above, 0, idx, 0, above.length);
         System.arraycopy(tied, 0, idx, above.length, k - above.length);
-        NDArray chosen = g.getManager().create(idx);
-        return CandidateStats.first(idx, g.take(chosen).toFloatArray());
+        float[] values = g.take(EngineArrays.of(g.getManager(), idx)).toFloatArray();
+        for (float v : values) {
+            if (!Float.isFinite(v)) {
+                return null;
+            }
+        }
+        return CandidateStats.first(idx, values);
     }
 
     @Override

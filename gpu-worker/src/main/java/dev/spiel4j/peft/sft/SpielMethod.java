@@ -2,6 +2,8 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.spiel4j.engine.Casts;
+import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.checkpoint.DeltaTensor;
@@ -126,7 +128,7 @@ public abstract class SpielMethod implements FineTuningMethod {
             throw new IllegalStateException(name() + " was closed: the model's weights are the base weights again");
         }
         DataType type = x.getDataType();
-        NDArray x32 = type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray x32 = Casts.to(x, DataType.FLOAT32);
         NDArray w;
         if (merged[i] != null) {
             if (merged[i].weight() != weight) {
@@ -147,7 +149,7 @@ public abstract class SpielMethod implements FineTuningMethod {
             y = y.add(probe);
             captures.put(i, new Capture(x32.stopGradient(), probe));
         }
-        return type == DataType.FLOAT32 ? y : y.toType(type, false);
+        return Casts.to(y, type);
     }
 
     @Override
@@ -168,7 +170,7 @@ public abstract class SpielMethod implements FineTuningMethod {
                 NDArray dense = dy.matMul(x2).reshape(-1);
                 // a merged weight keeps its slots on the engine: no per-step upload of the indices
                 NDArray slots = merged[i] != null && merged[i].slots() != null ? merged[i].slots()
-                        : layer.create(d.indexArray());
+                        : EngineArrays.of(layer, d.indexArray());
                 NDArray g = dense.take(slots);
                 if (grads[i] == null) {
                     grads[i] = g;

@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 class CandidateChoiceTest {
 
@@ -20,6 +21,17 @@ class CandidateChoiceTest {
             // |g| = 3 at 1, 2 at 3 and 5, 1 at 7, then the zeros: the first zero is index 0
             assertArrayEquals(new long[]{1, 3, 5, 7, 0}, s.indices());
             assertArrayEquals(new float[]{-3f, 2f, -2f, 1f, 0f}, s.sumGrad());
+        }
+    }
+
+    @Test
+    void aGradientWithNanOrInfinityAtTheTopGivesNoCandidates() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            // a NaN compares false with everything: fewer than k positions are above or at the k-th value
+            assertNull(SpielAg.largestMagnitudes(m.create(new float[]{0f, Float.NaN, 2f, 1f}), 2));
+            assertNull(SpielAg.largestMagnitudes(m.create(new float[]{0f, Float.NEGATIVE_INFINITY, 2f, 1f}), 2));
+            assertArrayEquals(new long[]{2, 3}, SpielAg.largestMagnitudes(m.create(new float[]{0f, 0.5f, 2f, 1f}), 2)
+                    .indices(), "finite gradients are unaffected");
         }
     }
 

@@ -1,0 +1,94 @@
+package dev.spiel4j.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+import java.nio.Buffer;
+
+/**
+ * The one place where engine arrays are made from host data or from Java numbers. Everything it returns lives in
+ * memory the engine owns.
+ *
+ * <p>Why this matters: on the CPU, DJL's {@code NDManager.create(...)} wraps a Java direct buffer without copying it
+ * ({@code torch::from_blob}); only the created Java array keeps that buffer reachable. DJL's number-argument ops
+ * ({@code mul(2f)}, {@code div(n)}, ...) create such a 0-d array, run the op and close it at once. Autograd, views
+ * and in-place {@code set(Buffer)} can still point at the memory afterwards; once a garbage collection frees the buffer
+ * (glibc reuses it at once) the backward pass reads garbage: NaN, a crash, or a finite, silently wrong gradient. So
+ * host data is copied into engine memory here, scalars are made by the engine ({@code full}), and in-place writes go
+ * engine to engine. No other code calls {@code create} on a manager or an op with a number argument
+ * ({@code EngineArraysGuardTest} checks the sources).
+ */
+public final class EngineArrays {
+    private static final NDIndex ALL = new NDIndex("...");
+
+    private EngineArrays() {
+    }
+
+    /** A float32 0-d array holding {@code value}, for use as an op's operand (float32 keeps every dtype's result type). */
+    public static NDArray scalar(NDManager manager, double value) {
+        return manager.full(new Shape(), (float) value, DataType.FLOAT32);
+    }
+
+    public static NDArray of(NDManager manager, float[] data, Shape shape) {
+        return owned(manager.create(data, shape));
+    }
+
+    public static NDArray of(NDManager manager, float[] data) {
+        return owned(manager.create(data));
+    }
+
+    public static NDArray of(NDManager manager, long[] data, Shape shape) {
+        return owned(manager.create(data, shape));
+    }
+
+    public static NDArray of(NDManager manager, long[] data) {
+        return owned(manager.create(data));
+    }
+
+    public static NDArray of(NDManager manager, int[] data, Shape shape) {
+        return owned(manager.create(data, shape));
+    }
+
+    public static NDArray of(NDManager manager, int[] data) {
+        return owned(manager.create(data));
+    }
+
+    /** {@code data} (its remaining bytes, in native order for multi-byte types) as a {@code type} array. */
+    public static NDArray of(NDManager manager, Buffer data, Shape shape, DataType type) {
+        return owned(manager.create(data, shape, type));
+    }
+
+    /** Overwrites {@code target} in place with {@code values} (row-major), so every reference to it sees them. */
+    public static void copyInto(NDArray target, float[] values) {
+        if (values.length != target.size()) {
+            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
+        }
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            NDArray source = of(scratch, values, target.getShape());
+            target.set(ALL, source.toType(target.getDataType(), false));
+        }
+    }
+
+    /** Overwrites every element of {@code target} with {@code value} in place (for clearing: {@code muli(0)} keeps NaN). */
+    public static void fill(NDArray target, float value) {
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            target.set(ALL, scratch.full(new Shape(), value, target.getDataType()));
+        }
+    }
+
+    /**
+     * An engine-owned copy of a freshly created array, which is closed. On a GPU the created array already is a copy
+     * in device memory.
+     */
+    private static NDArray owned(NDArray javaBacked) {
+        if (javaBacked.getDevice().isGpu()) {
+            return javaBacked;
+        }
+        try (javaBacked) {
+            return javaBacked.duplicate();
+        }
+    }
+}

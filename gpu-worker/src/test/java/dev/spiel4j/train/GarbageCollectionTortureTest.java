@@ -1,0 +1,249 @@
+package dev.spiel4j.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.spiel4j.checkpoint.DeltaTensor;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.Batches;
+import dev.spiel4j.data.ExampleEncoder;
+import dev.spiel4j.data.TokenizedData;
+import dev.spiel4j.data.TokenizedExample;
+import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.model.ModuleNames;
+import dev.spiel4j.model.WeightStorage;
+import dev.spiel4j.peft.Budget;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.sft.DropGrowSchedule;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Garbage collections must not change what a training step computes. Each configuration trains twice from the same
+ * start on the same batches: once undisturbed, once with a "collection torture" between every forward and backward
+ * pass (after the model's last block linear, when the whole graph for the backward pass exists) and between steps:
+ * several full collections, then thousands of small direct buffers filled with NaN, so memory that a collection
+ * released is reused at once with poison in it. Every step's loss, gradient norm and gradients, the trained tensors
+ * and the optimizer state must be bit for bit the same. Before the engine made its arrays from host data and numbers
+ * engine-owned (dev.spiel4j.engine.EngineArrays), autograd kept 0-d arrays over Java buffers (the attention scale,
+ * LoRA's scale, the loss's division) and the tortured runs got NaN or wrong gradients.
+ */
+class GarbageCollectionTortureTest {
+    private static final int STEPS = 4;
+    private static LoadedModel loaded;
+    private static List<List<Batch>> steps;
+
+    @BeforeAll
+    static void load() throws IOException {
+        loaded = GgufReader.load(SharedAssets.file("model/stories260K.gguf"));
+        List<TokenizedExample> examples = TokenizedData.load(SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl"),
+                new ExampleEncoder(loaded.tokenizer(), 65, ExampleEncoder.Overflow.TRUNCATE)).examples();
+        steps = new ArrayList<>();
+        int next = 0;
+        for (int s = 0; s < STEPS; s++) {
+            List<Batch> micro = new ArrayList<>();
+            for (int m = 0; m < 2; m++) {
+                micro.add(Batches.pad(examples.subList(next, next + 2), 64));
+                next += 2;
+            }
+            steps.add(micro);
+        }
+    }
+
+    static Stream<Arguments> configurations() {
+        Budget budget = new Budget.MatchLoraRank(4);
+        // reselection every 2 steps with a one-step phase: steps 2 and 4 drop and grow
+        MethodSpec ag = MethodSpec.spielAg(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
+        MethodSpec ma = MethodSpec.spielMa(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
+        MethodSpec lora = MethodSpec.lora(4, 8f, 0.1f);
+        MethodSpec ia3 = MethodSpec.ia3();
+        MethodSpec full = MethodSpec.full();
+        List<Arguments> out = new ArrayList<>();
+        for (MethodSpec spec : List.of(ag, ma, lora, ia3, full)) {
+            out.add(Arguments.of(spec, DataType.FLOAT32, WeightStorage.DENSE));
+        }
+        for (MethodSpec spec : List.of(ag, ma, lora, ia3)) { // full fine-tuning trains float32 weights only
+            out.add(Arguments.of(spec, DataType.FLOAT16, WeightStorage.DENSE));
+        }
+        for (MethodSpec spec : List.of(ag, ma, lora)) {
+            out.add(Arguments.of(spec, DataType.FLOAT32, WeightStorage.NF4));
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("configurations")
+    void collectionsBetweenForwardAndBackwardAndBetweenStepsChangeNothing(MethodSpec spec, DataType compute,
+                                                                           WeightStorage storage) {
+        Run calm = train(spec, compute, storage, false);
+        Run tortured = train(spec, compute, storage, true);
+        for (int s = 0; s < STEPS; s++) {
+            StepResult a = calm.results.get(s);
+            StepResult b = tortured.results.get(s);
+            assertTrue(Double.isFinite(a.gradNorm()), "step " + (s + 1) + " of the undisturbed run: " + a);
+            assertEquals(Double.doubleToRawLongBits(a.loss()), Double.doubleToRawLongBits(b.loss()),
+                    "loss of step " + (s + 1) + ": " + a.loss() + " vs " + b.loss());
+            assertEquals(Double.doubleToRawLongBits(a.gradNorm()), Double.doubleToRawLongBits(b.gradNorm()),
+                    "gradient norm of step " + (s + 1) + ": " + a.gradNorm() + " vs " + b.gradNorm());
+        }
+        assertEquals(calm.gradients.size(), tortured.gradients.size());
+        for (int i = 0; i < calm.gradients.size(); i++) {
+            assertEquals(calm.gradients.get(i), tortured.gradients.get(i), "gradient tensor " + i + " (in step order)");
+        }
+        assertEquals(calm.trained, tortured.trained, "trained tensors");
+        assertEquals(calm.state, tortured.state, "optimizer and selector state");
+    }
+
+    private record Run(List<StepResult> results, List<ByteBuffer> gradients, Map<String, ByteBuffer> trained,
+                       Map<String, ByteBuffer> state) {
+    }
+
+    private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, boolean torture) {
+        try (NDManager root = NDManager.newBaseManager();
+             LlamaModel model = LlamaModel.create(loaded, root, compute, storage);
+             FineTuningMethod inner = spec.create(model, 8)) {
+            String lastLinear = ModuleNames.linear(loaded.config().layers() - 1, "mlp.down_proj");
+            Disturbing method = new Disturbing(inner, torture ? lastLinear : null);
+            Trainer trainer = new Trainer(model, method, 1f);
+            List<StepResult> results = new ArrayList<>();
+            for (List<Batch> micro : steps) {
+                if (torture) {
+                    Disturbing.torture();
+                }
+                results.add(trainer.step(micro, 1e-2f));
+            }
+            MethodState state = inner.state();
+            return new Run(results, method.recorded, bytes(inner.exportTensors()), bytes(state.tensors()));
+        }
+    }
+
+    private static Map<String, ByteBuffer> bytes(Map<String, HostTensor> tensors) {
+        Map<String, ByteBuffer> out = new java.util.TreeMap<>();
+        tensors.forEach((name, t) -> out.put(name, t.data().duplicate().rewind()));
+        return out;
+    }
+
+    /** Delegates to a method; tortures the JVM's memory after one module's forward; records every gradient read. */
+    private static final class Disturbing implements FineTuningMethod {
+        private final FineTuningMethod inner;
+        private final String tortureAfter;
+        final List<ByteBuffer> recorded = new ArrayList<>();
+
+        Disturbing(FineTuningMethod inner, String tortureAfter) {
+            this.inner = inner;
+            this.tortureAfter = tortureAfter;
+        }
+
+        /** Collections until nothing more is freed, then fresh direct buffers over the freed native memory. */
+        static void torture() {
+            System.gc();
+            System.gc();
+            List<ByteBuffer> poison = new ArrayList<>();
+            for (int i = 0; i < 10_000; i++) {
+                ByteBuffer b = ByteBuffer.allocateDirect(4 * (1 + i % 16)).order(ByteOrder.nativeOrder());
+                while (b.remaining() >= 4) {
+                    b.putFloat(Float.NaN);
+                }
+                poison.add(b);
+            }
+            poison.clear();
+        }
+
+        @Override
+        public NDArray apply(String module, NDArray x, NDArray weight) {
+            NDArray y = inner.apply(module, x, weight);
+            if (module.equals(tortureAfter)) {
+                torture();
+            }
+            return y;
+        }
+
+        @Override
+        public List<NDArray> gradients() {
+            List<NDArray> gradients = inner.gradients();
+            for (NDArray g : gradients) {
+                recorded.add(ByteBuffer.wrap(g.toType(DataType.FLOAT32, false).toByteArray()));
+            }
+            return gradients;
+        }
+
+        @Override
+        public String name() {
+            return inner.name();
+        }
+
+        @Override
+        public long trainableParameters() {
+            return inner.trainableParameters();
+        }
+
+        @Override
+        public long optimizerStateBytes() {
+            return inner.optimizerStateBytes();
+        }
+
+        @Override
+        public void beginStep(NDManager scope, int step) {
+            inner.beginStep(scope, step);
+        }
+
+        @Override
+        public void collectGradients(boolean lastMicroBatch) {
+            inner.collectGradients(lastMicroBatch);
+        }
+
+        @Override
+        public boolean otherStatisticsFinite() {
+            return inner.otherStatisticsFinite();
+        }
+
+        @Override
+        public boolean update(int step, float lr, float gradScale) {
+            return inner.update(step, lr, gradScale);
+        }
+
+        @Override
+        public void abortStep() {
+            inner.abortStep();
+        }
+
+        @Override
+        public List<DeltaTensor> exportDeltas() {
+            return inner.exportDeltas();
+        }
+
+        @Override
+        public Map<String, HostTensor> exportTensors() {
+            return inner.exportTensors();
+        }
+
+        @Override
+        public MethodState state() {
+            return inner.state();
+        }
+
+        @Override
+        public void restore(MethodState state) {
+            inner.restore(state);
+        }
+    }
+}
