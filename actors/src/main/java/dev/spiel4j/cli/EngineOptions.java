@@ -1,6 +1,5 @@
 package dev.spiel4j.cli;
 
-import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.train.DeviceSetting;
 import dev.spiel4j.train.EngineModel;
@@ -18,18 +17,11 @@ import picocli.CommandLine.Spec;
 final class EngineOptions {
 
     /**
-     * Compute types DJL's PyTorch engine runs here (bfloat16 aborts the JVM, see LlamaModel). Lower-case constants
-     * because picocli matches and lists them as the option's values.
+     * Compute types DJL's PyTorch engine runs here (bfloat16 aborts the JVM, see {@link ModelPlacement}), named as
+     * {@link ModelPlacement#computeType(String)} reads them. Lower-case constants because picocli matches and lists
+     * them as the option's values.
      */
-    enum ComputeType {
-        float32(DataType.FLOAT32), float16(DataType.FLOAT16);
-
-        final DataType dataType;
-
-        ComputeType(DataType dataType) {
-            this.dataType = dataType;
-        }
-    }
+    enum ComputeType { float32, float16 }
 
     @Spec(Spec.Target.MIXEE)
     private CommandSpec mixee;
@@ -66,6 +58,7 @@ final class EngineOptions {
      * the engine does not have is a runtime failure.
      */
     EngineModel open(LoadedModel loaded) {
-        return EngineModel.load(loaded, ModelPlacement.dense(deviceSetting().resolve("--device"), dtype.dataType));
+        return EngineModel.load(loaded, ModelPlacement.dense(deviceSetting().resolve("--device"),
+                ModelPlacement.computeType(dtype.name())));
     }
 }
