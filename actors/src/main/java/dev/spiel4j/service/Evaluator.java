@@ -37,10 +37,10 @@ import java.util.List;
 /**
  * Scores snapshots of the fine-tuning on held-out data while training goes on: {@link Evaluate} carries a host
  * copy of the method's state (the only cost to the trainer), which this actor resumes in its own
- * {@link TrainingSession} (a second copy of the model, never stepped) and scores: the mean loss per loss token on {@code eval.data}, or on the held-out tail of
- * {@code data.train}, and the accuracy on each {@code eval.multiple-choice} file (MMLU- or ARC-shaped, see
- * {@link MultipleChoiceFile}). Results go to the events topic and to the supervisor. Runs on the blocking-IO
- * dispatcher.
+ * {@link TrainingSession} (a second copy of the model, never stepped) and scores: the mean loss per loss token on
+ * {@code eval.data}, or on the held-out tail of {@code data.train}, and the accuracy on each
+ * {@code eval.multiple-choice} file (MMLU- or ARC-shaped, see {@link MultipleChoiceFile}). Results go to the events
+ * topic and to the supervisor. Runs on the blocking-IO dispatcher.
  *
  * <p>The model is built on the first evaluation, the held-out batches are read then too.
  */

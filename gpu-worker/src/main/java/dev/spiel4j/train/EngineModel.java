@@ -17,6 +17,7 @@ import java.util.function.Function;
 public final class EngineModel implements AutoCloseable {
     private final NDManager root;
     private final LlamaModel model;
+    private boolean closed;
 
     private EngineModel(NDManager root, LlamaModel model) {
         this.root = root;
@@ -56,8 +57,13 @@ public final class EngineModel implements AutoCloseable {
         return root.getDevice();
     }
 
+    /** Closes the model, then its manager; closing again does nothing. */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         try {
             model.close();
         } finally {

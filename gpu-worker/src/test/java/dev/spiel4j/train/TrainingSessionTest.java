@@ -21,6 +21,7 @@ import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.CausalLm;
 import dev.spiel4j.model.LinearLayers;
+import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.peft.MethodSpec;
@@ -368,5 +369,8 @@ class TrainingSessionTest {
         String name = assertThrows(IllegalArgumentException.class, () -> ModelPlacement.computeType("bfloat16"))
                 .getMessage();
         assertTrue(name.contains("'bfloat16'"), name);
+        String nf4 = assertThrows(IllegalArgumentException.class, () -> EngineModel.random(LOADED.config(), 1,
+                new ModelPlacement(Device.cpu(), DataType.FLOAT32, WeightStorage.NF4))).getMessage();
+        assertTrue(nf4.contains("NF4"), nf4);
     }
 }
