@@ -14,7 +14,6 @@ import dev.spiel4j.data.ShufflePosition;
 import dev.spiel4j.data.ShuffledSampler;
 import dev.spiel4j.data.TokenizedExample;
 import dev.spiel4j.io.HfCheckpoint;
-import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.ModelLoader;
@@ -300,11 +299,12 @@ class TrainingSessionTest {
             HostTensor a = actual.require(e.name());
             assertEquals(e.dtype(), a.dtype(), e.name());
             assertArrayEquals(e.shape(), a.shape(), e.name());
-            if (e.dtype() == HostDType.F32) {
+            switch (e.dtype()) {
                 // JUnit compares floats by their bits here (no delta)
-                assertArrayEquals(HostArrays.floats(e), HostArrays.floats(a), e.name());
-            } else {
-                assertEquals(e.data(), a.data(), e.name() + " bytes");
+                case F32 -> assertArrayEquals(HostArrays.floats(e), HostArrays.floats(a), e.name());
+                case I64 -> assertArrayEquals(HostArrays.longs(e), HostArrays.longs(a), e.name());
+                case I32 -> assertArrayEquals(HostArrays.ints(e), HostArrays.ints(a), e.name());
+                default -> assertEquals(e.data(), a.data(), e.name() + " bytes");
             }
         }
     }
