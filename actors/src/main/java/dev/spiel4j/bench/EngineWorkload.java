@@ -1,17 +1,18 @@
 package dev.spiel4j.bench;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.model.LlamaConfig;
-import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.peft.Budget;
-import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodSpec;
-import dev.spiel4j.train.Trainer;
+import dev.spiel4j.train.DeviceSetting;
+import dev.spiel4j.train.EngineModel;
+import dev.spiel4j.train.ModelPlacement;
+import dev.spiel4j.train.SessionSpec;
+import dev.spiel4j.train.TrainingSession;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -19,8 +20,10 @@ import java.util.List;
 /**
  * The real engine as a {@link BenchWorkload} (name {@code engine}): the base model from the spec (the GGUF file,
  * else the Hugging Face directory, or a random LLaMA shape), the spec's method at its budget (sparse methods: the
- * spec's delta count; LoRA: its rank, alpha and dropout), and {@link Trainer} steps at the spec's constant learning
- * rate without gradient clipping, as the Python peer runs them.
+ * spec's delta count; LoRA: its rank, alpha and dropout), and {@link TrainingSession} steps at the spec's constant
+ * learning rate without gradient clipping, as the Python peer runs them. The base model is uploaded first (as an
+ * {@link EngineModel}, on the {@code auto} device) so the child can measure it alone; the session takes it over when
+ * the method is attached.
  */
 public final class EngineWorkload implements BenchWorkload {
 
@@ -33,27 +36,20 @@ public final class EngineWorkload implements BenchWorkload {
 
         @Override
         public BenchWorkload loadBase(BenchSpec spec) {
-            DataType type = computeType(spec.dtype());
-            NDManager root = NDManager.newBaseManager();
-            try {
-                return new EngineWorkload(spec, root, model(spec.model(), root, type));
-            } catch (RuntimeException e) {
-                root.close();
-                throw e;
-            }
+            ModelPlacement placement = ModelPlacement.dense(DeviceSetting.AUTO.resolve("device"),
+                    computeType(spec.dtype()));
+            return new EngineWorkload(spec, model(spec.model(), placement));
         }
     }
 
     private final BenchSpec spec;
-    private final NDManager root;
-    private final LlamaModel model;
-    private FineTuningMethod method;
-    private Trainer trainer;
+    /** The base model until {@link #attachMethod}, then the session's. */
+    private final EngineModel base;
+    private TrainingSession session;
 
-    private EngineWorkload(BenchSpec spec, NDManager root, LlamaModel model) {
+    private EngineWorkload(BenchSpec spec, EngineModel base) {
         this.spec = spec;
-        this.root = root;
-        this.model = model;
+        this.base = base;
     }
 
     /**
@@ -68,16 +64,16 @@ public final class EngineWorkload implements BenchWorkload {
                 + " aborts on bfloat16 tensors, so the engine computes in float32 (or float16)");
     }
 
-    static LlamaModel model(BenchSpec.Model m, NDManager root, DataType type) {
+    static EngineModel model(BenchSpec.Model m, ModelPlacement placement) {
         if (m.random() != null) {
             BenchSpec.RandomShape s = m.random();
             LlamaConfig config = new LlamaConfig(s.dim(), s.layers(), s.heads(), s.kvHeads(), s.ffnDim(),
                     s.vocabSize(), s.contextLength(), (float) s.normEps(), (float) s.ropeTheta(),
                     RopeLayout.ROTATE_HALF, s.tiedEmbeddings());
-            return LlamaModel.random(config, s.seed(), root, type);
+            return EngineModel.random(config, s.seed(), placement);
         }
         Path weights = Path.of(m.gguf() != null ? m.gguf() : m.hfDir());
-        return LlamaModel.create(ModelLoader.load(weights), root, type);
+        return EngineModel.load(ModelLoader.load(weights), placement);
     }
 
     /** The spec's method: sparse methods get the spec's delta count (or LoRA's count at its rank when 0). */
@@ -97,7 +93,7 @@ public final class EngineWorkload implements BenchWorkload {
     @Override
     public long baseWeightBytes() {
         long bytes = 0;
-        for (NDArray w : model.weights().values()) {
+        for (NDArray w : base.model().weights().values()) {
             bytes += w.getShape().size() * w.getDataType().getNumOfBytes();
         }
         return bytes;
@@ -105,36 +101,36 @@ public final class EngineWorkload implements BenchWorkload {
 
     @Override
     public void attachMethod() {
-        method = methodSpec(spec).create(model, spec.warmupSteps() + spec.steps());
-        trainer = new Trainer(model, method, Float.POSITIVE_INFINITY);
+        int steps = spec.warmupSteps() + spec.steps();
+        session = TrainingSession.open(base, SessionSpec.unclipped(methodSpec(spec), steps));
     }
 
     @Override
     public long trainableParams() {
-        return method.trainableParameters();
+        return session.method().trainableParameters();
     }
 
     @Override
     public double step(Batch batch) {
-        return trainer.step(List.of(batch), (float) spec.lr()).loss();
+        return session.step(List.of(batch), (float) spec.lr()).loss();
     }
 
     @Override
     public double evalLoss(List<Batch> batches) {
-        return trainer.evaluate(batches);
+        return session.evaluate(batches);
     }
 
     @Override
     public long optimizerStateBytes() {
-        return method.optimizerStateBytes();
+        return session.method().optimizerStateBytes();
     }
 
     @Override
     public void close() {
-        if (method != null) {
-            method.close();
+        if (session != null) {
+            session.close();
+        } else {
+            base.close();
         }
-        model.close();
-        root.close();
     }
 }

@@ -1,12 +1,12 @@
 package dev.spiel4j.cli;
 
-import ai.djl.ndarray.NDManager;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.model.GenerationConfig;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.tokenizer.Tokenizer;
+import dev.spiel4j.train.EngineModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -78,7 +78,8 @@ final class GenerateCommand extends CliCommand {
         int[] context = context(tokenizer, prompt);
         List<SparseFineTuning> tunings = SftFiles.loadAllFor(sfts, loaded.fingerprint());
         int[] ids;
-        try (NDManager root = engine.newManager(); LlamaModel model = engine.open(loaded, root)) {
+        try (EngineModel engineModel = engine.open(loaded)) {
+            LlamaModel model = engineModel.model();
             SftFiles.mergeInto(model, tunings);
             ids = model.generate(context, tokenizer.eosId(), config, LinearLayers.DENSE);
         }

@@ -16,6 +16,7 @@ import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.LossScorer;
+import dev.spiel4j.train.EngineModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -99,7 +100,8 @@ final class ScoreCommand extends CliCommand {
         List<SparseFineTuning> tunings = SftFiles.loadAllFor(sft == null ? List.of() : List.of(sft),
                 loaded.fingerprint());
         LossScorer.Score score;
-        try (NDManager root = engine.newManager(); LlamaModel model = engine.open(loaded, root)) {
+        try (EngineModel engineModel = engine.open(loaded)) {
+            LlamaModel model = engineModel.model();
             SftFiles.mergeInto(model, tunings);
             score = format == ExampleFileReader.Format.TEXT
                     ? LossScorer.score(model, loaded.tokenizer(), Files.readString(data, StandardCharsets.UTF_8),

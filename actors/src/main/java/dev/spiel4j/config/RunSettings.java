@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import com.typesafe.config.Config;
@@ -21,6 +20,7 @@ import com.typesafe.config.ConfigValueFactory;
 import dev.spiel4j.kafka.CheckpointPublisher;
 import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.kafka.Topics;
+import dev.spiel4j.train.DeviceSetting;
 
 /**
  * The typed, validated {@code spiel4j} section of a run's configuration (see {@code reference.conf} for
@@ -28,13 +28,12 @@ import dev.spiel4j.kafka.Topics;
  * key and where it was set; unknown keys (typos) are refused too.
  */
 public record RunSettings(Run run, Model model, Data data, Method method, Optimizer optimizer, Schedule schedule,
-                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, Device device) {
+                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device) {
 
     /** Root of every spiel4j setting. */
     public static final String ROOT = "spiel4j";
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
-    private static final Pattern GPU = Pattern.compile("gpu:(\\d{1,3})");
     private static final Set<String> METHODS = Set.of("spiel-ag", "spiel-ma", "lora", "ia3", "full");
     private static final Set<String> FORMATS =
             Set.of("auto", "text", "alpaca", "prompt-response", "messages", "question-answer");
@@ -100,12 +99,6 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         public Topics topics() {
             return Topics.withPrefix(topicPrefix);
         }
-    }
-
-    public enum DeviceKind { AUTO, CPU, GPU }
-
-    /** @param index the GPU's index for {@link DeviceKind#GPU}, else 0 */
-    public record Device(DeviceKind kind, int index) {
     }
 
     /**
@@ -383,19 +376,12 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                     bytes("kafka.buffer-size", 1 << 20, Integer.MAX_VALUE));
         }
 
-        Device device(String key) {
-            String value = c.getString(full(key));
-            if (value.equals("auto")) {
-                return new Device(DeviceKind.AUTO, 0);
+        DeviceSetting device(String key) {
+            try {
+                return DeviceSetting.parse(c.getString(full(key)));
+            } catch (IllegalArgumentException e) {
+                throw bad(key, e.getMessage());
             }
-            if (value.equals("cpu")) {
-                return new Device(DeviceKind.CPU, 0);
-            }
-            Matcher gpu = GPU.matcher(value);
-            if (gpu.matches()) {
-                return new Device(DeviceKind.GPU, Integer.parseInt(gpu.group(1)));
-            }
-            throw bad(key, "'" + value + "' must be auto, cpu or gpu:N");
         }
     }
 }

@@ -5,8 +5,6 @@ import java.util.LinkedHashMap;
 import dev.spiel4j.eval.Question;
 import dev.spiel4j.eval.MultipleChoiceScorer;
 import dev.spiel4j.eval.MultipleChoiceFile;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Batches;
 import dev.spiel4j.data.Encoded;
@@ -17,12 +15,11 @@ import dev.spiel4j.data.RawRecord;
 import dev.spiel4j.data.ReadPosition;
 import dev.spiel4j.data.RecordDecoder;
 import dev.spiel4j.data.TokenizedExample;
-import dev.spiel4j.model.LlamaModel;
-import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.proto.v1.EvalResult;
 import dev.spiel4j.proto.v1.RunEvent;
-import dev.spiel4j.train.Trainer;
+import dev.spiel4j.train.SessionSpec;
+import dev.spiel4j.train.TrainingSession;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -39,11 +36,11 @@ import java.util.List;
 
 /**
  * Scores snapshots of the fine-tuning on held-out data while training goes on: {@link Evaluate} carries a host
- * copy of the method's state (the only cost to the trainer), which this actor restores into its own model and
- * method instance and scores: the mean loss per loss token on {@code eval.data}, or on the held-out tail of
- * {@code data.train}, and the accuracy on each {@code eval.multiple-choice} file (MMLU- or ARC-shaped, see
- * {@link MultipleChoiceFile}). Results go to the events topic and to the supervisor. Runs on the blocking-IO
- * dispatcher.
+ * copy of the method's state (the only cost to the trainer), which this actor resumes in its own
+ * {@link TrainingSession} (a second copy of the model, never stepped) and scores: the mean loss per loss token on
+ * {@code eval.data}, or on the held-out tail of {@code data.train}, and the accuracy on each
+ * {@code eval.multiple-choice} file (MMLU- or ARC-shaped, see {@link MultipleChoiceFile}). Results go to the events
+ * topic and to the supervisor. Runs on the blocking-IO dispatcher.
  *
  * <p>The model is built on the first evaluation, the held-out batches are read then too.
  */
@@ -71,9 +68,7 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
     private final RunPlan plan;
     private final ActorRef<Publisher.Command> publisher;
     private final ActorRef<RunSupervisor.Command> supervisor;
-    private NDManager manager;
-    private FineTuningMethod method;
-    private Trainer scorer;
+    private TrainingSession session;
     private List<Batch> heldOut;
     /** eval.multiple-choice files and their questions (at most eval.max-examples each), scored for accuracy. */
     private final Map<Path, List<Question>> multipleChoice = new LinkedHashMap<>();
@@ -97,11 +92,8 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                     return this;
                 })
                 .onSignal(PostStop.class, s -> {
-                    if (method != null) {
-                        method.close();
-                    }
-                    if (manager != null) {
-                        manager.close();
+                    if (session != null) {
+                        session.close();
                     }
                     return this;
                 })
@@ -113,8 +105,8 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
             return this;
         }
         long start = System.nanoTime();
-        method.restore(e.snapshot());
-        double loss = scorer.evaluate(heldOut);
+        session.resume(e.snapshot());
+        double loss = session.evaluate(heldOut);
         long tokens = heldOut.stream().mapToLong(Batch::lossTokens).sum();
         long examples = heldOut.stream().mapToLong(Batch::size).sum();
         double seconds = (System.nanoTime() - start) / 1e9;
@@ -127,7 +119,7 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
         supervisor.tell(new RunSupervisor.EvalDone(e.step(), loss));
         for (Map.Entry<Path, List<Question>> set : multipleChoice.entrySet()) {
             long began = System.nanoTime();
-            double accuracy = choices.score(set.getValue(), method).accuracy();
+            double accuracy = choices.score(set.getValue(), session.method()).accuracy();
             publisher.tell(new Publisher.PublishEvent(RunEvent.newBuilder()
                     .setRunId(plan.settings().run().id()).setTime(DataStreamer.now())
                     .setEval(EvalResult.newBuilder().setRunId(plan.settings().run().id()).setStep(e.step())
@@ -147,12 +139,10 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                         + "data.train are held out)");
                 return false;
             }
-            manager = NDManager.newBaseManager(TrainerActor.device(plan.settings().device()));
-            LlamaModel model = LlamaModel.create(plan.model(), manager,
-                    plan.settings().model().computeType().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32);
-            method = plan.spec().create(model, plan.totalSteps());
-            scorer = new Trainer(model, method, Float.POSITIVE_INFINITY);
-            choices = new MultipleChoiceScorer(model, plan.model().tokenizer(), plan.settings().data().seqLen());
+            session = TrainingSession.open(plan.model(), plan.placement(),
+                    SessionSpec.unclipped(plan.spec(), plan.totalSteps()));
+            choices = new MultipleChoiceScorer(session.model(), plan.model().tokenizer(),
+                    plan.settings().data().seqLen());
             for (Path file : plan.settings().eval().multipleChoice()) {
                 multipleChoice.put(file, MultipleChoiceFile.read(file, plan.settings().eval().maxExamples()));
             }

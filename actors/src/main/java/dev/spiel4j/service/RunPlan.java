@@ -13,6 +13,8 @@ import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.streams.BatchShape;
 import dev.spiel4j.train.LrSchedule;
+import dev.spiel4j.train.ModelPlacement;
+import dev.spiel4j.train.SessionSpec;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -49,6 +51,23 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
     /** Whether the run goes on until it is stopped. */
     public boolean unbounded() {
         return totalSteps == Integer.MAX_VALUE;
+    }
+
+    /**
+     * How each actor of the run that needs the model (trainer, evaluator) uploads its copy: on the {@code device},
+     * in {@code model.compute-type}.
+     *
+     * @throws IllegalArgumentException when the device setting names a GPU the engine does not have
+     */
+    public ModelPlacement placement() {
+        return ModelPlacement.dense(settings.device().resolve("device"),
+                ModelPlacement.computeType(settings.model().computeType()));
+    }
+
+    /** The trainer's session: the method over the run's steps, clipped at {@code optimizer.grad-clip} (0: never). */
+    public SessionSpec trainingSpec() {
+        double clip = settings.optimizer().gradClip();
+        return new SessionSpec(spec, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY);
     }
 
     public static RunPlan of(RunSettings s, LoadedModel model) {

@@ -1,16 +1,10 @@
 package dev.spiel4j.service;
 
-import ai.djl.Device;
-import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import com.google.protobuf.ByteString;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.kafka.CheckpointPart;
-import dev.spiel4j.model.LlamaModel;
-import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.peft.sft.SelectionRequest;
 import dev.spiel4j.peft.sft.SpielAg;
@@ -23,7 +17,7 @@ import dev.spiel4j.proto.v1.ModuleSelection;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.SelectionEvent;
 import dev.spiel4j.train.StepResult;
-import dev.spiel4j.train.Trainer;
+import dev.spiel4j.train.TrainingSession;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -47,8 +41,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Trains: owns the engine model, the fine-tuning method and the engine's {@link Trainer}, and runs on the
- * run's single-thread trainer dispatcher ({@code spiel4j.trainer-dispatcher}), so one thread owns every tensor.
+ * Trains: owns the run's {@link TrainingSession} (the engine model, the fine-tuning method, the step), and runs on
+ * the run's single-thread trainer dispatcher ({@code spiel4j.trainer-dispatcher}), so one thread owns every tensor.
  *
  * <p>On start it loads the newest checkpoint of the run directory, if any (method state, step, data position),
  * and positions the {@link DataStreamer} there with {@link DataStreamer.ResetTo}; a trainer restarted by its
@@ -103,10 +97,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private final AtomicBoolean failOnce;
     private final int failAtStep;
     private final CheckpointStore store;
-    private final NDManager manager;
-    private final LlamaModel model;
-    private final FineTuningMethod method;
-    private final Trainer trainer;
+    private final TrainingSession session;
     private final ActorRef<DataStreamer.Reply> feed;
     private final List<DataStreamer.Served> pending = new ArrayList<>();
     private final List<SelectionDecision> decisions = new ArrayList<>();
@@ -128,37 +119,31 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         this.feed = ctx.messageAdapter(DataStreamer.Reply.class, Fed::new);
         Optional<SavedCheckpoint> saved = store.latest();
         saved.ifPresent(c -> requireBase(c, plan));
-        this.manager = NDManager.newBaseManager(device(settings.device()));
-        int step = 0;
+        this.session = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec());
         position = DataStreamer.start(settings);
         try {
-            this.model = LlamaModel.create(plan.model(), manager, settings.model().computeType().equals("float16")
-                    ? DataType.FLOAT16 : DataType.FLOAT32);
-            this.method = plan.spec().create(model, plan.totalSteps());
             if (saved.isPresent()) {
-                method.restore(saved.get().state());
-                step = saved.get().step();
+                session.resume(saved.get().state());
                 position = saved.get().position();
             }
         } catch (RuntimeException e) {
-            manager.close();
+            session.close();
             throw e;
         }
-        if (method instanceof SpielMethod spiel) {
+        int step = session.completedSteps();
+        if (session.method() instanceof SpielMethod spiel) {
             spiel.setSelector(this::askSelector);
         }
         lastCheckpoint = step;
         lastEval = step;
         if (step == 0 && settings.eval().interval() > 0) {
             // the held-out loss before any update: the baseline every later evaluation is read against
-            peers.evaluator().tell(new Evaluator.Evaluate(0, method.state()));
+            peers.evaluator().tell(new Evaluator.Evaluate(0, session.state()));
         }
-        double clip = settings.optimizer().gradClip();
-        this.trainer = new Trainer(model, method, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY, step);
         peers.streamer().tell(new DataStreamer.ResetTo(position));
         peers.supervisor().tell(new RunSupervisor.TrainerStarted(step, saved.map(SavedCheckpoint::id)));
         ctx.getLog().info("trainer of run {} starts at step {} of {} on {}", settings.run().id(), step,
-                plan.unbounded() ? "unbounded" : plan.totalSteps(), manager.getDevice());
+                plan.unbounded() ? "unbounded" : plan.totalSteps(), session.device());
         if (step >= plan.totalSteps()) {
             ctx.getSelf().tell(new Fed(new DataStreamer.EndOfData()));
         } else {
@@ -179,22 +164,6 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
     }
 
-    /** The engine device for the {@code device} setting. */
-    static Device device(RunSettings.Device d) {
-        return switch (d.kind()) {
-            case AUTO -> Engine.getInstance().defaultDevice();
-            case CPU -> Device.cpu();
-            case GPU -> {
-                int gpus = Engine.getInstance().getGpuCount();
-                if (d.index() >= gpus) {
-                    throw new IllegalArgumentException("device = gpu:" + d.index() + " but the engine sees " + gpus
-                            + " GPU(s)");
-                }
-                yield Device.gpu(d.index());
-            }
-        };
-    }
-
     @Override
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
@@ -206,8 +175,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     }
 
     private Behavior<Command> release() {
-        method.close();
-        manager.close();
+        session.close();
         return this;
     }
 
@@ -226,7 +194,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         } else if (!pending.isEmpty()) {
             step(); // the data ended inside a step: train on what there is
         }
-        if (fed.reply() instanceof DataStreamer.EndOfData || trainer.completedSteps() >= plan.totalSteps()) {
+        if (fed.reply() instanceof DataStreamer.EndOfData || session.completedSteps() >= plan.totalSteps()) {
             return finish();
         }
         requestBatch();
@@ -234,7 +202,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     }
 
     private void step() {
-        int t = trainer.completedSteps() + 1;
+        int t = session.completedSteps() + 1;
         if (t == failAtStep && failOnce.compareAndSet(false, true)) {
             throw new InjectedFailure(t);
         }
@@ -242,7 +210,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         List<String> ids = batches.stream().flatMap(b -> b.exampleIds().stream()).toList();
         float lr = plan.learningRate().at(t);
         decisions.clear();
-        StepResult r = trainer.step(batches, lr);
+        StepResult r = session.step(batches, lr);
         if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
             // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
             throw new IllegalStateException("step " + t + " produced loss " + r.loss() + " and gradient norm "
@@ -272,29 +240,29 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         if (settings.eval().interval() > 0) {
             evaluate();
         }
-        peers.supervisor().tell(new RunSupervisor.TrainerFinished(trainer.completedSteps()));
+        peers.supervisor().tell(new RunSupervisor.TrainerFinished(session.completedSteps()));
         return Behaviors.stopped();
     }
 
     private Behavior<Command> onStop(Stop stop) {
         checkpoint();
         // Told directly (not as an ask reply) so that it reaches the supervisor before the Terminated signal.
-        peers.supervisor().tell(new RunSupervisor.TrainerStopped(trainer.completedSteps()));
+        peers.supervisor().tell(new RunSupervisor.TrainerStopped(session.completedSteps()));
         return Behaviors.stopped();
     }
 
     private void evaluate() {
-        int t = trainer.completedSteps();
+        int t = session.completedSteps();
         if (t > lastEval) {
             lastEval = t;
             // The snapshot is a host copy: the evaluator scores it while training goes on.
-            peers.evaluator().tell(new Evaluator.Evaluate(t, method.state()));
+            peers.evaluator().tell(new Evaluator.Evaluate(t, session.state()));
         }
     }
 
     /** Writes the checkpoint of the current step, unless the last one already is of this step. */
     private void checkpoint() {
-        int t = trainer.completedSteps();
+        int t = session.completedSteps();
         if (t == 0 || t == lastCheckpoint) {
             return;
         }
@@ -303,10 +271,10 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         hp.put("weight_decay", Double.toString(settings.optimizer().weightDecay()));
         hp.put("steps", plan.unbounded() ? "unbounded" : Integer.toString(plan.totalSteps()));
         hp.put("seed", Long.toString(settings.run().seed()));
-        hp.put("trainable_parameters", Long.toString(method.trainableParameters()));
-        SparseFineTuning deltas = new SparseFineTuning(plan.model().fingerprint(), method.name(), hp,
-                method.exportDeltas());
-        SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, method.state(), position);
+        hp.put("trainable_parameters", Long.toString(session.method().trainableParameters()));
+        SparseFineTuning deltas = new SparseFineTuning(plan.model().fingerprint(), session.method().name(), hp,
+                session.method().exportDeltas());
+        SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, session.state(), position);
         lastCheckpoint = t;
         CheckpointManifest header = CheckpointManifest.newBuilder()
                 .setRunId(settings.run().id())
@@ -315,7 +283,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 .setDataPosition(position.toProto(settings.data().train().toString()))
                 .setRngState(ByteString.copyFrom(ByteBuffer.allocate(8).putLong(settings.run().seed()).array()))
                 .setBaseFingerprint(c.baseFingerprint())
-                .setMethod(method.name())
+                .setMethod(session.method().name())
                 .setCreatedAt(DataStreamer.now())
                 .build();
         peers.publisher().tell(new Publisher.PublishCheckpoint(header, List.of(
@@ -366,7 +334,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     /** What the reselection after step {@code t} did: per matrix the slots replaced, and the slot ages. */
     private SelectionEvent selection(int t) {
-        SpielMethod spiel = (SpielMethod) method;
+        SpielMethod spiel = (SpielMethod) session.method();
         SelectionEvent.Builder e = SelectionEvent.newBuilder().setRunId(settings.run().id()).setStep(t)
                 .setFraction(spiel.schedule().fraction(t));
         List<int[]> ages = new ArrayList<>();
@@ -374,7 +342,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             int changed = i < decisions.size() ? decisions.get(i).size() : 0;
             e.addModules(ModuleSelection.newBuilder().setModule(spiel.deltas().get(i).module())
                     .setDropped(changed).setGrown(changed).setActive(spiel.deltas().get(i).size()));
-            if (method instanceof SpielAg ag) {
+            if (spiel instanceof SpielAg ag) {
                 ages.add(ag.optimizer(i).ages());
             }
         }

@@ -12,6 +12,7 @@ import java.util.Optional;
 
 import com.typesafe.config.ConfigException;
 import dev.spiel4j.kafka.ProducerSettings;
+import dev.spiel4j.train.DeviceSetting;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -34,7 +35,7 @@ class RunSettingsTest {
         assertEquals("spiel4j.checkpoints", s.kafka().topics().checkpoints());
         assertEquals(Duration.ofSeconds(30), s.kafka().deliveryTimeout());
         assertEquals(64L << 20, s.kafka().bufferSize());
-        assertEquals(RunSettings.DeviceKind.AUTO, s.device().kind());
+        assertEquals(DeviceSetting.AUTO, s.device());
         assertEquals(Optional.empty(), s.eval().data());
         assertTrue(s.run().id().startsWith("run-"), s.run().id());
         ProducerSettings producer = s.producerSettings("127.0.0.1:9092", "test");
@@ -78,7 +79,7 @@ class RunSettingsTest {
                         "kafka.bootstrap-servers=\"broker:9092\"")));
         assertEquals(4, s.batch().size());
         assertEquals(2e-3, s.optimizer().lr());
-        assertEquals(new RunSettings.Device(RunSettings.DeviceKind.GPU, 1), s.device());
+        assertEquals(DeviceSetting.gpu(1), s.device());
         assertEquals(Path.of("runs", "my-run"), s.run().runDir());
         assertEquals("broker:9092", s.kafka().bootstrapServers());
     }

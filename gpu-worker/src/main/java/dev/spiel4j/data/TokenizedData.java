@@ -6,8 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A whole example file read, parsed and tokenized in memory, for the engine's plain training loop (which then
- * draws batches with a {@link ShuffledSampler} and {@link Batches#pad}); the service streams instead.
+ * A whole example file read, parsed and tokenized in memory, for the benchmarks' batch files and the {@code score}
+ * command (which draw batches with a {@link ShuffledSampler} or in file order, and {@link Batches#pad}); the
+ * service streams instead.
  *
  * @param examples the usable examples in file order
  * @param rejected the records that could not be used, in file order, with their reasons

@@ -33,12 +33,4 @@ public interface LrSchedule {
             return peak * (totalSteps - step + 1) / (totalSteps - warmupSteps);
         };
     }
-
-    /** Warm-up over {@code ceil(fraction * T)} steps (the paper uses 3 %), then linear decay. */
-    static LrSchedule warmupFractionLinearDecay(float peak, double warmupFraction, int totalSteps) {
-        if (!(warmupFraction >= 0 && warmupFraction < 1)) {
-            throw new IllegalArgumentException("warm-up fraction must be in [0, 1), got " + warmupFraction);
-        }
-        return warmupLinearDecay(peak, (int) Math.ceil(warmupFraction * totalSteps), totalSteps);
-    }
 }

@@ -15,10 +15,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The examples of a plain training run, tokenized with the response-only loss ({@link ExampleEncoder}, longer
- * examples truncated from the left of the prompt), split into training and evaluation examples.
+ * The examples of a data file for in-memory training (the benchmarks' batch files), tokenized with the
+ * response-only loss ({@link ExampleEncoder}, longer examples truncated from the left of the prompt), split into
+ * training and evaluation examples.
  *
- * @param train    examples to train on (file order; the run shuffles them)
+ * @param train    examples to train on (file order; the caller shuffles them)
  * @param eval     held-out examples for the eval loss
  * @param rejected records of either file that could not be used, with their reasons
  */

@@ -1,0 +1,31 @@
+package dev.spiel4j.train;
+
+import dev.spiel4j.peft.MethodSpec;
+
+import java.util.Objects;
+
+/**
+ * What a {@link TrainingSession} trains: the fine-tuning method, for how many update steps (SpIEL's drop/grow
+ * schedule is laid out over them), with which gradient clipping.
+ *
+ * @param method      the method with its budget, hyperparameters and seed
+ * @param totalSteps  update steps of the whole run ({@link Integer#MAX_VALUE}: until stopped)
+ * @param maxGradNorm clip the global gradient norm to this; {@link Float#POSITIVE_INFINITY} does not clip
+ */
+public record SessionSpec(MethodSpec method, int totalSteps, float maxGradNorm) {
+
+    public SessionSpec {
+        Objects.requireNonNull(method, "method");
+        if (totalSteps < 1) {
+            throw new IllegalArgumentException("total steps must be >= 1, got " + totalSteps);
+        }
+        if (!(maxGradNorm > 0)) {
+            throw new IllegalArgumentException("max gradient norm must be positive, got " + maxGradNorm);
+        }
+    }
+
+    /** Without gradient clipping (the benchmarks, as the Python peer trains; evaluation, which never steps). */
+    public static SessionSpec unclipped(MethodSpec method, int totalSteps) {
+        return new SessionSpec(method, totalSteps, Float.POSITIVE_INFINITY);
+    }
+}

@@ -1,0 +1,147 @@
+package dev.spiel4j.train;
+
+import ai.djl.Device;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.MethodState;
+
+import java.util.List;
+
+/**
+ * One fine-tuning of one base model on one device: the {@link EngineModel}, the {@link FineTuningMethod} its
+ * {@link SessionSpec} describes, and the {@link Trainer} that steps it. The training service's trainer and
+ * evaluator and the benchmarks' engine workload all train and score through a session; whoever drives it owns the
+ * data, the learning-rate schedule and where checkpoints go, and reads the method's {@link #state()} to save one.
+ *
+ * <p>Not thread-safe: one thread owns the session's tensors.
+ */
+public final class TrainingSession implements AutoCloseable {
+    private final EngineModel base;
+    private final SessionSpec spec;
+    private final FineTuningMethod method;
+    private Trainer trainer;
+    private boolean closed;
+
+    private TrainingSession(EngineModel base, SessionSpec spec, FineTuningMethod method) {
+        this.base = base;
+        this.spec = spec;
+        this.method = method;
+        this.trainer = new Trainer(base.model(), method, spec.maxGradNorm());
+    }
+
+    /** Uploads {@code loaded} as {@code placement} says and creates the method on it, at step 0. */
+    public static TrainingSession open(LoadedModel loaded, ModelPlacement placement, SessionSpec spec) {
+        return open(EngineModel.load(loaded, placement), spec);
+    }
+
+    /**
+     * Creates the method on a model already uploaded (the benchmarks measure the base model alone first). The
+     * session owns {@code base} from here on: it closes it, and so does this method when the method cannot be
+     * created.
+     */
+    public static TrainingSession open(EngineModel base, SessionSpec spec) {
+        try {
+            return new TrainingSession(base, spec, spec.method().create(base.model(), spec.totalSteps()));
+        } catch (RuntimeException e) {
+            try {
+                base.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Puts the method back to a saved {@link #state()}: trainable values, optimizer and selector state, and the
+     * steps completed, so the next {@link #step} continues that run exactly. Allowed between any two steps (the
+     * evaluator loads each snapshot it scores this way).
+     *
+     * @throws IllegalArgumentException for a state of another method or of a step beyond this session's total
+     */
+    public void resume(MethodState saved) {
+        requireOpen();
+        if (!saved.method().equals(method.name())) {
+            throw new IllegalArgumentException("cannot resume a " + method.name() + " session from a "
+                    + saved.method() + " state");
+        }
+        if (saved.step() < 0 || saved.step() > spec.totalSteps()) {
+            throw new IllegalArgumentException("cannot resume from the state after step " + saved.step()
+                    + ": this session trains " + spec.totalSteps() + " steps");
+        }
+        method.restore(saved);
+        trainer = new Trainer(base.model(), method, spec.maxGradNorm(), saved.step());
+    }
+
+    /**
+     * Runs update step {@link #completedSteps()} + 1 on {@code microBatches} (their gradients accumulate) at
+     * learning rate {@code lr}; see {@link Trainer#step}.
+     *
+     * @throws IllegalStateException when all of the session's steps are done
+     */
+    public StepResult step(List<Batch> microBatches, float lr) {
+        requireOpen();
+        if (trainer.completedSteps() >= spec.totalSteps()) {
+            throw new IllegalStateException("all " + spec.totalSteps() + " steps of this session are done");
+        }
+        return trainer.step(microBatches, lr);
+    }
+
+    /** Mean masked cross-entropy of {@code batches} with the method's current values, without training. */
+    public double evaluate(List<Batch> batches) {
+        requireOpen();
+        return trainer.evaluate(batches);
+    }
+
+    /** Update steps completed (skipped ones not counted), including those of a resumed state. */
+    public int completedSteps() {
+        return trainer.completedSteps();
+    }
+
+    /** A host copy of the method's state after the last completed step, for a checkpoint or an evaluation. */
+    public MethodState state() {
+        requireOpen();
+        return method.state();
+    }
+
+    public SessionSpec spec() {
+        return spec;
+    }
+
+    public FineTuningMethod method() {
+        return method;
+    }
+
+    public LlamaModel model() {
+        return base.model();
+    }
+
+    public Device device() {
+        return base.device();
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the training session is closed");
+        }
+    }
+
+    /**
+     * Closes the method (a SpIEL method puts the base weights back), then the model and its manager. Closing again
+     * does nothing.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            method.close();
+        } finally {
+            base.close();
+        }
+    }
+}
