@@ -14,6 +14,7 @@ import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.proto.v1.KafkaOutage;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.RunStatus;
+import org.apache.pekko.actor.ActorInitializationException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
@@ -136,9 +137,12 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         });
     }
 
-    /** What the run holds outside the actors: the broker, the producer and the loaded model's plan. */
-    private record Resources(RunPlan plan, EmbeddedKafka kafka, String bootstrap, ResilientProducer producer,
-                             Publisher.Sinks sinks) {
+    /**
+     * What the run holds outside the actors: the broker, the producer and the loaded model's plan; and the step of
+     * the run directory's newest checkpoint (0: none), where the first trainer resumes.
+     */
+    private record Resources(RunPlan plan, int resumeStep, EmbeddedKafka kafka, String bootstrap,
+                             ResilientProducer producer, Publisher.Sinks sinks) {
         static Resources open(RunSettings s, ActorRef<Command> self) {
             Path runDir = s.run().runDir();
             try {
@@ -147,8 +151,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 throw new UncheckedIOException("cannot create the run directory " + runDir, e);
             }
             RunPlan plan = RunPlan.of(s, ModelLoader.load(s.model().path()));
-            new CheckpointStore(runDir, s.checkpoint().keep()).latest()
-                    .ifPresent(c -> TrainerActor.requireBase(c, plan));
+            Optional<SavedCheckpoint> latest = new CheckpointStore(runDir, s.checkpoint().keep()).latest();
+            latest.ifPresent(c -> TrainerActor.requireBase(c, plan));
             EmbeddedKafka kafka = s.kafka().embedded()
                     ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
             ResilientProducer producer = null;
@@ -176,7 +180,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                         ProtoPublisher.events(producer, topics), ProtoPublisher.deadLetters(producer, topics),
                         new CheckpointPublisher(producer, topics.checkpoints(), s.checkpoint().chunkSize(),
                                 ps.maxRecordBytes()));
-                return new Resources(plan, kafka, bootstrap, producer, sinks);
+                return new Resources(plan, latest.map(SavedCheckpoint::step).orElse(0), kafka, bootstrap, producer,
+                        sinks);
             } catch (RuntimeException e) {
                 if (producer != null) {
                     producer.close();
@@ -216,7 +221,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private int resumeStep;
     /** Step of the newest checkpoint of the run (0: none). */
     private int newestCheckpoint;
-    /** Where the trainer failed since the last progress (e.g. "step 13"), one entry per failure. */
+    /** Where the trainer failed since the last progress ("step 13", "start"...), one entry per failure. */
     private final List<String> failuresWithoutProgress = new ArrayList<>();
     /** The last failure of the trainer, for the status event of its restart. */
     private String lastFailure;
@@ -240,6 +245,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         this.resources = resources;
         this.failures = failures;
         this.plan = resources.plan();
+        this.resumeStep = resources.resumeStep();
+        this.newestCheckpoint = resumeStep;
         DispatcherSelector blocking = DispatcherSelector.blocking();
         publisher = ctx.spawn(Publisher.create(resources.sinks()), "publisher", blocking);
         ActorRef<Selector.Command> selector = ctx.spawn(Selector.create(), "selector");
@@ -333,7 +340,6 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         steps = m.step();
         newestCheckpoint = Math.max(newestCheckpoint, m.step());
         if (restarts == 0) {
-            resumeStep = m.step();
             status(m.checkpoint().isPresent() ? RunStatus.State.RESUMED : RunStatus.State.STARTED,
                     m.checkpoint().map(c -> "resumed from checkpoint " + c).orElse("new run"));
         } else {
@@ -365,8 +371,19 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
      */
     private Behavior<Command> onTrainerFailed(Throwable cause) {
         trainer = null;
-        lastFailure = cause instanceof StepFailed f ? f.getMessage()
-                : "after step " + steps + " (outside a step): " + StepFailed.describe(cause);
+        String where;
+        if (cause instanceof StepFailed f) {
+            where = "step " + f.step();
+            lastFailure = f.getMessage();
+        } else if (cause instanceof ActorInitializationException && cause.getCause() != null) {
+            // Pekko wraps what the trainer's constructor threw (e.g. loading the checkpoint)
+            where = "start";
+            lastFailure = "start (resuming from " + (newestCheckpoint == 0 ? "the beginning"
+                    : "the checkpoint of step " + newestCheckpoint) + "): " + StepFailed.describe(cause.getCause());
+        } else {
+            where = "after step " + steps;
+            lastFailure = where + " (outside a step): " + StepFailed.describe(cause);
+        }
         if (outcome != null) {
             return this;
         }
@@ -378,7 +395,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
             resumeStep = newestCheckpoint;
             failuresWithoutProgress.clear();
         }
-        failuresWithoutProgress.add(cause instanceof StepFailed f ? "step " + f.step() : "after step " + steps);
+        failuresWithoutProgress.add(where);
         int max = settings.supervision().maxRestartsWithoutProgress();
         int failed = failuresWithoutProgress.size();
         if (failed > max) {
