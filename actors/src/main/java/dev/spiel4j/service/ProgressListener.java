@@ -28,7 +28,7 @@ public interface ProgressListener {
     default void onTrainerFailure(String message) {
     }
 
-    /** A failed trainer was restarted; it goes on from the checkpoint of {@code step}. */
+    /** A failed trainer was restarted; it goes on from the checkpoint of {@code step} (0: from the beginning). */
     default void onTrainerRestart(int step) {
     }
 
@@ -75,7 +75,7 @@ public interface ProgressListener {
 
             @Override
             public void onTrainerRestart(int step) {
-                out.accept("trainer restarted from the checkpoint of step " + step);
+                out.accept("trainer restarted from " + (step == 0 ? "the beginning" : "the checkpoint of step " + step));
             }
         };
     }

@@ -267,7 +267,7 @@ class CliTest {
         assertTrue(Pattern.compile("^trainer failed at step 2 \\(examples \\[train\\.jsonl:\\d+, train\\.jsonl:\\d+]\\):"
                 + " injected failure before step 2 .*; restart 1 of at most 1 without a new checkpoint, in \\d+ ms$",
                 Pattern.MULTILINE).matcher(r.err()).find(), r.err());
-        assertTrue(r.err().contains("\ntrainer restarted from the checkpoint of step 0\n"), r.err());
+        assertTrue(r.err().contains("\ntrainer restarted from the beginning\n"), r.err());
         assertTrue(r.err().contains("\nrun FAILED: " + failure + "\n"), r.err());
         assertTrue(r.err().contains("\nspiel4j train: error: run cli-failing failed: " + failure + "\n"), r.err());
     }
