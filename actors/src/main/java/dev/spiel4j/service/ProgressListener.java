@@ -75,7 +75,8 @@ public interface ProgressListener {
 
             @Override
             public void onTrainerRestart(int step) {
-                out.accept("trainer restarted from " + (step == 0 ? "the beginning" : "the checkpoint of step " + step));
+                out.accept("trainer restarted from "
+                        + (step == 0 ? "the beginning" : "the checkpoint of step " + step));
             }
         };
     }

@@ -81,7 +81,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     private static final Duration SELECTOR_TIMEOUT = Duration.ofMinutes(1);
 
-    /** @param failures debug: shared by every incarnation of the trainer of a run, so each injected failure happens once */
+    /** @param failures debug: shared by the trainer's incarnations in a run, so each injected failure happens once */
     public static Behavior<Command> create(RunPlan plan, Peers peers, FailureInjection failures) {
         return Behaviors.setup(ctx -> new TrainerActor(ctx, plan, peers, failures));
     }

@@ -264,8 +264,9 @@ class CliTest {
                 + " spiel4j\\.supervision\\.max-restarts-without-progress = 1\\); the last failure: step 1 \\(examples"
                 + " \\[train\\.jsonl:\\d+, train\\.jsonl:\\d+]\\): injected failure before step 1"
                 + " \\(spiel4j\\.debug\\.fail-at-steps\\)", failure), failure);
-        assertTrue(Pattern.compile("^trainer failed at step 2 \\(examples \\[train\\.jsonl:\\d+, train\\.jsonl:\\d+]\\):"
-                + " injected failure before step 2 .*; restart 1 of at most 1 without a new checkpoint, in \\d+ ms$",
+        assertTrue(Pattern.compile("^trainer failed at step 2 \\(examples \\[train\\.jsonl:\\d+,"
+                + " train\\.jsonl:\\d+]\\): injected failure before step 2 .*; restart 1 of at most 1 without a new"
+                + " checkpoint, in \\d+ ms$",
                 Pattern.MULTILINE).matcher(r.err()).find(), r.err());
         assertTrue(r.err().contains("\ntrainer restarted from the beginning\n"), r.err());
         assertTrue(r.err().contains("\nrun FAILED: " + failure + "\n"), r.err());
