@@ -6,6 +6,7 @@ import java.io.OutputStream;
 import java.io.ByteArrayOutputStream;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -36,8 +37,16 @@ abstract class CliCommand implements Callable<Integer> {
     @Option(names = {"-v", "--verbose"}, order = 101, description = "Show stack traces of errors.")
     boolean verbose;
 
-    /** What a subcommand produced: the text for a person and the JSON object for a program. */
-    record Result(String text, Map<String, Object> json) {
+    /**
+     * What a subcommand produced: the text for a person and the JSON object for a program.
+     *
+     * @param failure null on success; else the work ran but failed (a training run that ended FAILED): the result is
+     *                still printed, then this message as an error on stderr, and the exit code is 1
+     */
+    record Result(String text, Map<String, Object> json, String failure) {
+        Result(String text, Map<String, Object> json) {
+            this(text, json, null);
+        }
     }
 
     /** Does the work; exceptions become exit code 1 with their message. */
@@ -53,7 +62,13 @@ abstract class CliCommand implements Callable<Integer> {
             out.print(result.text().endsWith("\n") ? result.text() : result.text() + "\n");
         }
         out.flush();
-        return 0;
+        if (result.failure() != null) {
+            PrintWriter err = spec.commandLine().getErr();
+            err.println(spec.qualifiedName() + ": error: " + result.failure());
+            err.flush();
+            return CommandLine.ExitCode.SOFTWARE;
+        }
+        return CommandLine.ExitCode.OK;
     }
 
     boolean verbose() {

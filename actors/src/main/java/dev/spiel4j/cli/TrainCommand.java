@@ -33,7 +33,8 @@ import java.util.function.Consumer;
         description = {"Fine-tune through the actor service (embedded Kafka unless kafka.bootstrap-servers is set).",
                 "JSON: {\"method\", \"trainable_params\", \"steps\", \"eval_loss_before\", \"eval_loss_after\","
                         + " \"step_time_median_s\", \"peak_rss_mb\", \"checkpoint\", \"run_id\", \"checkpoints\","
-                        + " \"dead_letters\"}."})
+                        + " \"dead_letters\", \"outcome\", \"failure\"}; outcome COMPLETED, STOPPED or FAILED"
+                        + " (then failure says why and the exit code is 1)."})
 final class TrainCommand extends CliCommand {
     static final Path DEFAULT_CONFIG = Path.of("config", "quickstart.conf");
 
@@ -112,9 +113,6 @@ final class TrainCommand extends CliCommand {
         }
         Summary progress = new Summary(this::progress);
         RunSummary s = TrainingService.run(cfg, progress);
-        if (s.outcome() == RunSummary.Outcome.FAILED) {
-            throw new CliFailure("run " + s.runId() + " failed: " + s.error(), null);
-        }
         RunSettings settings = RunSettings.from(cfg);
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("method", settings.method().name());
@@ -130,12 +128,15 @@ final class TrainCommand extends CliCommand {
         json.put("checkpoints", s.checkpoints());
         json.put("dead_letters", s.deadLetters());
         json.put("outcome", s.outcome().name());
+        json.put("failure", s.error());
         String text = String.format("run %s %s after %d steps in %.0f s; final loss %.4f%s; %d checkpoints (last: %s);"
                         + " %d dead letters", s.runId(), s.outcome().name().toLowerCase(), s.steps(), s.seconds(),
                 s.finalLoss(), s.finalEvalLoss().isPresent()
                         ? String.format(", held-out loss %.4f", s.finalEvalLoss().getAsDouble()) : "",
                 s.checkpoints(), s.lastCheckpoint(), s.deadLetters());
-        return new Result(text, json);
+        return s.outcome() == RunSummary.Outcome.FAILED
+                ? new Result(text, json, "run " + s.runId() + " failed: " + s.error())
+                : new Result(text, json);
     }
 
     /** The engine flags as configuration overrides, placed before the explicit key=value ones so those win. */
@@ -205,6 +206,11 @@ final class TrainCommand extends CliCommand {
         @Override
         public void onCheckpoint(SavedCheckpoint checkpoint) {
             terminal.onCheckpoint(checkpoint);
+        }
+
+        @Override
+        public void onTrainerFailure(String message) {
+            terminal.onTrainerFailure(message);
         }
 
         @Override

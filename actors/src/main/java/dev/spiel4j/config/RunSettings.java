@@ -28,7 +28,8 @@ import dev.spiel4j.train.DeviceSetting;
  * key and where it was set; unknown keys (typos) are refused too.
  */
 public record RunSettings(Run run, Model model, Data data, Method method, Optimizer optimizer, Schedule schedule,
-                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device) {
+                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device,
+                          Supervision supervision) {
 
     /** Root of every spiel4j setting. */
     public static final String ROOT = "spiel4j";
@@ -99,6 +100,14 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         public Topics topics() {
             return Topics.withPrefix(topicPrefix);
         }
+    }
+
+    /**
+     * @param maxRestartsWithoutProgress restarts of a failed trainer allowed while the run makes no progress (no
+     *                                   checkpoint newer than the one the restarts resume from); one more failure
+     *                                   ends the run FAILED
+     */
+    public record Supervision(int maxRestartsWithoutProgress) {
     }
 
     /**
@@ -183,7 +192,8 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 new Checkpoint(r.intAtLeast("checkpoint.interval", 0), r.intAtLeast("checkpoint.keep", 0),
                         r.bytes("checkpoint.chunk-size", 1024, 16 << 20)),
                 r.kafka(),
-                r.device("device"));
+                r.device("device"),
+                new Supervision(r.intAtLeast("supervision.max-restarts-without-progress", 0)));
     }
 
     private static void rejectUnknownKeys(Config config, Config reference) {

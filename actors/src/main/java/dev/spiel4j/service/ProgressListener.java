@@ -21,7 +21,14 @@ public interface ProgressListener {
     default void onCheckpoint(SavedCheckpoint checkpoint) {
     }
 
-    /** The trainer failed and was restarted; it goes on from the checkpoint of {@code step}. */
+    /**
+     * The trainer failed; {@code message} is one line naming the step, its examples and the cause, and saying what
+     * follows: a restart from the last checkpoint, or the end of the run (FAILED).
+     */
+    default void onTrainerFailure(String message) {
+    }
+
+    /** A failed trainer was restarted; it goes on from the checkpoint of {@code step} (0: from the beginning). */
     default void onTrainerRestart(int step) {
     }
 
@@ -62,8 +69,14 @@ public interface ProgressListener {
             }
 
             @Override
+            public void onTrainerFailure(String message) {
+                out.accept(message);
+            }
+
+            @Override
             public void onTrainerRestart(int step) {
-                out.accept("trainer failed; restarted from the checkpoint of step " + step);
+                out.accept("trainer restarted from "
+                        + (step == 0 ? "the beginning" : "the checkpoint of step " + step));
             }
         };
     }

@@ -18,7 +18,8 @@ import java.util.OptionalDouble;
  * @param finalLoss       training loss of the last step (NaN if no step ran)
  * @param finalEvalLoss   held-out loss of the last evaluation, if any ran
  * @param seconds         wall-clock time of the run
- * @param error           why the run failed, null unless FAILED
+ * @param error           why the run failed; for STOPPED, what kept the stop from being clean (no final
+ *                        checkpoint); null otherwise
  */
 public record RunSummary(String runId, Path runDir, Outcome outcome, int steps, int checkpoints, Path lastCheckpoint,
                          long deadLetters, int trainerRestarts, int kafkaOutages, double finalLoss,

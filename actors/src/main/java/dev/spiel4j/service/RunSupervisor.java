@@ -14,11 +14,14 @@ import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.proto.v1.KafkaOutage;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.RunStatus;
+import org.apache.pekko.actor.ActorInitializationException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
+import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -30,19 +33,26 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Owns one run: starts the embedded Kafka broker when no bootstrap servers are configured, ensures the topics,
  * loads the base model, spawns the {@link Publisher}, {@link Selector}, {@link DataStreamer}, {@link Evaluator}
- * and the {@link TrainerActor} (on the trainer dispatcher, restarted with backoff after a failure: a restarted
- * trainer continues from the last checkpoint), reports progress, and ends the run: when the trainer finished
- * (final checkpoint written) or on {@link Stop} (the trainer writes a final checkpoint first), it waits for
- * pending evaluations and for Kafka to acknowledge what was published, then completes the run's future with a
+ * and the {@link TrainerActor} (on the trainer dispatcher), reports progress, and ends the run: when the trainer
+ * finished (final checkpoint written) or on {@link Stop} (the trainer writes a final checkpoint first), it waits
+ * for pending evaluations and for Kafka to acknowledge what was published, then completes the run's future with a
  * {@link RunSummary} and stops, closing the publishers and the broker.
+ *
+ * <p>A failed trainer is restarted here, with backoff, as a new trainer actor that continues from the last
+ * checkpoint; the supervisor decides rather than a Pekko restart strategy because the bound is on progress, not
+ * on time: at most {@code supervision.max-restarts-without-progress} restarts while no checkpoint newer than the
+ * one they resume from is written, whatever the steps at which the trainer fails. The next failure ends the run
+ * FAILED with the failed step, its examples ({@link StepFailed}) and the cause.
  */
 public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command> {
     /** File in the run directory holding the bootstrap address of the run's Kafka. */
@@ -74,7 +84,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     public record TrainerFinished(int step) implements Command {
     }
 
-    private record TrainerTerminated() implements Command {
+    /** The backoff after a trainer failure is over: start a new trainer. */
+    private record RestartTrainer() implements Command {
     }
 
     private record StreamerTerminated() implements Command {
@@ -98,18 +109,24 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
 
     /** How long pending evaluations may take before the run ends anyway. */
     private static final Duration END_TIMEOUT = Duration.ofMinutes(10);
+    /** Backoff before the first restart without progress; it doubles with each further one, up to the maximum. */
+    private static final Duration MIN_RESTART_BACKOFF = Duration.ofMillis(200);
+    private static final Duration MAX_RESTART_BACKOFF = Duration.ofSeconds(10);
+    /** Up to this fraction is added to a backoff at random. */
+    private static final double RESTART_BACKOFF_JITTER = 0.2;
+    private static final String MAX_RESTARTS_KEY = RunSettings.ROOT + ".supervision.max-restarts-without-progress";
 
     /**
-     * @param result     completed with the run's summary, or exceptionally when the run cannot start
-     * @param failAtStep debug: the trainer fails once before this step (0 = never)
+     * @param result   completed with the run's summary, or exceptionally when the run cannot start
+     * @param failures debug: failures injected into the trainer
      */
     public static Behavior<Command> create(RunSettings settings, ProgressListener listener,
-                                           CompletableFuture<RunSummary> result, int failAtStep) {
+                                           CompletableFuture<RunSummary> result, FailureInjection failures) {
         return Behaviors.setup(ctx -> {
             Resources resources = null;
             try {
                 resources = Resources.open(settings, ctx.getSelf());
-                return new RunSupervisor(ctx, settings, listener, result, failAtStep, resources);
+                return new RunSupervisor(ctx, settings, listener, result, failures, resources);
             } catch (RuntimeException e) {
                 if (resources != null) {
                     resources.close();
@@ -120,9 +137,12 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         });
     }
 
-    /** What the run holds outside the actors: the broker, the producer and the loaded model's plan. */
-    private record Resources(RunPlan plan, EmbeddedKafka kafka, String bootstrap, ResilientProducer producer,
-                             Publisher.Sinks sinks) {
+    /**
+     * What the run holds outside the actors: the broker, the producer and the loaded model's plan; and the step of
+     * the run directory's newest checkpoint (0: none), where the first trainer resumes.
+     */
+    private record Resources(RunPlan plan, int resumeStep, EmbeddedKafka kafka, String bootstrap,
+                             ResilientProducer producer, Publisher.Sinks sinks) {
         static Resources open(RunSettings s, ActorRef<Command> self) {
             Path runDir = s.run().runDir();
             try {
@@ -131,8 +151,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 throw new UncheckedIOException("cannot create the run directory " + runDir, e);
             }
             RunPlan plan = RunPlan.of(s, ModelLoader.load(s.model().path()));
-            new CheckpointStore(runDir, s.checkpoint().keep()).latest()
-                    .ifPresent(c -> TrainerActor.requireBase(c, plan));
+            Optional<SavedCheckpoint> latest = new CheckpointStore(runDir, s.checkpoint().keep()).latest();
+            latest.ifPresent(c -> TrainerActor.requireBase(c, plan));
             EmbeddedKafka kafka = s.kafka().embedded()
                     ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
             ResilientProducer producer = null;
@@ -160,7 +180,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                         ProtoPublisher.events(producer, topics), ProtoPublisher.deadLetters(producer, topics),
                         new CheckpointPublisher(producer, topics.checkpoints(), s.checkpoint().chunkSize(),
                                 ps.maxRecordBytes()));
-                return new Resources(plan, kafka, bootstrap, producer, sinks);
+                return new Resources(plan, latest.map(SavedCheckpoint::step).orElse(0), kafka, bootstrap, producer,
+                        sinks);
             } catch (RuntimeException e) {
                 if (producer != null) {
                     producer.close();
@@ -189,9 +210,21 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private final ActorRef<Publisher.Command> publisher;
     private final ActorRef<DataStreamer.Command> streamer;
     private final ActorRef<Evaluator.Command> evaluator;
-    private final ActorRef<TrainerActor.Command> trainer;
+    private final RunPlan plan;
+    private final TrainerActor.Peers peers;
+    private final FailureInjection failures;
+    /** The running trainer; null while a restart waits for its backoff. */
+    private ActorRef<TrainerActor.Command> trainer;
     private final long startNanos = System.nanoTime();
-    private int starts;
+    private int restarts;
+    /** Step of the checkpoint that restarts resume from, as of the last progress (0: the beginning). */
+    private int resumeStep;
+    /** Step of the newest checkpoint of the run (0: none). */
+    private int newestCheckpoint;
+    /** Where the trainer failed since the last progress ("step 13", "start"...), one entry per failure. */
+    private final List<String> failuresWithoutProgress = new ArrayList<>();
+    /** The last failure of the trainer, for the status event of its restart. */
+    private String lastFailure;
     private int steps;
     private int checkpoints;
     private Path lastCheckpoint;
@@ -204,28 +237,32 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private String error;
 
     private RunSupervisor(ActorContext<Command> ctx, RunSettings settings, ProgressListener listener,
-                         CompletableFuture<RunSummary> result, int failAtStep, Resources resources) {
+                         CompletableFuture<RunSummary> result, FailureInjection failures, Resources resources) {
         super(ctx);
         this.settings = settings;
         this.listener = listener;
         this.result = result;
         this.resources = resources;
-        RunPlan plan = resources.plan();
+        this.failures = failures;
+        this.plan = resources.plan();
+        this.resumeStep = resources.resumeStep();
+        this.newestCheckpoint = resumeStep;
         DispatcherSelector blocking = DispatcherSelector.blocking();
         publisher = ctx.spawn(Publisher.create(resources.sinks()), "publisher", blocking);
         ActorRef<Selector.Command> selector = ctx.spawn(Selector.create(), "selector");
         streamer = ctx.spawn(DataStreamer.create(plan, resources.bootstrap(), publisher), "data-streamer");
         evaluator = ctx.spawn(Behaviors.supervise(Evaluator.create(plan, publisher, ctx.getSelf()))
                 .onFailure(Exception.class, SupervisorStrategy.restart()), "evaluator", blocking);
-        TrainerActor.Peers peers = new TrainerActor.Peers(streamer, selector, evaluator, publisher, ctx.getSelf());
-        // A failed trainer is restarted (with backoff, at most 5 times in a row) and resumes from the last
-        // checkpoint; the failure-injection flag is shared by its incarnations so a debug failure happens once.
-        trainer = ctx.spawn(Behaviors.supervise(TrainerActor.create(plan, peers, new AtomicBoolean(), failAtStep))
-                        .onFailure(Exception.class, SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200),
-                                Duration.ofSeconds(10), 0.2).withMaxRestarts(5)),
-                "trainer", DispatcherSelector.fromConfig(RunSettings.ROOT + ".trainer-dispatcher"));
-        ctx.watchWith(trainer, new TrainerTerminated());
+        peers = new TrainerActor.Peers(streamer, selector, evaluator, publisher, ctx.getSelf());
         ctx.watchWith(streamer, new StreamerTerminated());
+        startTrainer();
+    }
+
+    /** Spawns a trainer (it resumes from the newest checkpoint) and watches it: its failure comes as ChildFailed. */
+    private void startTrainer() {
+        trainer = getContext().spawn(TrainerActor.create(plan, peers, failures), "trainer-" + (restarts + 1),
+                DispatcherSelector.fromConfig(RunSettings.ROOT + ".trainer-dispatcher"));
+        getContext().watch(trainer);
     }
 
     @Override
@@ -240,6 +277,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 })
                 .onMessage(CheckpointDone.class, m -> {
                     checkpoints++;
+                    newestCheckpoint = Math.max(newestCheckpoint, m.checkpoint().step());
                     lastCheckpoint = m.checkpoint().deltaFile().getParent();
                     listener.onCheckpoint(m.checkpoint());
                     return this;
@@ -251,19 +289,19 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 })
                 .onMessage(KafkaOutageChanged.class, this::onOutage)
                 .onMessage(TrainerFinished.class, m -> end(RunSummary.Outcome.COMPLETED, m.step(), null))
-                .onMessage(Stop.class, m -> {
+                .onMessage(Stop.class, this::onStop)
+                .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(), null))
+                .onMessage(RestartTrainer.class, m -> {
                     if (outcome == null && !stopping) {
-                        stopping = true;
-                        trainer.tell(new TrainerActor.Stop());
+                        restarts++;
+                        startTrainer();
                     }
                     return this;
                 })
-                .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(), null))
-                .onMessage(TrainerTerminated.class, m -> outcome != null ? this
-                        : stopping ? end(RunSummary.Outcome.STOPPED, steps,
-                                "the trainer ended without confirming a final checkpoint")
-                        : end(RunSummary.Outcome.FAILED, steps, "the trainer failed " + starts
-                                + " times in a row; see the log for the cause"))
+                .onSignal(ChildFailed.class, s -> s.getRef().equals(trainer) ? onTrainerFailed(s.getCause()) : this)
+                .onSignal(Terminated.class, s -> !s.getRef().equals(trainer) || outcome != null ? this
+                        : end(stopping ? RunSummary.Outcome.STOPPED : RunSummary.Outcome.FAILED, steps,
+                                "the trainer ended without confirming a final checkpoint"))
                 .onMessage(StreamerTerminated.class, m -> end(RunSummary.Outcome.FAILED, steps,
                         "the training data stream failed; see the log for the cause"))
                 .onMessage(EvaluationsDrained.class, m -> {
@@ -285,7 +323,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 })
                 .onMessage(PublishersFlushed.class, m -> {
                     result.complete(new RunSummary(settings.run().id(), settings.run().runDir(), outcome, steps,
-                            checkpoints, lastCheckpoint, deadLetters, Math.max(0, starts - 1), outages, finalLoss,
+                            checkpoints, lastCheckpoint, deadLetters, restarts, outages, finalLoss,
                             finalEval, (System.nanoTime() - startNanos) / 1e9, error));
                     return Behaviors.stopped();
                 })
@@ -299,16 +337,82 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     private Behavior<Command> onTrainerStarted(TrainerStarted m) {
-        starts++;
         steps = m.step();
-        if (starts == 1) {
+        newestCheckpoint = Math.max(newestCheckpoint, m.step());
+        if (restarts == 0) {
             status(m.checkpoint().isPresent() ? RunStatus.State.RESUMED : RunStatus.State.STARTED,
                     m.checkpoint().map(c -> "resumed from checkpoint " + c).orElse("new run"));
         } else {
             status(RunStatus.State.TRAINER_RESTARTED, "trainer restarted at step " + m.step()
-                    + m.checkpoint().map(c -> " from checkpoint " + c).orElse(" from the beginning"));
+                    + m.checkpoint().map(c -> " from checkpoint " + c).orElse(" from the beginning")
+                    + " after it failed at " + lastFailure);
             listener.onTrainerRestart(m.step());
         }
+        return this;
+    }
+
+    private Behavior<Command> onStop(Stop m) {
+        if (outcome != null || stopping) {
+            return this;
+        }
+        stopping = true;
+        if (trainer == null) {
+            // between a failure and its restart: the last checkpoint is the newest state there is
+            return end(RunSummary.Outcome.STOPPED, newestCheckpoint, "stopped while the failed trainer waited for"
+                    + " its restart; the run resumes from the checkpoint of step " + newestCheckpoint);
+        }
+        trainer.tell(new TrainerActor.Stop());
+        return this;
+    }
+
+    /**
+     * Restarts the failed trainer after a backoff, or ends the run FAILED when the restarts since the last
+     * progress (a checkpoint newer than the one they resume from) would exceed the configured bound.
+     */
+    private Behavior<Command> onTrainerFailed(Throwable cause) {
+        trainer = null;
+        String where;
+        if (cause instanceof StepFailed f) {
+            where = "step " + f.step();
+            lastFailure = f.getMessage();
+        } else if (cause instanceof ActorInitializationException && cause.getCause() != null) {
+            // Pekko wraps what the trainer's constructor threw (e.g. loading the checkpoint)
+            where = "start";
+            lastFailure = "start (resuming from " + (newestCheckpoint == 0 ? "the beginning"
+                    : "the checkpoint of step " + newestCheckpoint) + "): " + StepFailed.describe(cause.getCause());
+        } else {
+            where = "after step " + steps;
+            lastFailure = where + " (outside a step): " + StepFailed.describe(cause);
+        }
+        if (outcome != null) {
+            return this;
+        }
+        if (stopping) {
+            return end(RunSummary.Outcome.STOPPED, steps, "the trainer failed before its final checkpoint, at "
+                    + lastFailure);
+        }
+        if (newestCheckpoint > resumeStep) {
+            resumeStep = newestCheckpoint;
+            failuresWithoutProgress.clear();
+        }
+        failuresWithoutProgress.add(where);
+        int max = settings.supervision().maxRestartsWithoutProgress();
+        int failed = failuresWithoutProgress.size();
+        if (failed > max) {
+            String why = "the trainer failed " + failed + (failed == 1 ? " time " : " times ")
+                    + (resumeStep == 0 ? "before writing a checkpoint"
+                    : "after the checkpoint of step " + resumeStep + " without writing a newer one")
+                    + " (" + String.join(", ", failuresWithoutProgress) + "; " + MAX_RESTARTS_KEY + " = " + max
+                    + "); the last failure: " + lastFailure;
+            listener.onTrainerFailure("run FAILED: " + why);
+            return end(RunSummary.Outcome.FAILED, steps, why);
+        }
+        long backoff = Math.min(MAX_RESTART_BACKOFF.toMillis(),
+                MIN_RESTART_BACKOFF.toMillis() << Math.min(failed - 1, 20));
+        backoff += (long) (backoff * RESTART_BACKOFF_JITTER * ThreadLocalRandom.current().nextDouble());
+        listener.onTrainerFailure("trainer failed at " + lastFailure + "; restart " + failed + " of at most " + max
+                + " without a new checkpoint, in " + backoff + " ms");
+        getContext().scheduleOnce(Duration.ofMillis(backoff), getContext().getSelf(), new RestartTrainer());
         return this;
     }
 

@@ -38,7 +38,6 @@ import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Trains: owns the run's {@link TrainingSession} (the engine model, the fine-tuning method, the step), and runs on
@@ -74,28 +73,17 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                         ActorRef<RunSupervisor.Command> supervisor) {
     }
 
-    /** Thrown by the debug setting {@code spiel4j.debug.fail-at-step}. */
-    public static final class InjectedFailure extends RuntimeException {
-        InjectedFailure(int step) {
-            super("injected failure before step " + step + " (spiel4j.debug.fail-at-step)");
-        }
-    }
-
     private static final Duration SELECTOR_TIMEOUT = Duration.ofMinutes(1);
 
-    /**
-     * @param failOnce   shared by every incarnation of the trainer of a run, so the injected failure happens once
-     * @param failAtStep fail before this step (0: never)
-     */
-    public static Behavior<Command> create(RunPlan plan, Peers peers, AtomicBoolean failOnce, int failAtStep) {
-        return Behaviors.setup(ctx -> new TrainerActor(ctx, plan, peers, failOnce, failAtStep));
+    /** @param failures debug: shared by the trainer's incarnations in a run, so each injected failure happens once */
+    public static Behavior<Command> create(RunPlan plan, Peers peers, FailureInjection failures) {
+        return Behaviors.setup(ctx -> new TrainerActor(ctx, plan, peers, failures));
     }
 
     private final RunPlan plan;
     private final RunSettings settings;
     private final Peers peers;
-    private final AtomicBoolean failOnce;
-    private final int failAtStep;
+    private final FailureInjection failures;
     private final CheckpointStore store;
     private final TrainingSession session;
     private final ActorRef<DataStreamer.Reply> feed;
@@ -107,14 +95,12 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private long tokensSeen;
     private long examplesSeen;
 
-    private TrainerActor(ActorContext<Command> ctx, RunPlan plan, Peers peers, AtomicBoolean failOnce,
-                         int failAtStep) {
+    private TrainerActor(ActorContext<Command> ctx, RunPlan plan, Peers peers, FailureInjection failures) {
         super(ctx);
         this.plan = plan;
         this.settings = plan.settings();
         this.peers = peers;
-        this.failOnce = failOnce;
-        this.failAtStep = failAtStep;
+        this.failures = failures;
         this.store = new CheckpointStore(settings.run().runDir(), settings.checkpoint().keep());
         this.feed = ctx.messageAdapter(DataStreamer.Reply.class, Fed::new);
         Optional<SavedCheckpoint> saved = store.latest();
@@ -203,18 +189,21 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     private void step() {
         int t = session.completedSteps() + 1;
-        if (t == failAtStep && failOnce.compareAndSet(false, true)) {
-            throw new InjectedFailure(t);
-        }
         List<Batch> batches = pending.stream().map(DataStreamer.Served::batch).toList();
         List<String> ids = batches.stream().flatMap(b -> b.exampleIds().stream()).toList();
         float lr = plan.learningRate().at(t);
         decisions.clear();
-        StepResult r = session.step(batches, lr);
-        if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
-            // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
-            throw new IllegalStateException("step " + t + " produced loss " + r.loss() + " and gradient norm "
-                    + r.gradNorm() + " on examples " + ids);
+        StepResult r;
+        try {
+            failures.beforeStep(t);
+            r = session.step(batches, lr);
+            if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
+                // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
+                throw new IllegalStateException("loss " + r.loss() + " and gradient norm " + r.gradNorm());
+            }
+        } catch (RuntimeException e) {
+            // the supervisor receives this as the trainer's cause of failure: it names the step and its examples
+            throw new StepFailed(t, ids, e);
         }
         position = pending.get(pending.size() - 1).resume();
         pending.clear();

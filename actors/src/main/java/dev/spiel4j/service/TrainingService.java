@@ -17,9 +17,6 @@ import java.util.concurrent.TimeUnit;
  * existing run directory resumes it from its latest checkpoint.
  */
 public final class TrainingService {
-    /** Debug setting: the trainer fails once right before this step (0 = never); for testing recovery. */
-    public static final String FAIL_AT_STEP = RunSettings.ROOT + ".debug.fail-at-step";
-
     private TrainingService() {
     }
 
@@ -67,10 +64,10 @@ public final class TrainingService {
      */
     public static Run start(Config config, ProgressListener listener) {
         RunSettings settings = RunSettings.from(config);
-        int failAtStep = config.getInt(FAIL_AT_STEP);
+        FailureInjection failures = FailureInjection.from(config);
         CompletableFuture<RunSummary> summary = new CompletableFuture<>();
         ActorSystem<RunSupervisor.Command> system = ActorSystem.create(
-                RunSupervisor.create(settings, listener, summary, failAtStep), "spiel4j", config);
+                RunSupervisor.create(settings, listener, summary, failures), "spiel4j", config);
         // Shutdown (SIGTERM, or the system terminating) stops the run first, so the final checkpoint is written.
         CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "spiel4j-stop-run",
                 () -> {

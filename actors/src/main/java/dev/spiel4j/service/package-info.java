@@ -22,7 +22,8 @@
  * directory ({@link dev.spiel4j.service.CheckpointStore}: method state, step, data position), refuses one trained on
  * another base model, and sends {@link dev.spiel4j.service.DataStreamer.ResetTo} with the stored position (file
  * pass and record, or Kafka partition offsets: never committed to Kafka). The supervisor restarts a failed
- * trainer with backoff; shutdown (SIGTERM through Pekko's coordinated shutdown, or
+ * trainer with backoff, a bounded number of times without progress (a newer checkpoint), then ends the run
+ * FAILED; shutdown (SIGTERM through Pekko's coordinated shutdown, or
  * {@link dev.spiel4j.service.TrainingService.Run#stop}) makes the trainer write a final checkpoint first.
  */
 package dev.spiel4j.service;

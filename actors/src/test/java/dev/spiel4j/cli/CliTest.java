@@ -235,6 +235,44 @@ class CliTest {
         assertEquals(2, run().code());
     }
 
+    /**
+     * A training run that ends FAILED (here: the trainer fails before step 2, is restarted once, the one restart
+     * allowed without a new checkpoint, and fails again before step 1) still prints its summary, with the outcome
+     * and the failure naming the step, its examples and the cause; the progress on stderr says so; exit code 1.
+     */
+    @Test
+    void aFailedTrainingRunPrintsItsSummaryWithTheFailureAndExits1(@TempDir Path dir) throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            lines.add("{\"prompt\":\"What comes after " + i + "?\\n\",\"response\":\"" + (i + 1) + ".\"}");
+        }
+        Path data = Files.write(dir.resolve("train.jsonl"), lines, StandardCharsets.UTF_8);
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        Run r = run("train", "--config", config.toString(), "--model", GGUF, "--data", data.toString(),
+                "--out", dir.resolve("runs").toString(), "--run-id", "cli-failing", "--steps", "4", "--batch-size", "2",
+                "--seq-len", "32", "eval.interval=0", "supervision.max-restarts-without-progress=1",
+                "debug.fail-at-steps=[2, 1]", "--json");
+        assertEquals(1, r.code(), () -> "exit code; stderr: " + r.err());
+        String[] out = r.out().strip().split("\n");
+        assertEquals(1, out.length, () -> "stdout should hold only the JSON line: " + r.out());
+        JsonNode json = JSON.readTree(out[0]);
+        assertEquals("FAILED", json.get("outcome").asText());
+        assertEquals("cli-failing", json.get("run_id").asText());
+        assertTrue(json.get("checkpoint").isNull(), "no checkpoint was written");
+        String failure = json.get("failure").asText();
+        assertTrue(Pattern.matches("the trainer failed 2 times before writing a checkpoint \\(step 2, step 1;"
+                + " spiel4j\\.supervision\\.max-restarts-without-progress = 1\\); the last failure: step 1 \\(examples"
+                + " \\[train\\.jsonl:\\d+, train\\.jsonl:\\d+]\\): injected failure before step 1"
+                + " \\(spiel4j\\.debug\\.fail-at-steps\\)", failure), failure);
+        assertTrue(Pattern.compile("^trainer failed at step 2 \\(examples \\[train\\.jsonl:\\d+,"
+                + " train\\.jsonl:\\d+]\\): injected failure before step 2 .*; restart 1 of at most 1 without a new"
+                + " checkpoint, in \\d+ ms$",
+                Pattern.MULTILINE).matcher(r.err()).find(), r.err());
+        assertTrue(r.err().contains("\ntrainer restarted from the beginning\n"), r.err());
+        assertTrue(r.err().contains("\nrun FAILED: " + failure + "\n"), r.err());
+        assertTrue(r.err().contains("\nspiel4j train: error: run cli-failing failed: " + failure + "\n"), r.err());
+    }
+
     @Test
     void sparseFineTuningRoundTripsThroughGenerateMergeComposeExportAndInspect(@TempDir Path dir) throws IOException {
         Path a = dir.resolve("a.safetensors");

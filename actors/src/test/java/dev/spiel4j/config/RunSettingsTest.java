@@ -36,6 +36,7 @@ class RunSettingsTest {
         assertEquals(Duration.ofSeconds(30), s.kafka().deliveryTimeout());
         assertEquals(64L << 20, s.kafka().bufferSize());
         assertEquals(DeviceSetting.AUTO, s.device());
+        assertEquals(3, s.supervision().maxRestartsWithoutProgress());
         assertEquals(Optional.empty(), s.eval().data());
         assertTrue(s.run().id().startsWith("run-"), s.run().id());
         ProducerSettings producer = s.producerSettings("127.0.0.1:9092", "test");
@@ -97,6 +98,8 @@ class RunSettingsTest {
         assertBad("spiel4j.bach", "bach.size=4");
         assertBad("spiel4j.kafka.topic-prefix", "kafka.topic-prefix=\"my topics\"");
         assertBad("spiel4j.kafka.max-backoff", "kafka.max-backoff=10ms");
+        assertBad("spiel4j.supervision.max-restarts-without-progress", "supervision.max-restarts-without-progress=-1");
+        assertBad("spiel4j.debug.fail-at-steps", "debug.fail-at-steps=7");
         assertThrows(IllegalArgumentException.class, () -> RunSettings.load(null, List.of("batch.size")));
     }
 

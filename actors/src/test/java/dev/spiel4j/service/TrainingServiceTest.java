@@ -77,6 +77,7 @@ class TrainingServiceTest {
     static final class Recorder implements ProgressListener {
         final List<StepReport> steps = new CopyOnWriteArrayList<>();
         final List<Integer> restarts = new CopyOnWriteArrayList<>();
+        final List<String> failures = new CopyOnWriteArrayList<>();
         final List<Double> evals = new CopyOnWriteArrayList<>();
         volatile Consumer<StepReport> onStep = s -> { };
 
@@ -89,6 +90,11 @@ class TrainingServiceTest {
         @Override
         public void onEvaluation(int step, double loss) {
             evals.add(loss);
+        }
+
+        @Override
+        public void onTrainerFailure(String message) {
+            failures.add(message);
         }
 
         @Override
@@ -337,7 +343,7 @@ class TrainingServiceTest {
     @Test
     void injectedFailureResumesFromLastCheckpointWithSameResult() {
         Recorder run = new Recorder();
-        RunSummary s = TrainingService.run(config("failing", List.of("debug.fail-at-step=7")), run);
+        RunSummary s = TrainingService.run(config("failing", List.of("debug.fail-at-steps=[7]")), run);
         assertEquals(RunSummary.Outcome.COMPLETED, s.outcome(), s.toString());
         assertEquals(1, s.trainerRestarts());
         assertEquals(List.of(4), run.restarts, "restarted from the checkpoint of step 4");
@@ -354,6 +360,73 @@ class TrainingServiceTest {
         }
         assertTrainedExactlyOnceLikeReference(run);
         assertSameFineTuning(finalDeltas("reference"), finalDeltas("failing"));
+        assertSameFinalLoss(run);
+    }
+
+    /**
+     * The issue's endless loop: the trainer fails again and again at different steps, each restart going back to
+     * the same resume point. With 3 restarts allowed the fourth failure ends the run, naming the failed step, its
+     * examples and the cause, in the summary and in a final FAILED status event on Kafka.
+     */
+    @Test
+    void failuresAtDifferentStepsWithoutANewCheckpointEndTheRunAfterTheAllowedRestarts() throws Exception {
+        Recorder run = new Recorder();
+        // before step 3, then 2, then 4 (step 4 never completes, so its checkpoint is never written), then 3 again
+        RunSummary s = TrainingService.run(config("failing-repeatedly", List.of(
+                "supervision.max-restarts-without-progress=3", "debug.fail-at-steps=[3, 2, 4, 3]",
+                "eval.interval=0")), run);
+        assertEquals(RunSummary.Outcome.FAILED, s.outcome(), s.toString());
+        assertEquals(3, s.trainerRestarts());
+        assertEquals(List.of(0, 0, 0), run.restarts, "every restart went back to the beginning");
+        assertEquals(List.of(1, 2, 1, 1, 2, 3, 1, 2), run.steps.stream().map(StepReport::step).toList());
+        assertTrue(new CheckpointStore(runDir("failing-repeatedly"), 0).latest().isEmpty());
+        String lastFailure = "step 3 (examples " + reference.idsByStep().get(3)
+                + "): injected failure before step 3 (spiel4j.debug.fail-at-steps)";
+        String expected = "the trainer failed 4 times before writing a checkpoint (step 3, step 2, step 4, step 3;"
+                + " spiel4j.supervision.max-restarts-without-progress = 3); the last failure: " + lastFailure;
+        assertEquals(expected, s.error());
+        assertEquals(4, run.failures.size(), run.failures.toString());
+        for (int i = 0; i < 3; i++) {
+            assertTrue(run.failures.get(i).contains("; restart " + (i + 1) + " of at most 3 without a new checkpoint"),
+                    run.failures.get(i));
+        }
+        assertEquals("run FAILED: " + expected, run.failures.get(3));
+
+        List<RunStatus> statuses = new ArrayList<>();
+        for (byte[] v : readAll(Topics.withPrefix("spiel4j.").events(), "failing-repeatedly")) {
+            RunEvent e = RunEvent.parseFrom(v);
+            if (e.hasStatus()) {
+                statuses.add(e.getStatus());
+            }
+        }
+        assertEquals(List.of(RunStatus.State.STARTED, RunStatus.State.TRAINER_RESTARTED,
+                RunStatus.State.TRAINER_RESTARTED, RunStatus.State.TRAINER_RESTARTED, RunStatus.State.FAILED),
+                statuses.stream().map(RunStatus::getState).toList());
+        RunStatus last = statuses.get(statuses.size() - 1);
+        assertEquals(expected, last.getMessage());
+        assertEquals(2, last.getStep(), "the last completed step");
+    }
+
+    /**
+     * Failures separated by progress are not "in a row": with 2 restarts allowed without a new checkpoint, two
+     * failures before the checkpoint of step 4 and two after it (but before the one of step 8) are all restarted,
+     * and the run completes with the reference's result.
+     */
+    @Test
+    void failuresSeparatedByNewCheckpointsDoNotEndTheRun() {
+        Recorder run = new Recorder();
+        RunSummary s = TrainingService.run(config("failing-with-progress", List.of(
+                "supervision.max-restarts-without-progress=2", "debug.fail-at-steps=[3, 2, 6, 5]")), run);
+        assertEquals(RunSummary.Outcome.COMPLETED, s.outcome(), s.toString());
+        assertEquals(4, s.trainerRestarts());
+        assertEquals(List.of(0, 0, 4, 4), run.restarts);
+        assertEquals(4, run.failures.size(), run.failures.toString());
+        assertTrue(run.failures.get(1).contains("restart 2 of at most 2"), run.failures.get(1));
+        assertTrue(run.failures.get(2).contains("restart 1 of at most 2"), "counted anew after the checkpoint of step"
+                + " 4: " + run.failures.get(2));
+        assertTrue(run.failures.get(3).contains("restart 2 of at most 2"), run.failures.get(3));
+        assertTrainedExactlyOnceLikeReference(run);
+        assertSameFineTuning(finalDeltas("reference"), finalDeltas("failing-with-progress"));
         assertSameFinalLoss(run);
     }
 
