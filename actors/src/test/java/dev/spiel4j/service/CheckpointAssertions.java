@@ -51,9 +51,9 @@ final class CheckpointAssertions {
             assertArrayEquals(e.indices(), a.indices(), where + ": delta indices of " + e.module());
             assertBitwiseEqual(where + ": delta values of " + e.module(), e.values(), a.values());
         }
-        assertArrayEquals(Files.readAllBytes(expected.resolve(CheckpointStore.DELTA_FILE)),
-                Files.readAllBytes(actual.resolve(CheckpointStore.DELTA_FILE)), where + ": " + CheckpointStore.DELTA_FILE
-                        + " bytes");
+        String deltaFile = CheckpointStore.DELTA_FILE;
+        assertArrayEquals(Files.readAllBytes(expected.resolve(deltaFile)), Files.readAllBytes(actual.resolve(deltaFile)),
+                where + ": " + deltaFile + " bytes");
 
         TrainingStateFile expectedState = TrainingStateFile.load(expected.resolve(CheckpointStore.STATE_FILE));
         TrainingStateFile actualState = TrainingStateFile.load(actual.resolve(CheckpointStore.STATE_FILE));

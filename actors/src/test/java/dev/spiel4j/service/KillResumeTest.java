@@ -42,10 +42,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The resume promise under the harshest interruption: the real training CLI ({@code Main train}, embedded Kafka
- * broker included) in a child JVM, SIGKILLed at seeded random moments while it trains (some of them right after a
- * checkpoint step, i.e. possibly while the checkpoint is being written) and restarted with the same run id each
- * time, must end with checkpoints bit-identical to those of an uninterrupted run: the sparse fine-tuning, the
- * optimizer and selector state, the step and the data position (so no example was lost or trained twice).
+ * broker included) in a child JVM, SIGKILLed 4 times while it trains (twice at a seeded random moment, twice while it
+ * writes a checkpoint) and restarted with the same run id each time, must end with checkpoints bit-identical to
+ * those of an uninterrupted run: the sparse fine-tuning, the optimizer and selector state, the step and the data
+ * position (so no example was lost or trained twice), and every step it reports, replayed ones included, must have
+ * the uninterrupted run's loss.
  *
  * <p>The children run with the options the launcher ({@code ./spiel4j}) sets, plus the heap and {@code -XX:}
  * options of this test JVM (none by default): running the tests with, e.g., {@code -XX:+UseEpsilonGC} in
@@ -125,10 +126,11 @@ class KillResumeTest {
         last.finish();
         System.out.printf("killed run: %d starts, %.1f s in all%n", starts.size(), seconds(t0));
 
-        // Every step was trained, and every execution of a step (replayed ones included) saw the same batch.
+        // Every step was trained, and every execution of a step (replayed ones included) had the same loss.
         for (TrainProcess s : starts) {
             for (StepLoss done : s.steps) {
-                assertEquals(reference.get(done.step() - 1), done, "in the start that began at step " + s.firstStep);
+                assertEquals(reference.get(done.step() - 1), done, "the start that began at step " + s.firstStep
+                        + " against the uninterrupted run");
             }
         }
         assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(),

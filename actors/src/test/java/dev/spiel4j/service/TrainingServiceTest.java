@@ -160,14 +160,22 @@ class TrainingServiceTest {
         return runDir(runId).resolve("checkpoints").resolve(CheckpointStore.idOf(STEPS));
     }
 
-    /** Every step's loss bit for bit as in the reference, after de-duplicating replayed steps. */
+    /**
+     * Every step's loss bit for bit as in the reference, after de-duplicating replayed steps; a failure names the
+     * first step that differs.
+     */
     private static void assertSameLossesAsReference(Recorder run) {
-        assertEquals(lossBitsByStep(reference), lossBitsByStep(run));
+        Map<Integer, Double> expected = lossByStep(reference);
+        Map<Integer, Double> actual = lossByStep(run);
+        assertEquals(expected.keySet(), actual.keySet(), "steps");
+        expected.forEach((step, loss) -> assertEquals(Double.doubleToRawLongBits(loss),
+                Double.doubleToRawLongBits(actual.get(step)), "loss of step " + step + ": the reference's " + loss
+                        + ", this run's " + actual.get(step)));
     }
 
-    private static Map<Integer, Long> lossBitsByStep(Recorder run) {
-        Map<Integer, Long> m = new TreeMap<>();
-        run.steps.forEach(s -> m.put(s.step(), Double.doubleToRawLongBits(s.loss())));
+    private static Map<Integer, Double> lossByStep(Recorder run) {
+        Map<Integer, Double> m = new TreeMap<>();
+        run.steps.forEach(s -> m.put(s.step(), s.loss()));
         return m;
     }
 
