@@ -87,10 +87,10 @@ class KillResumeTest {
         assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(), reference.stream().map(StepLoss::step).toList());
         System.out.printf("uninterrupted run: %.1f s%n", seconds(t0));
 
-        // Odd kills land at a random moment of the step after a random one 6 to 8 steps into the start (so the
-        // checkpoint 5 steps in was written); even kills land while the start writes its first checkpoint, as soon
-        // as the checkpoint's temporary directory appears. Each start thus resumes at most 5 steps further than the
-        // one before it, and no killed start gets near the last step.
+        // Odd kills land at a random moment within about a step after a random one 6 to 8 steps into the start (so
+        // the checkpoint 5 steps in was written); even kills land while the start writes its first checkpoint, as
+        // soon as the checkpoint's temporary directory appears. Each start thus resumes about 5 steps further than
+        // the one before it, and no killed start gets near the last step.
         Random random = new Random(KILL_SEED);
         List<TrainProcess> starts = new ArrayList<>();
         for (int kill = 1; kill <= KILLS; kill++) {
@@ -101,7 +101,7 @@ class KillResumeTest {
             if (kill % 2 == 1) {
                 int step = resumedAt + CHECKPOINT_INTERVAL + 1 + random.nextInt(3);
                 child.awaitStep(s -> s == step);
-                long delayNanos = (long) (random.nextDouble() * child.lastStepNanos);
+                long delayNanos = (long) (random.nextDouble() * child.meanStepNanos());
                 TimeUnit.NANOSECONDS.sleep(delayNanos);
                 moment = String.format("%.0f ms after the line of step %d", delayNanos / 1e6, step);
             } else {
@@ -260,8 +260,7 @@ class KillResumeTest {
         /** The steps this start reported, in order, with their loss as printed (4 decimals). */
         final List<StepLoss> steps = new CopyOnWriteArrayList<>();
         int firstStep = -1;
-        /** How long the last reported step took to report after the one before it (0 before the second). */
-        long lastStepNanos;
+        private long firstStepSeenNanos;
         private long lastStepSeenNanos;
 
         TrainProcess(Process process) {
@@ -313,10 +312,11 @@ class KillResumeTest {
                 return OptionalInt.empty();
             }
             int step = Integer.parseInt(m.group(1));
-            firstStep = firstStep < 0 ? step : firstStep;
-            long now = System.nanoTime();
-            lastStepNanos = lastStepSeenNanos == 0 ? 0 : now - lastStepSeenNanos;
-            lastStepSeenNanos = now;
+            lastStepSeenNanos = System.nanoTime();
+            if (firstStep < 0) {
+                firstStep = step;
+                firstStepSeenNanos = lastStepSeenNanos;
+            }
             steps.add(new StepLoss(step, m.group(2)));
             return OptionalInt.of(step);
         }
@@ -339,6 +339,14 @@ class KillResumeTest {
             assertTrue(summary.path("checkpoint").asText().endsWith(CheckpointStore.idOf(STEPS)), json);
             assertEquals(STEPS, steps.get(steps.size() - 1).step(), "the last step was reported:\n" + tail());
             return this;
+        }
+
+        /**
+         * The mean time between this start's step lines so far, checkpoint writes and reselections included (one
+         * step's own time can be far from the next one's).
+         */
+        long meanStepNanos() {
+            return steps.size() < 2 ? 0 : (lastStepSeenNanos - firstStepSeenNanos) / (steps.size() - 1);
         }
 
         String tail() {
