@@ -88,6 +88,19 @@ abstract class CliCommand implements Callable<Integer> {
         throw usage(flag + ": " + (Files.exists(path) ? "not a regular file: " : "no such file: ") + path);
     }
 
+    /**
+     * The fine-tuning file that an {@code --sft} value names ({@link SftFiles#resolve}: the file itself or a
+     * checkpoint directory's); a usage error naming the value when it does not exist or is another directory.
+     */
+    Path requireSft(Path path) {
+        requireExisting(path, "--sft", true);
+        try {
+            return SftFiles.resolve(path, line -> progress(spec.name() + ": --sft " + line));
+        } catch (IllegalArgumentException e) {
+            throw usage("--sft: " + e.getMessage());
+        }
+    }
+
     /** A progress line on stderr, so that stdout keeps only the result. */
     void progress(String line) {
         PrintWriter err = spec.commandLine().getErr();

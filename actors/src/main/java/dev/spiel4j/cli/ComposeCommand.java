@@ -18,7 +18,8 @@ import java.util.Map;
         description = "Weighted sum of sparse fine-tunings of one base, written as one fine-tuning file.")
 final class ComposeCommand extends CliCommand {
 
-    @Option(names = "--sft", required = true, paramLabel = "FILE", description = "A fine-tuning; repeat for each.")
+    @Option(names = "--sft", required = true, paramLabel = "PATH", description = {
+            "A fine-tuning; repeat for each.", SftFiles.PATH_HELP})
     List<Path> sfts = new ArrayList<>();
 
     @Option(names = "--weights", split = ",", paramLabel = "W", description = "One weight per --sft, in order."
@@ -30,7 +31,7 @@ final class ComposeCommand extends CliCommand {
 
     @Override
     Result run() {
-        sfts.forEach(f -> requireExisting(f, "--sft", false));
+        List<Path> sftFiles = sfts.stream().map(this::requireSft).toList();
         if (!weights.isEmpty() && weights.size() != sfts.size()) {
             throw usage("--weights: " + weights.size() + " weight(s) for " + sfts.size() + " --sft file(s)");
         }
@@ -42,8 +43,8 @@ final class ComposeCommand extends CliCommand {
             }
         }
         List<SparseFineTuning> parts = new ArrayList<>();
-        for (Path f : sfts) {
-            parts.add(SparseFineTuning.load(f));
+        for (Path f : sftFiles) {
+            parts.add(SftFiles.load(f));
         }
         SparseFineTuning composed = SparseFineTuning.compose(parts, w);
         composed.save(out);

@@ -27,7 +27,8 @@ final class ExportCommand extends CliCommand {
     /** Output layouts. */
     enum Format { peft, merged }
 
-    @Option(names = "--sft", required = true, paramLabel = "FILE", description = "The sparse fine-tuning file.")
+    @Option(names = "--sft", required = true, paramLabel = "PATH", description = {
+            "The sparse fine-tuning to export.", SftFiles.PATH_HELP})
     Path sft;
 
     @Mixin
@@ -42,10 +43,10 @@ final class ExportCommand extends CliCommand {
 
     @Override
     Result run() throws IOException {
-        requireExisting(sft, "--sft", false);
+        Path sftFile = requireSft(sft);
         model.requireExists();
         LoadedModel base = model.load();
-        SparseFineTuning tuning = SftFiles.loadFor(sft, base.fingerprint());
+        SparseFineTuning tuning = SftFiles.loadFor(sftFile, base.fingerprint());
         switch (format) {
             case peft -> SftExport.writePeftAdapter(tuning, base.config(), out);
             case merged -> SftExport.writeMergedModel(tuning, base, out);

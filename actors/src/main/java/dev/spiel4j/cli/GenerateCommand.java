@@ -32,8 +32,8 @@ final class GenerateCommand extends CliCommand {
     @Mixin
     EngineOptions engine;
 
-    @Option(names = "--sft", paramLabel = "FILE",
-            description = "A sparse fine-tuning of this base to merge into the weights; repeat to add several.")
+    @Option(names = "--sft", paramLabel = "PATH", description = {
+            "A sparse fine-tuning of this base to merge into the weights; repeat to add several.", SftFiles.PATH_HELP})
     List<Path> sfts = new ArrayList<>();
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (may be empty).")
@@ -72,11 +72,11 @@ final class GenerateCommand extends CliCommand {
     Result run() {
         GenerationConfig config = generationConfig();
         engine.validate();
-        sfts.forEach(f -> requireExisting(f, "--sft", false));
+        List<Path> sftFiles = sfts.stream().map(this::requireSft).toList();
         LoadedModel loaded = engine.model.load();
         Tokenizer tokenizer = loaded.tokenizer();
         int[] context = context(tokenizer, prompt);
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sfts, loaded.fingerprint());
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded.fingerprint());
         int[] ids;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

@@ -9,12 +9,14 @@ import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseFineTuningSummary;
 import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.io.HfCheckpoint;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.JsonFiles;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.io.ModelFormatException;
 import dev.spiel4j.io.SafeTensors;
+import dev.spiel4j.service.CheckpointStore;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
@@ -25,16 +27,19 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * {@code inspect}: what a checkpoint holds. Recognises, by the {@code spiel4j.format} metadata the checkpoint
  * package writes, a sparse fine-tuning file ({@link SparseFineTuningSummary}) and a training-state file (its
- * metadata and arrays), an exported adapter directory ({@link SftExport#ADAPTER_CONFIG}: deltas per module,
+ * metadata and arrays), a training checkpoint directory (its sparse fine-tuning file, {@link SftFiles#checkpointIn}),
+ * an exported adapter directory ({@link SftExport#ADAPTER_CONFIG}: deltas per module,
  * checked against the weights file), and a base model (GGUF file or Hugging Face directory: its config and the
  * fingerprint its fine-tunings must carry).
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Show what a sparse fine-tuning, training-state file, exported adapter or model holds.")
+        description = "Show what a sparse fine-tuning, training-state file, checkpoint directory, exported adapter or"
+                + " model holds.")
 final class InspectCommand extends CliCommand {
     private static final String SPARSE_FINE_TUNING = SparseFineTuningFile.FORMAT;
     private static final String TRAINING_STATE = TrainingStateFile.FORMAT;
@@ -43,7 +48,9 @@ final class InspectCommand extends CliCommand {
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
     @Parameters(paramLabel = "FILE",
-            description = "A .safetensors checkpoint, an exported adapter directory, a GGUF file or an HF directory.")
+            description = "A .safetensors checkpoint, a training checkpoint directory (runs/<id>/checkpoints/"
+                    + "step-NNNNNN, or a run directory for its newest), an exported adapter directory, a GGUF file or"
+                    + " an HF directory.")
     Path file;
 
     @Override
@@ -56,16 +63,33 @@ final class InspectCommand extends CliCommand {
                 && Files.isRegularFile(adapterConfig)) {
             return adapter(adapterConfig);
         }
-        if (directory || !isSafetensors(file)) {
-            return model(); // a Hugging Face directory or a GGUF file; the loader says what is wrong otherwise
+        if (directory) {
+            Optional<Path> checkpoint;
+            try {
+                checkpoint = SftFiles.checkpointIn(file, line -> progress("inspect: " + line));
+            } catch (IllegalArgumentException e) {
+                throw usage("FILE: " + e.getMessage());
+            }
+            if (checkpoint.isPresent()) {
+                return sparseFineTuning(checkpoint.get());
+            }
+            if (!Files.isRegularFile(file.resolve(HfCheckpoint.CONFIG))) {
+                throw usage("FILE: " + file + " is a directory without " + CheckpointStore.DELTA_FILE
+                        + " (a checkpoint), " + SftExport.ADAPTER_CONFIG + " (an exported adapter) or "
+                        + HfCheckpoint.CONFIG + " (a Hugging Face model)");
+            }
+            return model(); // the loader says what else is wrong
+        }
+        if (!isSafetensors(file)) {
+            return model(); // a GGUF file; the loader says what is wrong otherwise
         }
         SafeTensors.Contents contents = SafeTensors.read(file);
         String format = contents.metadata().getOrDefault(SparseFineTuningFile.FORMAT_KEY, "");
         return switch (format) {
-            case SPARSE_FINE_TUNING -> sparseFineTuning();
+            case SPARSE_FINE_TUNING -> sparseFineTuning(file);
             case TRAINING_STATE -> trainingState(contents);
             default -> {
-                if (Files.isRegularFile(dir.resolve("config.json"))) {
+                if (Files.isRegularFile(dir.resolve(HfCheckpoint.CONFIG))) {
                     yield model();
                 }
                 throw new ModelFormatException(file, "is a safetensors file but no spiel4j checkpoint (metadata"
@@ -103,8 +127,13 @@ final class InspectCommand extends CliCommand {
         return new Result(text, json);
     }
 
-    private Result sparseFineTuning() {
-        SparseFineTuningSummary summary = SparseFineTuning.load(file).inspect();
+    /** Its summary, and on stderr why it holds no deltas if it holds none (a LoRA run's checkpoint, say). */
+    private Result sparseFineTuning(Path sftFile) {
+        SparseFineTuning sft = SparseFineTuning.load(sftFile);
+        if (sft.numDeltas() == 0) {
+            progress("inspect: warning: " + SftFiles.withoutDeltas(sftFile, sft));
+        }
+        SparseFineTuningSummary summary = sft.inspect();
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("kind", SPARSE_FINE_TUNING);
         json.putAll(summary.toMap());

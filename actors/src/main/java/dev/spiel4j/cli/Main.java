@@ -16,9 +16,9 @@ import java.nio.charset.StandardCharsets;
  * <p>Output contract: a subcommand's result goes to stdout, human-readable by default, or with {@code --json}
  * as exactly one JSON object on one line, the last (and only) line on stdout. Progress, warnings and errors go to
  * stderr. Exit codes: 0 success, 2 usage errors (unknown flag, bad or missing value, an input path that does not
- * exist), 1 runtime failures (a malformed file, a fine-tuning made for another base model, a training run that ended
- * FAILED: its summary is still printed). Errors print one
- * message naming the flag or file and what is wrong; {@code --verbose} adds the stack trace.
+ * exist or is a directory of the wrong kind), 1 runtime failures (a malformed file, a fine-tuning made for another
+ * base model, a training run that ended FAILED: its summary is still printed). Errors print one message naming the
+ * flag or file and what is wrong; {@code --verbose} adds the stack trace.
  */
 @Command(name = "spiel4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Sparse fine-tuning (SpIEL) of LLaMA models on the JVM.",

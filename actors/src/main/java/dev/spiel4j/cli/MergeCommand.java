@@ -32,9 +32,10 @@ final class MergeCommand extends CliCommand {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to write (created).")
     Path out;
 
-    /** One {@code --sft FILE [--weight W]}. */
+    /** One {@code --sft PATH [--weight W]}. */
     static final class WeightedSft {
-        @Option(names = "--sft", required = true, paramLabel = "FILE", description = "A sparse fine-tuning file.")
+        @Option(names = "--sft", required = true, paramLabel = "PATH", description = {
+                "A sparse fine-tuning to merge.", SftFiles.PATH_HELP})
         Path file;
 
         @Option(names = "--weight", paramLabel = "W",
@@ -46,17 +47,17 @@ final class MergeCommand extends CliCommand {
     Result run() {
         model.requireExists();
         double[] weights = new double[parts.size()];
+        List<Path> sftFiles = new ArrayList<>();
         for (int i = 0; i < weights.length; i++) {
             WeightedSft p = parts.get(i);
-            requireExisting(p.file, "--sft", false);
+            sftFiles.add(requireSft(p.file));
             if (!Double.isFinite(p.weight)) {
                 throw usage("--weight: must be finite, got " + p.weight + " for " + p.file);
             }
             weights[i] = p.weight;
         }
         LoadedModel base = model.load();
-        List<SparseFineTuning> sfts = SftFiles.loadAllFor(parts.stream().map(p -> p.file).toList(),
-                base.fingerprint());
+        List<SparseFineTuning> sfts = SftFiles.loadAllFor(sftFiles, base.fingerprint());
         boolean plain = sfts.size() == 1 && weights[0] == 1.0;
         SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
         progress("merge: writing " + merged.numDeltas() + " deltas into " + out);

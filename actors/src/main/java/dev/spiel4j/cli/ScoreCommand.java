@@ -52,7 +52,8 @@ final class ScoreCommand extends CliCommand {
     @Mixin
     EngineOptions engine;
 
-    @Option(names = "--sft", paramLabel = "FILE", description = "A sparse fine-tuning of this base to merge first.")
+    @Option(names = "--sft", paramLabel = "PATH", description = {
+            "A sparse fine-tuning of this base to merge first.", SftFiles.PATH_HELP})
     Path sft;
 
     @Option(names = "--data", required = true, paramLabel = "FILE",
@@ -74,9 +75,7 @@ final class ScoreCommand extends CliCommand {
     Result run() throws IOException {
         engine.validate();
         requireExisting(data, "--data", false);
-        if (sft != null) {
-            requireExisting(sft, "--sft", false);
-        }
+        List<Path> sftFiles = sft == null ? List.of() : List.of(requireSft(sft));
         ExampleFileReader.Format format;
         try {
             format = ExampleFileReader.Format.of(data);
@@ -97,8 +96,7 @@ final class ScoreCommand extends CliCommand {
             throw usage("--seq-len: " + seqLen + " does not fit the model's context length "
                     + loaded.config().contextLength() + " (BOS + N tokens)");
         }
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sft == null ? List.of() : List.of(sft),
-                loaded.fingerprint());
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded.fingerprint());
         LossScorer.Score score;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

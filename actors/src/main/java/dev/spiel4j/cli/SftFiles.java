@@ -1,21 +1,147 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseMerge;
 import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.service.CheckpointStore;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
 
-/** Loading sparse fine-tuning files named on the command line, with errors that name the file. */
+/**
+ * Sparse fine-tunings named on the command line: where a path's fine-tuning file is (a file, or a training
+ * checkpoint directory), and loading it with errors that name the path.
+ */
 final class SftFiles {
+    /** The help line of every option that takes a fine-tuning, after the line that says what it is for. */
+    static final String PATH_HELP = "PATH: a sparse fine-tuning file, or a checkpoint directory holding "
+            + CheckpointStore.DELTA_FILE + " (runs/<id>/checkpoints/step-NNNNNN; a run directory means its newest"
+            + " checkpoint).";
+
     private SftFiles() {
     }
 
-    /** Loads {@code file} and refuses it unless it was trained on the base with {@code fingerprint}. */
-    static SparseFineTuning loadFor(Path file, String fingerprint) {
+    /**
+     * The fine-tuning file that {@code path} names: a regular file is itself; a directory must hold one
+     * ({@link #checkpointIn}).
+     *
+     * @param note told which checkpoint a run directory stands for
+     * @throws IllegalArgumentException naming {@code path} and what was expected, for any other directory
+     */
+    static Path resolve(Path path, Consumer<String> note) {
+        if (!Files.isDirectory(path)) {
+            return path;
+        }
+        return checkpointIn(path, note).orElseThrow(() -> new IllegalArgumentException(notACheckpoint(path)));
+    }
+
+    /**
+     * The fine-tuning file of a directory that a training run wrote: a checkpoint directory's
+     * {@value CheckpointStore#DELTA_FILE}, or, for a run directory or its checkpoints folder, that of the newest
+     * checkpoint (told to {@code note}: the user named none). Empty for any other directory.
+     *
+     * @throws IllegalArgumentException for a run directory that holds no checkpoint yet
+     */
+    static Optional<Path> checkpointIn(Path dir, Consumer<String> note) {
+        Path delta = dir.resolve(CheckpointStore.DELTA_FILE);
+        if (Files.isRegularFile(delta)) {
+            return Optional.of(delta);
+        }
+        Path runCheckpoints = new CheckpointStore(dir, 0).dir();
+        boolean runDir = Files.isDirectory(runCheckpoints);
+        List<Path> checkpoints = CheckpointStore.checkpointsIn(runDir ? runCheckpoints : dir);
+        if (checkpoints.isEmpty()) {
+            if (runDir) {
+                throw new IllegalArgumentException(dir + " is a run directory without checkpoints yet ("
+                        + runCheckpoints + " holds no step-NNNNNN directory)");
+            }
+            return Optional.empty();
+        }
+        Path newest = checkpoints.get(checkpoints.size() - 1);
+        Path newestDelta = newest.resolve(CheckpointStore.DELTA_FILE);
+        if (!Files.isRegularFile(newestDelta)) {
+            throw new IllegalArgumentException(newest + ", the newest checkpoint in " + dir + ", has no "
+                    + CheckpointStore.DELTA_FILE);
+        }
+        note.accept(dir + " holds " + checkpoints.size() + " checkpoint(s): using the newest, " + newest);
+        return Optional.of(newestDelta);
+    }
+
+    /** Why a directory is not a fine-tuning, and what would be. */
+    private static String notACheckpoint(Path dir) {
+        String expected = "expected a sparse fine-tuning file or a checkpoint directory containing "
+                + CheckpointStore.DELTA_FILE + " (runs/<id>/checkpoints/step-NNNNNN)";
+        if (Files.isRegularFile(dir.resolve(SftExport.ADAPTER_CONFIG))) {
+            return dir + " is an exported PEFT adapter (for Python), not a spiel4j fine-tuning: " + expected
+                    + ", such as the one it was exported from";
+        }
+        return dir + " is " + (isEmpty(dir) ? "an empty directory" : "a directory without "
+                + CheckpointStore.DELTA_FILE) + ": " + expected;
+    }
+
+    private static boolean isEmpty(Path dir) {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir, e);
+        }
+    }
+
+    /**
+     * Loads {@code file} and refuses one without deltas: applying it would silently change nothing.
+     *
+     * @throws CliFailure naming the file and, for a checkpoint of a method that is not sparse, where its weights are
+     */
+    static SparseFineTuning load(Path file) {
         SparseFineTuning sft = SparseFineTuning.load(file);
+        if (sft.numDeltas() == 0) {
+            throw new CliFailure("--sft " + withoutDeltas(file, sft), null);
+        }
+        return sft;
+    }
+
+    /**
+     * What a fine-tuning without deltas is: LoRA, (IA)3 and full fine-tuning runs checkpoint an empty
+     * {@value CheckpointStore#DELTA_FILE} and keep their trained weights in {@value CheckpointStore#STATE_FILE} only.
+     */
+    static String withoutDeltas(Path file, SparseFineTuning sft) {
+        if (denseMethod(sft.method())) {
+            boolean checkpoint = file.getFileName().toString().equals(CheckpointStore.DELTA_FILE)
+                    && Files.isRegularFile(file.resolveSibling(CheckpointStore.STATE_FILE));
+            String what = checkpoint
+                    ? (file.getParent() == null ? Path.of(".") : file.getParent()) + " is a checkpoint of a "
+                    + sft.method() + " run"
+                    : file + " was written by a " + sft.method() + " run";
+            return what + ": its fine-tuning is not sparse; " + file.getFileName() + " holds no deltas and the"
+                    + " trained " + sft.method() + " weights are only in the checkpoint's " + CheckpointStore.STATE_FILE
+                    + ", which --sft cannot apply (only " + MethodSpec.Method.SPIEL_AG.cliName() + " and "
+                    + MethodSpec.Method.SPIEL_MA.cliName() + " runs write deltas)";
+        }
+        return file + " holds no deltas (method " + sft.method() + "): there is nothing to apply";
+    }
+
+    /** Whether {@code method} names a training method that is not sparse (LoRA, (IA)3, full fine-tuning). */
+    private static boolean denseMethod(String method) {
+        for (MethodSpec.Method m : MethodSpec.Method.values()) {
+            if (m.cliName().equals(method)) {
+                return m != MethodSpec.Method.SPIEL_AG && m != MethodSpec.Method.SPIEL_MA;
+            }
+        }
+        return false;
+    }
+
+    /** {@link #load} that also refuses the file unless it was trained on the base with {@code fingerprint}. */
+    static SparseFineTuning loadFor(Path file, String fingerprint) {
+        SparseFineTuning sft = load(file);
         try {
             sft.requireBase(fingerprint);
         } catch (IllegalStateException e) {

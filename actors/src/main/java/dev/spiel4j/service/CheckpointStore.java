@@ -97,6 +97,11 @@ public final class CheckpointStore {
 
     /** Checkpoint directories, oldest first. */
     public List<Path> checkpoints() {
+        return checkpointsIn(dir);
+    }
+
+    /** The checkpoint directories ({@code step-NNNNNN}) in a run's checkpoints folder, oldest first. */
+    public static List<Path> checkpointsIn(Path dir) {
         if (!Files.isDirectory(dir)) {
             return List.of();
         }

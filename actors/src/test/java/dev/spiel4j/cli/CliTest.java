@@ -12,6 +12,7 @@ import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.ModuleNames;
+import dev.spiel4j.service.CheckpointStore;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -381,5 +382,150 @@ class CliTest {
         assertEquals(64, gguf.get("config").get("dim").asInt());
         assertEquals("INTERLEAVED", gguf.get("config").get("rope_layout").asText());
         assertEquals(hf.fingerprint(), run("inspect", HF, "--json").json().get("fingerprint").asText());
+    }
+
+    /** A checkpoint as the service writes it: {@code <run>/checkpoints/step-NNNNNN/{delta.sft, state.bin}}. */
+    private static Path checkpoint(Path runDir, int step, SparseFineTuning sft) throws IOException {
+        Path dir = Files.createDirectories(new CheckpointStore(runDir, 0).dir().resolve(CheckpointStore.idOf(step)));
+        sft.save(dir.resolve(CheckpointStore.DELTA_FILE));
+        new TrainingStateFile(Map.of("step", Integer.toString(step), "method", sft.method()),
+                Map.of("values", new float[]{1, 2}), Map.of(), Map.of()).save(dir.resolve(CheckpointStore.STATE_FILE));
+        return dir;
+    }
+
+    private static JsonNode scoreWith(String sft) throws IOException {
+        return run("score", "--model", HF, "--sft", sft, "--data",
+                SharedAssets.file("data/tinystories_valid_head.txt").toString(), "--seq-len", "64",
+                "--max-chars", "3000", "--max-chunks", "3", "--json").json();
+    }
+
+    @Test
+    void aCheckpointDirectoryStandsForItsDeltaFileInEveryCommand(@TempDir Path dir) throws IOException {
+        Path run = dir.resolve("run");
+        SparseFineTuning older = handMade(hf, hf.fingerprint(), 11);
+        SparseFineTuning newer = handMade(hf, hf.fingerprint(), 12);
+        Path step10 = checkpoint(run, 10, older);
+        Path step20 = checkpoint(run, 20, newer);
+        String file10 = step10.resolve(CheckpointStore.DELTA_FILE).toString();
+        String file20 = step20.resolve(CheckpointStore.DELTA_FILE).toString();
+
+        int[] fromFile = greedy(HF, file10);
+        assertFalse(Arrays.equals(greedy(HF), fromFile), "the hand-made deltas should change greedy decoding");
+        assertArrayEquals(fromFile, greedy(HF, step10.toString()));
+        assertEquals(scoreWith(file10).get("mean_nll").asDouble(),
+                scoreWith(step10.toString()).get("mean_nll").asDouble(), 0.0);
+
+        // merge, compose and export take it too
+        Path merged = dir.resolve("merged");
+        assertEquals(older.numDeltas(), run("merge", "--model", HF, "--sft", step10.toString(),
+                "--out", merged.toString(), "--json").json().get("num_deltas").asLong());
+        assertArrayEquals(fromFile, greedy(merged.toString()));
+        Path doubled = dir.resolve("doubled.safetensors");
+        run("compose", "--sft", step10.toString(), "--weights", "2", "--out", doubled.toString(), "--json").json();
+        assertArrayEquals(greedy(HF, file10, file10), greedy(HF, doubled.toString()));
+        Path adapter = dir.resolve("adapter");
+        run("export", "--sft", step10.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
+                "--json").json();
+        assertEquals(older.numDeltas(), run("inspect", adapter.toString(), "--json").json()
+                .get("num_tunable_weights").asLong());
+
+        // inspect shows the checkpoint's fine-tuning
+        JsonNode inspected = run("inspect", step10.toString(), "--json").json();
+        assertEquals("sparse-fine-tuning", inspected.get("kind").asText());
+        assertEquals(older.numDeltas(), inspected.get("total").get("count").asLong());
+        assertEquals(older.hyperparameters().get("seed"), inspected.get("hyperparameters").get("seed").asText());
+
+        // the run directory and its checkpoints folder mean the newest checkpoint, and say so on stderr
+        int[] newest = greedy(HF, file20);
+        assertFalse(Arrays.equals(fromFile, newest), "the two checkpoints should decode differently");
+        for (Path runOrFolder : List.of(run, run.resolve("checkpoints"))) {
+            Run r = run("generate", "--model", HF, "--sft", runOrFolder.toString(), "--prompt", "",
+                    "--max-new-tokens", "40", "--greedy", "--json");
+            assertArrayEquals(newest, ids(r.json()));
+            assertTrue(r.err().contains(runOrFolder + " holds 2 checkpoint(s): using the newest, " + step20),
+                    r.err());
+            Run i = run("inspect", runOrFolder.toString(), "--json");
+            assertEquals(newer.hyperparameters().get("seed"),
+                    i.json().get("hyperparameters").get("seed").asText());
+            assertTrue(i.err().contains("using the newest, " + step20), i.err());
+        }
+    }
+
+    @Test
+    void directoriesThatAreNotCheckpointsAreRefusedNamingThem(@TempDir Path dir) throws IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        Path notes = Files.createDirectories(dir.resolve("notes"));
+        Files.writeString(notes.resolve("readme.txt"), "not a checkpoint");
+        String data = SharedAssets.file("data/tinystories_valid_head.txt").toString();
+        for (Path d : List.of(empty, notes)) {
+            String expected = "expected a sparse fine-tuning file or a checkpoint directory containing delta.sft";
+            for (String[] args : List.of(
+                    new String[]{"generate", "--model", HF, "--sft", d.toString(), "--prompt", "",
+                            "--max-new-tokens", "4"},
+                    new String[]{"score", "--model", HF, "--sft", d.toString(), "--data", data, "--seq-len", "8"},
+                    new String[]{"merge", "--model", HF, "--sft", d.toString(), "--out", dir.resolve("m").toString()},
+                    new String[]{"compose", "--sft", d.toString(), "--out", dir.resolve("c").toString()},
+                    new String[]{"export", "--model", HF, "--sft", d.toString(), "--format", "peft",
+                            "--out", dir.resolve("p").toString()})) {
+                Run r = run(args);
+                assertEquals(2, r.code(), args[0] + ": " + r.err());
+                assertTrue(r.err().contains("--sft: " + d + " is " + (d == empty ? "an empty directory"
+                        : "a directory without delta.sft")) && r.err().contains(expected), r.err());
+            }
+        }
+        assertFalse(Files.exists(dir.resolve("m")) || Files.exists(dir.resolve("c")) || Files.exists(dir.resolve("p")),
+                "nothing written");
+        Run inspectEmpty = run("inspect", empty.toString());
+        assertEquals(2, inspectEmpty.code(), inspectEmpty.err());
+        assertTrue(inspectEmpty.err().contains(empty + " is a directory without delta.sft (a checkpoint),"
+                + " adapter_config.json (an exported adapter) or config.json (a Hugging Face model)"),
+                inspectEmpty.err());
+
+        // an exported adapter is for Python; a run directory needs a checkpoint
+        Path adapter = dir.resolve("adapter");
+        Path sft = dir.resolve("a.safetensors");
+        handMade(hf, hf.fingerprint(), 11).save(sft);
+        run("export", "--sft", sft.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
+                "--json").json();
+        Run fromAdapter = run("compose", "--sft", adapter.toString(), "--out", dir.resolve("c").toString());
+        assertEquals(2, fromAdapter.code());
+        assertTrue(fromAdapter.err().contains(adapter + " is an exported PEFT adapter"), fromAdapter.err());
+        Path fresh = Files.createDirectories(dir.resolve("fresh-run").resolve("checkpoints"));
+        Run noCheckpoint = run("compose", "--sft", fresh.getParent().toString(), "--out", dir.resolve("c").toString());
+        assertEquals(2, noCheckpoint.code());
+        assertTrue(noCheckpoint.err().contains(fresh.getParent() + " is a run directory without checkpoints yet"),
+                noCheckpoint.err());
+        Run inspectFresh = run("inspect", fresh.getParent().toString());
+        assertEquals(2, inspectFresh.code());
+        assertTrue(inspectFresh.err().contains("without checkpoints yet"), inspectFresh.err());
+    }
+
+    @Test
+    void aCheckpointOfAMethodThatIsNotSparseIsRefusedSayingWhy(@TempDir Path dir) throws IOException {
+        Path step = checkpoint(dir.resolve("run"), 30,
+                new SparseFineTuning(hf.fingerprint(), "lora", Map.of("lr", "0.002"), List.of()));
+        Path deltaFile = step.resolve(CheckpointStore.DELTA_FILE);
+        String why = step + " is a checkpoint of a lora run: its fine-tuning is not sparse";
+        for (String sft : List.of(step.toString(), deltaFile.toString())) {
+            Run g = run("generate", "--model", HF, "--sft", sft, "--prompt", "", "--max-new-tokens", "4");
+            assertEquals(1, g.code(), g.err());
+            assertTrue(g.err().contains(why) && g.err().contains("state.bin"), g.err());
+            Run c = run("compose", "--sft", sft, "--out", dir.resolve("c").toString());
+            assertEquals(1, c.code(), c.err());
+            assertTrue(c.err().contains(why), c.err());
+        }
+        assertFalse(Files.exists(dir.resolve("c")), "nothing composed");
+        // inspect still shows what the file holds, and says why it holds no deltas
+        Run i = run("inspect", step.toString(), "--json");
+        assertEquals(0, i.json().get("total").get("count").asLong());
+        assertEquals("lora", i.json().get("method").asText());
+        assertTrue(i.err().contains("warning: " + why), i.err());
+        // a fine-tuning without deltas that is no checkpoint is refused too
+        Path empty = dir.resolve("empty.safetensors");
+        new SparseFineTuning(hf.fingerprint(), "spiel-ag", Map.of(), List.of()).save(empty);
+        Run e = run("score", "--model", HF, "--sft", empty.toString(), "--data",
+                SharedAssets.file("data/tinystories_valid_head.txt").toString(), "--seq-len", "8");
+        assertEquals(1, e.code(), e.err());
+        assertTrue(e.err().contains(empty + " holds no deltas (method spiel-ag): there is nothing to apply"), e.err());
     }
 }

@@ -377,7 +377,7 @@ class TrainingServiceTest {
      * and the run completes with the reference's result.
      */
     @Test
-    void failuresSeparatedByNewCheckpointsDoNotEndTheRun() {
+    void failuresSeparatedByNewCheckpointsDoNotEndTheRun() throws Exception {
         Recorder run = new Recorder();
         RunSummary s = TrainingService.run(config("failing-with-progress", List.of(
                 "supervision.max-restarts-without-progress=2", "debug.fail-at-steps=[3, 2, 6, 5]")), run);
