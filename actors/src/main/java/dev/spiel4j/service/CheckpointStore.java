@@ -15,6 +15,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -197,12 +198,21 @@ public final class CheckpointStore {
         return v;
     }
 
+    /**
+     * Deletes all but the newest {@code keep} checkpoints, and the half-written temporary directories
+     * ({@code .step-NNNNNN-*}) of writes that a killed process never finished: one trainer writes at a time, so after
+     * a completed write every such directory is abandoned.
+     */
     private void prune() throws IOException {
-        List<Path> all = checkpoints();
-        if (keep == 0 || all.size() <= keep) {
-            return;
+        List<Path> doomed = new ArrayList<>();
+        try (Stream<Path> entries = Files.list(dir)) {
+            entries.filter(p -> p.getFileName().toString().startsWith(".step-")).forEach(doomed::add);
         }
-        for (Path old : all.subList(0, all.size() - keep)) {
+        List<Path> all = checkpoints();
+        if (keep > 0 && all.size() > keep) {
+            doomed.addAll(all.subList(0, all.size() - keep));
+        }
+        for (Path old : doomed) {
             try (Stream<Path> files = Files.list(old)) {
                 for (Path f : files.toList()) {
                     Files.delete(f);

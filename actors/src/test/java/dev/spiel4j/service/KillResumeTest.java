@@ -124,6 +124,7 @@ class KillResumeTest {
         TrainProcess last = resume();
         starts.add(last);
         last.finish();
+        assertEquals(List.of(), partialCheckpoints(), "the checkpoint writes the kills interrupted are cleaned up");
         System.out.printf("killed run: %d starts, %.1f s in all%n", starts.size(), seconds(t0));
 
         // Every step was trained, and every execution of a step (replayed ones included) had the same loss.
