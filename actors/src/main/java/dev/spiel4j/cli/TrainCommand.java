@@ -86,6 +86,11 @@ final class TrainCommand extends CliCommand {
     @Option(names = "--out", paramLabel = "DIR", description = "Parent directory of run directories (run.dir).")
     String out;
 
+    @Option(names = "--activation-checkpointing", description = "Keep only each block's input in the forward pass and"
+            + " recompute the block in its backward segment: less memory, one more forward pass"
+            + " (train.activation-checkpointing).")
+    Boolean activationCheckpointing;
+
     @Option(names = "--run-id", paramLabel = "ID", description = "Run id; an existing run resumes from its last checkpoint.")
     String runId;
 
@@ -164,6 +169,7 @@ final class TrainCommand extends CliCommand {
         put(o, "run.seed", seed);
         put(o, "run.dir", out);
         put(o, "run.id", runId);
+        put(o, "train.activation-checkpointing", activationCheckpointing);
         o.addAll(overrides);
         return o;
     }

@@ -28,7 +28,7 @@ import dev.spiel4j.train.DeviceSetting;
  * key and where it was set; unknown keys (typos) are refused too.
  */
 public record RunSettings(Run run, Model model, Data data, Method method, Optimizer optimizer, Schedule schedule,
-                          Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device,
+                          Train train, Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device,
                           Supervision supervision) {
 
     /** Root of every spiel4j setting. */
@@ -77,6 +77,10 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
 
     /** @param steps 0 = unbounded; @param epochs 0 = use steps */
     public record Schedule(long steps, int epochs, double warmupFraction, String decay) {
+    }
+
+    /** @param activationCheckpointing recompute each block's forward pass in its backward segment */
+    public record Train(boolean activationCheckpointing) {
     }
 
     public record Batch(int size, int microBatches) {
@@ -185,6 +189,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 new Schedule(r.longAtLeast("schedule.steps", 0), r.intAtLeast("schedule.epochs", 0),
                         r.fraction("schedule.warmup-fraction"),
                         r.oneOf("schedule.decay", Set.of("linear", "cosine", "constant"))),
+                new Train(r.bool("train.activation-checkpointing")),
                 new Batch(r.intAtLeast("batch.size", 1), r.intAtLeast("batch.micro-batches", 1)),
                 new Eval(r.intAtLeast("eval.interval", 0), r.optionalPath("eval.data"),
                         r.intAtLeast("eval.holdout-examples", 0), r.paths("eval.multiple-choice"),

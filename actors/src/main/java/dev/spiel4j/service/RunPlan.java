@@ -14,6 +14,7 @@ import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.streams.BatchShape;
 import dev.spiel4j.train.LrSchedule;
 import dev.spiel4j.train.ModelPlacement;
+import dev.spiel4j.train.BackwardPass;
 import dev.spiel4j.train.SessionSpec;
 
 import java.io.IOException;
@@ -64,10 +65,14 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
                 ModelPlacement.computeType(settings.model().computeType()));
     }
 
-    /** The trainer's session: the method over the run's steps, clipped at {@code optimizer.grad-clip} (0: never). */
+    /**
+     * The trainer's session: the method over the run's steps, clipped at {@code optimizer.grad-clip} (0: never),
+     * with activation checkpointing as {@code train.activation-checkpointing} says.
+     */
     public SessionSpec trainingSpec() {
         double clip = settings.optimizer().gradClip();
-        return new SessionSpec(spec, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY);
+        return new SessionSpec(spec, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY,
+                settings.train().activationCheckpointing() ? BackwardPass.CHECKPOINTED : BackwardPass.BLOCK_WISE);
     }
 
     public static RunPlan of(RunSettings s, LoadedModel model) {

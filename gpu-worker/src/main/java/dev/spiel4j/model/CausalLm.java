@@ -14,7 +14,16 @@ import java.util.Map;
 public interface CausalLm {
 
     /**
-     * Training/scoring forward pass.
+     * The forward pass cut at its block boundaries, for block-wise backward passes and activation checkpointing.
+     *
+     * @param scope         what the blocks share (positions, masks) is attached here
+     * @param tokens        {@code [B, T]} int64
+     * @param attentionMask {@code [B, T]} float 1 for real tokens, 0 for padding, or null
+     */
+    ForwardSegments segments(NDManager scope, NDArray tokens, NDArray attentionMask);
+
+    /**
+     * Training/scoring forward pass: every segment in order.
      *
      * @param scope         every intermediate and the result are attached here
      * @param tokens        {@code [B, T]} int64
@@ -22,7 +31,9 @@ public interface CausalLm {
      * @param linears       how every block linear is evaluated (the fine-tuning method)
      * @return logits {@code [B, T, V]} float32
      */
-    NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears);
+    default NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears) {
+        return segments(scope, tokens, attentionMask).logits(linears);
+    }
 
     /** The frozen base weights under canonical names (live arrays; full fine-tuning updates them in place). */
     Map<String, NDArray> weights();

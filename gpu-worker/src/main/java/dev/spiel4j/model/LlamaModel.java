@@ -28,7 +28,7 @@ import java.util.stream.Collectors;
 /**
  * A LLaMA-family decoder on DJL: token embedding, pre-norm blocks of RMSNorm, rotary grouped-query attention with a
  * causal and a key-padding mask, and a SwiGLU feed-forward, then a final RMSNorm and a tied or untied head. The
- * whole forward pass reads top to bottom in {@link #forward(NDManager, NDArray, NDArray, LinearLayers, KvCache)}.
+ * whole forward pass reads top to bottom in {@link Segments}: embedding, blocks, head.
  *
  * <p>With {@link WeightStorage#NF4} the block linears are held as NF4 and dequantized into the forward pass's scope
  * just before their {@link LinearLayers} call, which still receives a dense {@code [out, in]} weight.
@@ -173,47 +173,70 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
     }
 
     /**
-     * The training and scoring forward pass.
+     * The training and scoring forward pass, cut at the block boundaries (see {@link ForwardSegments}); its
+     * {@link ForwardSegments#logits} is {@link #forward}.
      *
-     * @param scope         receives every intermediate and the result
+     * @param scope         receives what the blocks share; each segment's intermediates go to its input's manager
      * @param tokens        {@code [B, T]} int64 token ids
      * @param attentionMask {@code [B, T]} 1 for real tokens and 0 for padding (left or right), or null for none.
      *                      Padded keys are never attended to and positions count real tokens only, so a padded row
      *                      gives the same logits at its real tokens as the row alone.
-     * @param linears       evaluates every block linear (the fine-tuning method, or {@link LinearLayers#DENSE})
-     * @return logits {@code [B, T, vocab]} float32 in {@code scope}
      */
-    public NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears) {
-        return forward(scope, tokens, attentionMask, linears, null);
+    @Override
+    public ForwardSegments segments(NDManager scope, NDArray tokens, NDArray attentionMask) {
+        return new Segments(scope, tokens, attentionMask, null);
     }
 
-    private NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears,
-                            KvCache cache) {
-        Shape shape = tokens.getShape();
-        if (shape.dimension() != 2 || (attentionMask != null && !attentionMask.getShape().equals(shape))) {
-            throw new IllegalArgumentException("tokens must be [batch, time] and the attention mask the same shape;"
-                    + " got " + shape + " and " + (attentionMask == null ? "no mask" : attentionMask.getShape()));
-        }
-        int b = (int) shape.get(0);
-        int t = (int) shape.get(1);
-        int past = cache == null ? 0 : cache.length;
-        if (past + t > config.contextLength()) {
-            throw new IllegalArgumentException((past + t) + " positions exceed the context length "
-                    + config.contextLength());
-        }
-        int heads = config.heads();
-        int kvHeads = config.kvHeads();
-        int hd = config.headDim();
-        NDArray ids = inScope(scope, tokens).toType(DataType.INT64, false);
-        NDArray mask = attentionMask == null ? null : inScope(scope, attentionMask).toType(DataType.FLOAT32, false);
+    /** The decoder's math, top to bottom: embedding, blocks, head; with a KV cache when generating. */
+    private final class Segments implements ForwardSegments {
+        private final int b;
+        private final int t;
+        private final NDArray ids;
+        /** Rotary tables at each token's position: [B or 1, T, 1, hd]. */
+        private final NDArray cos;
+        private final NDArray sin;
+        /** Causal and key-padding bias: [B or 1, 1, 1, T, S]. */
+        private final NDArray bias;
+        private final KvCache cache;
 
-        NDArray positions = positions(scope, mask, t, past);                 // [B or 1, T]
-        NDArray cos = gatherRows(positions, ropeCos).expandDims(2);          // [B or 1, T, 1, hd]
-        NDArray sin = gatherRows(positions, ropeSin).expandDims(2);
-        NDArray bias = attentionBias(scope, mask, t, past);                  // [B or 1, 1, 1, T, S]
+        Segments(NDManager scope, NDArray tokens, NDArray attentionMask, KvCache cache) {
+            Shape shape = tokens.getShape();
+            if (shape.dimension() != 2 || (attentionMask != null && !attentionMask.getShape().equals(shape))) {
+                throw new IllegalArgumentException("tokens must be [batch, time] and the attention mask the same shape;"
+                        + " got " + shape + " and " + (attentionMask == null ? "no mask" : attentionMask.getShape()));
+            }
+            this.b = (int) shape.get(0);
+            this.t = (int) shape.get(1);
+            this.cache = cache;
+            int past = cache == null ? 0 : cache.length;
+            if (past + t > config.contextLength()) {
+                throw new IllegalArgumentException((past + t) + " positions exceed the context length "
+                        + config.contextLength());
+            }
+            this.ids = inScope(scope, tokens).toType(DataType.INT64, false);
+            NDArray mask = attentionMask == null ? null
+                    : inScope(scope, attentionMask).toType(DataType.FLOAT32, false);
+            NDArray positions = positions(scope, mask, t, past);                 // [B or 1, T]
+            this.cos = gatherRows(positions, ropeCos).expandDims(2);
+            this.sin = gatherRows(positions, ropeSin).expandDims(2);
+            this.bias = attentionBias(scope, mask, t, past);
+        }
 
-        NDArray x = gatherRows(ids, weights.get(ModuleNames.EMBED));         // [B, T, dim]
-        for (int l = 0; l < config.layers(); l++) {
+        @Override
+        public NDArray embed() {
+            return gatherRows(ids, weights.get(ModuleNames.EMBED));                 // [B, T, dim]
+        }
+
+        @Override
+        public int blocks() {
+            return config.layers();
+        }
+
+        @Override
+        public NDArray block(int l, NDArray x, LinearLayers linears) {
+            int heads = config.heads();
+            int kvHeads = config.kvHeads();
+            int hd = config.headDim();
             NDArray h = rmsNorm(x, weights.get(ModuleNames.attnNorm(l)));
             NDArray q = linear(linears, l, "self_attn.q_proj", h).reshape(b, t, heads, hd);
             NDArray k = linear(linears, l, "self_attn.k_proj", h).reshape(b, t, kvHeads, hd);
@@ -230,14 +253,15 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             h = rmsNorm(x, weights.get(ModuleNames.ffnNorm(l)));
             NDArray gate = linear(linears, l, "mlp.gate_proj", h);
             NDArray up = linear(linears, l, "mlp.up_proj", h);
-            x = x.add(linear(linears, l, "mlp.down_proj", gate.mul(Activation.sigmoid(gate)).mul(up)));
+            return x.add(linear(linears, l, "mlp.down_proj", gate.mul(Activation.sigmoid(gate)).mul(up)));
         }
-        if (cache != null) {
-            cache.length += t;
+
+        @Override
+        public NDArray head(NDArray x) {
+            NDArray normed = rmsNorm(x, weights.get(ModuleNames.FINAL_NORM));
+            NDArray head = weights.get(config.tiedEmbeddings() ? ModuleNames.EMBED : ModuleNames.LM_HEAD);
+            return Casts.to(LinearLayers.dense(normed, head), DataType.FLOAT32);
         }
-        x = rmsNorm(x, weights.get(ModuleNames.FINAL_NORM));
-        NDArray head = weights.get(config.tiedEmbeddings() ? ModuleNames.EMBED : ModuleNames.LM_HEAD);
-        return Casts.to(LinearLayers.dense(x, head), DataType.FLOAT32);
     }
 
     private NDArray linear(LinearLayers linears, int layer, String shortName, NDArray x) {
@@ -367,7 +391,8 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
                         a.tempAttach(step);
                     }
                     NDArray tokens = EngineArrays.of(step, input, new Shape(1, input.length));
-                    NDArray logits = forward(step, tokens, null, linears, cache);
+                    NDArray logits = new Segments(step, tokens, null, cache).logits(linears);
+                    cache.length += input.length;
                     last = logits.get(0, input.length - 1).toFloatArray();
                     cache.keep();
                 }

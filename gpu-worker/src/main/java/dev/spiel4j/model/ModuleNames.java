@@ -32,6 +32,20 @@ public final class ModuleNames {
         return block(layer) + "post_attention_layernorm.weight";
     }
 
+    /** The block a module path belongs to: 3 for {@code model.layers.3.mlp.up_proj}. */
+    public static int layerOf(String module) {
+        String prefix = "model.layers.";
+        int end = module.indexOf('.', prefix.length());
+        if (!module.startsWith(prefix) || end < 0) {
+            throw new IllegalArgumentException("'" + module + "' is not a module of a block (model.layers.<n>.*)");
+        }
+        try {
+            return Integer.parseInt(module.substring(prefix.length(), end));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + module + "' is not a module of a block (model.layers.<n>.*)");
+        }
+    }
+
     /** Module path of a block linear, e.g. {@code model.layers.0.mlp.up_proj}. */
     public static String linear(int layer, String shortName) {
         return block(layer) + shortName;

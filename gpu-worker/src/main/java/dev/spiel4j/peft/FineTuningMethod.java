@@ -15,10 +15,11 @@ import java.util.Map;
  * block linear with its own trainable parameters added.
  *
  * <p>Per update step {@code t = 1..T} the trainer calls, in this order: {@link #beginStep} (the method creates this
- * step's trainable leaves, and any gradient probes, in the step's scope), for every micro-batch the forward and
- * backward passes and {@link #collectGradients} (gradients accumulate), {@link #gradients} (for global-norm clipping),
- * then {@link #update}. Outside a
- * step, {@link #apply} evaluates with the current values and no gradients (evaluation, generation).
+ * step's trainable leaves in the step's scope), for every micro-batch {@link #trainingPass} for the linears of its
+ * forward pass(es), the backward pass (whole, or block by block from the top) and {@link #collectGradients} for
+ * every block once its backward pass is done (gradients accumulate), {@link #gradients} (for global-norm clipping),
+ * then {@link #update}. Outside a step, {@link #apply} evaluates with the current values and no gradients
+ * (evaluation, generation).
  */
 public interface FineTuningMethod extends LinearLayers, AutoCloseable {
 
@@ -38,12 +39,24 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
     void beginStep(NDManager scope, int step);
 
     /**
-     * Called after each micro-batch's backward pass, while that micro-batch's activations and their gradients are
-     * still open: a method whose gradients are computed from them (SpIEL) accumulates them here.
+     * The linears of one forward pass of micro-batch {@code microBatch} of the current step. A pass with
+     * {@code recordGradients} false is not differentiated (activation checkpointing's first pass, which keeps only
+     * the blocks' inputs): it must compute bit for bit the values of a recording pass, since each block is run again
+     * recording inside its backward segment. By default {@code this}.
+     */
+    default LinearLayers trainingPass(int microBatch, boolean recordGradients) {
+        return this;
+    }
+
+    /**
+     * Called once per micro-batch and block when the backward pass through that block is done, while the block's
+     * activations and their gradients are still open: a method whose gradients are computed from them (SpIEL)
+     * accumulates them here, so they can be freed block by block.
      *
+     * @param block          the block ({@code model.layers.<block>.*}) whose backward pass is done
      * @param lastMicroBatch whether this is the step's last micro-batch
      */
-    default void collectGradients(boolean lastMicroBatch) {
+    default void collectGradients(int block, boolean lastMicroBatch) {
     }
 
     /** The accumulated gradients of this step's trainable leaves (attached to the step's scope). */

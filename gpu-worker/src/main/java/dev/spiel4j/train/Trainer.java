@@ -11,27 +11,34 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.engine.Casts;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.model.ForwardSegments;
+import dev.spiel4j.model.LinearLayers;
+import dev.spiel4j.model.ModuleNames;
 
 import java.util.List;
 
 /**
  * One optimizer step of a {@link FineTuningMethod} on a {@link CausalLm}: for every micro-batch a forward pass, the
- * masked cross-entropy and a backward pass (gradients accumulate), then global-norm clipping and the method's
- * update. The loss is the mean over the loss tokens of the whole step, so k micro-batches give the same gradient as
- * one batch holding all their rows. Each step runs in a sub-manager of the model's manager that is closed at the
- * end, so no native memory outlives the step.
+ * masked cross-entropy and a backward pass (gradients accumulate) run as the {@link BackwardPass} says, then
+ * global-norm clipping and the method's update. The loss is the mean over the loss tokens of the whole step, so k
+ * micro-batches give the same gradient as one batch holding all their rows. Each step runs in a sub-manager of the
+ * model's manager that is closed at the end, and each block of a block-wise pass in its own sub-manager that is
+ * closed as soon as its backward segment is done, so no native memory outlives its use.
  */
 public final class Trainer {
     private final CausalLm model;
     private final FineTuningMethod method;
     private final float maxGradNorm;
+    private final BackwardPass backward;
     private int step;
 
     /**
-     * @param maxGradNorm clip the global gradient norm to this value; {@code Float.POSITIVE_INFINITY} disables
+     * @param maxGradNorm    clip the global gradient norm to this value; {@code Float.POSITIVE_INFINITY} disables
      * @param completedSteps steps already done (0 for a new run, the saved step when resuming)
+     * @param backward       how the backward pass runs (the result is the same; the memory is not)
      */
-    public Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm, int completedSteps) {
+    public Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm, int completedSteps,
+                   BackwardPass backward) {
         if (!(maxGradNorm > 0)) {
             throw new IllegalArgumentException("max gradient norm must be positive, got " + maxGradNorm);
         }
@@ -41,7 +48,13 @@ public final class Trainer {
         this.model = model;
         this.method = method;
         this.maxGradNorm = maxGradNorm;
+        this.backward = java.util.Objects.requireNonNull(backward, "backward pass");
         this.step = completedSteps;
+    }
+
+    /** Block-wise backward passes. */
+    public Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm, int completedSteps) {
+        this(model, method, maxGradNorm, completedSteps, BackwardPass.BLOCK_WISE);
     }
 
     public Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm) {
@@ -73,13 +86,10 @@ public final class Trainer {
         boolean reselected;
         try (NDManager scope = model.manager().newSubManager()) {
             method.beginStep(scope, t);
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            try {
                 for (int i = 0; i < microBatches.size(); i++) {
                     try (NDManager mb = scope.newSubManager()) {
-                        NDArray sum = maskedNllSum(mb, microBatches.get(i));
-                        gc.backward(sum.div(EngineArrays.scalar(mb, tokens)));
-                        method.collectGradients(i == microBatches.size() - 1);
-                        nll += sum.getFloat();
+                        nll += microBatch(mb, microBatches.get(i), i, tokens, i == microBatches.size() - 1);
                     }
                 }
             } catch (RuntimeException e) {
@@ -108,13 +118,113 @@ public final class Trainer {
         return new StepResult(nll / tokens, tokens, norm, (System.nanoTime() - start) / 1e9, reselected);
     }
 
+    /**
+     * The forward and backward passes of micro-batch {@code index}, with the loss divided by the step's
+     * {@code stepTokens}; returns the micro-batch's summed negative log-likelihood.
+     */
+    private double microBatch(NDManager mb, Batch batch, int index, long stepTokens, boolean last) {
+        ForwardSegments segments = segments(mb, batch);
+        if (backward == BackwardPass.WHOLE_GRAPH) {
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray sum = maskedNllSum(batch, segments.logits(method.trainingPass(index, true)));
+                gc.backward(sum.div(EngineArrays.scalar(mb, stepTokens)));
+                for (int block = 0; block < segments.blocks(); block++) {
+                    method.collectGradients(block, last);
+                }
+                return sum.getFloat();
+            }
+        }
+        boolean checkpointed = backward == BackwardPass.CHECKPOINTED;
+        int blocks = segments.blocks();
+        // inputs[l]: block l's input, a leaf of its own scope; inputs[blocks] is the head's input
+        NDArray[] inputs = new NDArray[blocks + 1];
+        NDArray[] outputs = new NDArray[blocks];
+        NDManager[] scopes = new NDManager[blocks + 1];
+        try {
+            if (checkpointed) {
+                // outside the gradient collector nothing is recorded: only the blocks' inputs stay
+                NDArray x = segments.embed();
+                LinearLayers plain = method.trainingPass(index, false);
+                for (int l = 0; l < blocks; l++) {
+                    inputs[l] = x;
+                    try (NDManager activations = mb.newSubManager()) {
+                        x = segments.block(l, view(x, activations), plain);
+                        x.attach(mb);
+                    }
+                }
+                inputs[blocks] = x;
+            }
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                LinearLayers linears = method.trainingPass(index, true);
+                NDArray embedded = null;
+                if (!checkpointed) {
+                    embedded = segments.embed();
+                    NDArray x = embedded;
+                    for (int l = 0; l < blocks; l++) {
+                        scopes[l] = mb.newSubManager();
+                        inputs[l] = leaf(x, scopes[l]);
+                        x = outputs[l] = segments.block(l, inputs[l], linears);
+                    }
+                    inputs[blocks] = x;
+                }
+                scopes[blocks] = mb.newSubManager();
+                inputs[blocks] = leaf(inputs[blocks], scopes[blocks]);
+                NDArray sum = maskedNllSum(batch, segments.head(inputs[blocks]));
+                gc.backward(sum.div(EngineArrays.scalar(mb, stepTokens)));
+                double nll = sum.getFloat();
+                for (int l = blocks - 1; l >= 0; l--) {
+                    NDArray outputGradient = inputs[l + 1].getGradient();
+                    outputGradient.attach(scopes[l + 1]);
+                    if (checkpointed) {
+                        scopes[l] = mb.newSubManager();
+                        inputs[l] = leaf(inputs[l], scopes[l]);
+                        outputs[l] = segments.block(l, inputs[l], linears);
+                    }
+                    // d(sum(out * g))/d(out) = 1 * g: the block receives exactly the gradient of its output
+                    gc.backward(outputs[l].mul(outputGradient).sum());
+                    method.collectGradients(l, last);
+                    scopes[l + 1].close();
+                }
+                // the embeddings need a backward pass only where they are trained (full fine-tuning)
+                NDArray table = model.weights().get(ModuleNames.EMBED);
+                if (table != null && table.hasGradient()) {
+                    if (embedded == null) {
+                        embedded = segments.embed();
+                    }
+                    gc.backward(embedded.mul(inputs[0].getGradient()).sum());
+                }
+                return nll;
+            }
+        } finally {
+            for (NDManager s : scopes) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    /** A leaf requiring a gradient that shares {@code x}'s values, attached to {@code scope}: the graph's cut. */
+    private static NDArray leaf(NDArray x, NDManager scope) {
+        NDArray leaf = view(x, scope);
+        leaf.setRequiresGradient(true);
+        return leaf;
+    }
+
+    /** {@code x}'s values without its history, attached to {@code scope}, so ops on it land there. */
+    private static NDArray view(NDArray x, NDManager scope) {
+        NDArray detached = x.stopGradient();
+        detached.attach(scope);
+        return detached;
+    }
+
     /** Mean masked cross-entropy of {@code batches} without training (evaluation), using the method's current values. */
     public double evaluate(List<Batch> batches) {
         double nll = 0;
         long tokens = 0;
         for (Batch b : batches) {
             try (NDManager scope = model.manager().newSubManager()) {
-                nll += maskedNllSum(scope, b).getFloat();
+                nll += maskedNllSum(b, segments(scope, b).logits(method)).getFloat();
                 tokens += b.lossTokens();
             }
         }
@@ -124,12 +234,16 @@ public final class Trainer {
         return nll / tokens;
     }
 
-    /** Sum over the batch's loss tokens of {@code -log p(target)}, as a scalar in {@code scope}. */
-    private NDArray maskedNllSum(NDManager scope, Batch b) {
+    private ForwardSegments segments(NDManager scope, Batch b) {
         Shape shape = new Shape(b.size(), b.seqLen());
-        NDArray tokens = EngineArrays.of(scope, b.inputs(), shape);
-        NDArray mask = EngineArrays.of(scope, b.attentionMask(), shape);
-        NDArray logits = model.forward(scope, tokens, mask, method);
+        return model.segments(scope, EngineArrays.of(scope, b.inputs(), shape),
+                EngineArrays.of(scope, b.attentionMask(), shape));
+    }
+
+    /** Sum over the batch's loss tokens of {@code -log p(target)}, a scalar attached to the logits' manager. */
+    private static NDArray maskedNllSum(Batch b, NDArray logits) {
+        NDManager scope = logits.getManager();
+        Shape shape = new Shape(b.size(), b.seqLen());
         long vocab = logits.getShape().get(2);
         for (long target : b.targets()) {
             if (target < 0 || target >= vocab) {

@@ -28,7 +28,7 @@ public final class TrainingSession implements AutoCloseable {
         this.base = base;
         this.spec = spec;
         this.method = method;
-        this.trainer = new Trainer(base.model(), method, spec.maxGradNorm());
+        this.trainer = new Trainer(base.model(), method, spec.maxGradNorm(), 0, spec.backward());
     }
 
     /** Uploads {@code loaded} as {@code placement} says and creates the method on it, at step 0. */
@@ -72,7 +72,7 @@ public final class TrainingSession implements AutoCloseable {
                     + ": this session trains " + spec.totalSteps() + " steps");
         }
         method.restore(saved);
-        trainer = new Trainer(base.model(), method, spec.maxGradNorm(), saved.step());
+        trainer = new Trainer(base.model(), method, spec.maxGradNorm(), saved.step(), spec.backward());
     }
 
     /**

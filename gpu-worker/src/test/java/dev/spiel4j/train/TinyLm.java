@@ -1,12 +1,12 @@
 package dev.spiel4j.train;
 
 import dev.spiel4j.model.CausalLm;
+import dev.spiel4j.model.ForwardSegments;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LinearLayers;
 
 import java.util.ArrayList;
@@ -48,13 +48,32 @@ public final class TinyLm implements CausalLm, AutoCloseable {
         weights.put(name, manager.create(v, new Shape(rows, cols)));
     }
 
+    /** One block: {@code h += v_proj(h); h += down(gelu(up(h)))}. */
     @Override
-    public NDArray forward(NDManager scope, NDArray tokens, NDArray attentionMask, LinearLayers linears) {
-        NDArray h = tokens.oneHot(vocab).matMul(weights.get("model.embed_tokens.weight"));
-        h = h.add(linears.apply(V, h, weights.get(V + ".weight")));
-        NDArray a = Activation.gelu(linears.apply(UP, h, weights.get(UP + ".weight")));
-        h = h.add(linears.apply(DOWN, a, weights.get(DOWN + ".weight")));
-        return LinearLayers.dense(h, weights.get("lm_head.weight"));
+    public ForwardSegments segments(NDManager scope, NDArray tokens, NDArray attentionMask) {
+        return new ForwardSegments() {
+            @Override
+            public NDArray embed() {
+                return tokens.oneHot(vocab).matMul(weights.get("model.embed_tokens.weight"));
+            }
+
+            @Override
+            public int blocks() {
+                return 1;
+            }
+
+            @Override
+            public NDArray block(int layer, NDArray x, LinearLayers linears) {
+                NDArray h = x.add(linears.apply(V, x, weights.get(V + ".weight")));
+                NDArray a = Activation.gelu(linears.apply(UP, h, weights.get(UP + ".weight")));
+                return h.add(linears.apply(DOWN, a, weights.get(DOWN + ".weight")));
+            }
+
+            @Override
+            public NDArray head(NDArray x) {
+                return LinearLayers.dense(x, weights.get("lm_head.weight"));
+            }
+        };
     }
 
     @Override

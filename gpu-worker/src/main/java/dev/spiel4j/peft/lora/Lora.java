@@ -17,13 +17,13 @@ import java.util.SplittableRandom;
  * LoRA baseline: {@code y = x W^T + (alpha / r) * dropout(x) A^T B^T} on the targeted linears, with
  * {@code A [r, in]} drawn like PEFT's kaiming-uniform ({@code U(-1/sqrt(in), 1/sqrt(in))}, seeded) and
  * {@code B [out, r] = 0}, so training starts at the base model. {@code r * (in + out)} parameters per target.
- * Dropout masks are drawn on the host from the spec's seed and the step number, so runs are reproducible; no
- * dropout outside training steps.
+ * Dropout masks are drawn on the host from the spec's seed, the step, the micro-batch and the module, so runs are
+ * reproducible; no dropout outside training steps.
  */
 public final class Lora extends AdapterMethod {
     private final Set<String> modules = new HashSet<>();
     private final float scale;
-    private SplittableRandom dropoutRng;
+    private int step;
 
     public Lora(MethodSpec spec, List<TargetMatrix> targets) {
         super(spec);
@@ -44,17 +44,33 @@ public final class Lora extends AdapterMethod {
 
     @Override
     public NDArray apply(String module, NDArray x, NDArray weight) {
+        return forward(module, x, weight, null);
+    }
+
+    @Override
+    public LinearLayers trainingPass(int microBatch, boolean recordGradients) {
+        int step = this.step;
+        return (module, x, weight) -> forward(module, x, weight, spec.loraDropout() > 0
+                ? new SplittableRandom(mix(mix(mix(spec.seed(), step), microBatch), module.hashCode())) : null);
+    }
+
+    /**
+     * {@code x W^T + scale * dropout(x) A^T B^T}; {@code masks} draws the dropout mask, null for none. A mask is a
+     * function of (seed, step, micro-batch, module) alone, so a resumed run draws the same masks, and a block's forward
+     * pass recomputed by activation checkpointing draws the same mask as the first pass did.
+     */
+    private NDArray forward(String module, NDArray x, NDArray weight, SplittableRandom masks) {
         NDArray y = LinearLayers.dense(x, weight);
         if (!modules.contains(module)) {
             return y;
         }
         NDManager m = x.getManager();
         NDArray in = x;
-        if (params.inStep() && spec.loraDropout() > 0) {
+        if (masks != null) {
             float keep = 1 - spec.loraDropout();
             float[] mask = new float[Math.toIntExact(x.getShape().size())];
             for (int i = 0; i < mask.length; i++) {
-                mask[i] = dropoutRng.nextDouble() < keep ? 1 / keep : 0f;
+                mask[i] = masks.nextDouble() < keep ? 1 / keep : 0f;
             }
             in = x.mul(EngineArrays.of(m, mask, x.getShape()).toType(x.getDataType(), false));
         }
@@ -63,10 +79,17 @@ public final class Lora extends AdapterMethod {
                 .mul(EngineArrays.scalar(m, scale)));
     }
 
+    /** One round of SplittableRandom's seed mixing (Stafford's variant 13) over {@code seed} and {@code value}. */
+    private static long mix(long seed, long value) {
+        long z = seed * 0x9E3779B97F4A7C15L + value;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
     @Override
     public void beginStep(NDManager scope, int step) {
         params.beginStep(scope);
-        // Derived from (seed, step) rather than carried along, so a resumed run draws the same masks.
-        dropoutRng = new SplittableRandom(spec.seed() * 31 + step);
+        this.step = step;
     }
 }

@@ -12,6 +12,7 @@ import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.model.LinearLayers;
+import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
@@ -19,6 +20,7 @@ import dev.spiel4j.peft.TargetMatrix;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,6 +53,8 @@ public abstract class SpielMethod implements FineTuningMethod {
     protected final List<SparseDelta> deltas;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
     private final MergedWeight[] merged;
+    /** The block of each delta's matrix, whose backward segment yields its gradient. */
+    private final int[] blockOf;
 
     private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
     private boolean closed;
@@ -59,7 +63,7 @@ public abstract class SpielMethod implements FineTuningMethod {
     private int lastStep;
     /** This step's gradient of each delta's values, accumulated over micro-batches (in the step's scope). */
     private final NDArray[] grads;
-    /** The micro-batch's layer inputs and output probes, by delta, until {@link #collectGradients}. */
+    /** A recorded pass's layer inputs and output probes, by delta, until their block's {@link #collectGradients}. */
     private final Map<Integer, Capture> captures = new LinkedHashMap<>();
 
     private record Capture(NDArray input, NDArray outputProbe) {
@@ -85,6 +89,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         this.deltas = Collections.unmodifiableList(list);
         this.grads = new NDArray[deltas.size()];
         this.merged = new MergedWeight[deltas.size()];
+        this.blockOf = targets.stream().mapToInt(t -> ModuleNames.layerOf(t.module())).toArray();
         try {
             for (int i = 0; i < merged.length; i++) {
                 SparseDelta d = deltas.get(i);
@@ -120,6 +125,21 @@ public abstract class SpielMethod implements FineTuningMethod {
 
     @Override
     public NDArray apply(String module, NDArray x, NDArray weight) {
+        return forward(module, x, weight, false, false);
+    }
+
+    @Override
+    public LinearLayers trainingPass(int microBatch, boolean recordGradients) {
+        requireStep();
+        return (module, x, weight) -> forward(module, x, weight, true, recordGradients);
+    }
+
+    /**
+     * {@code x W'^T}; in a training pass plus a zero probe, whose gradient is {@code dL/dy} where the pass is
+     * recorded. A pass that is not recorded adds the probe too: the same float sums, to the last bit (y + 0 turns
+     * a -0 into +0), as the recorded pass that recomputes it.
+     */
+    private NDArray forward(String module, NDArray x, NDArray weight, boolean trainingPass, boolean record) {
         Integer i = slotOf.get(module);
         if (i == null) {
             return LinearLayers.dense(x, weight);
@@ -136,27 +156,34 @@ public abstract class SpielMethod implements FineTuningMethod {
             }
             w = weight;
         } else {
-            // transient W' in the activations' manager, which the trainer closes after each micro-batch
+            // transient W' in the activations' manager, closed with them
             w = deltas.get(i).effectiveWeight(x.getManager(), weight);
         }
         NDArray y = LinearLayers.dense(x32, w);
-        if (stepScope != null) {
-            if (captures.containsKey(i)) {
-                throw new IllegalStateException(module + " was applied twice in one micro-batch");
-            }
+        if (trainingPass) {
             NDArray probe = x.getManager().zeros(new Shape(1)).broadcast(y.getShape());
-            probe.setRequiresGradient(true);
+            if (record) {
+                if (captures.containsKey(i)) {
+                    throw new IllegalStateException(module + " was applied twice in one recorded pass");
+                }
+                probe.setRequiresGradient(true);
+                captures.put(i, new Capture(x32.stopGradient(), probe));
+            }
             y = y.add(probe);
-            captures.put(i, new Capture(x32.stopGradient(), probe));
         }
         return Casts.to(y, type);
     }
 
     @Override
-    public void collectGradients(boolean lastMicroBatch) {
+    public void collectGradients(int block, boolean lastMicroBatch) {
         requireStep();
-        for (Map.Entry<Integer, Capture> e : captures.entrySet()) {
+        for (Iterator<Map.Entry<Integer, Capture>> it = captures.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Integer, Capture> e = it.next();
             int i = e.getKey();
+            if (blockOf[i] != block) {
+                continue;
+            }
+            it.remove();
             SparseDelta d = deltas.get(i);
             TargetMatrix m = d.matrix();
             NDArray input = e.getValue().input();
@@ -181,7 +208,6 @@ public abstract class SpielMethod implements FineTuningMethod {
                 onLayerGradient(i, dense, lastMicroBatch, stepScope);
             }
         }
-        captures.clear();
     }
 
     /**
@@ -209,7 +235,7 @@ public abstract class SpielMethod implements FineTuningMethod {
     public List<NDArray> gradients() {
         requireStep();
         if (!captures.isEmpty()) {
-            collectGradients(true);
+            throw new IllegalStateException("the gradients of " + captures.size() + " layers were never collected");
         }
         for (int i = 0; i < grads.length; i++) {
             if (grads[i] == null) {

@@ -51,9 +51,10 @@ class SparseDeltaGradientTest {
             try (NDManager scope = m.newSubManager()) {
                 method.beginStep(scope, 1);
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    NDArray y = method.apply(MODULE, scope.create(x, new Shape(TOKENS, IN)), weight);
+                    NDArray y = method.trainingPass(0, true).apply(MODULE, scope.create(x, new Shape(TOKENS, IN)), weight);
                     gc.backward(y.mul(scope.create(r, new Shape(TOKENS, OUT))).sum());
                 }
+                method.collectGradients(0, true);
                 g = method.gradients().get(0).toFloatArray();
                 method.update(1, 0.1f, 1f);
             }
@@ -88,9 +89,10 @@ class SparseDeltaGradientTest {
                 method.beginStep(scope, 2);
                 NDArray yMethod;
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    yMethod = method.apply(MODULE, xs, weight);
+                    yMethod = method.trainingPass(0, true).apply(MODULE, xs, weight);
                     gc.backward(yMethod.mul(rs).sum());
                 }
+                method.collectGradients(0, true);
                 assertArrayEquals(xs.matMul(scope.create(wPrime, new Shape(OUT, IN)).transpose()).toFloatArray(),
                         yMethod.toFloatArray(), 1e-5f, "forward uses W + delta");
                 g = method.gradients().get(0).toFloatArray();

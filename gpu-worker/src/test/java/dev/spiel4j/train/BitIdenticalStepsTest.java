@@ -14,6 +14,7 @@ import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
@@ -38,16 +39,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Garbage collections must not change what a training step computes. Each configuration trains twice from the same
- * start on the same batches: once undisturbed, once with a "collection torture" between every forward and backward
- * pass (after the model's last block linear, when the whole graph for the backward pass exists) and between steps:
- * several full collections, then thousands of small direct buffers filled with NaN, so memory that a collection
- * released is reused at once with poison in it. Every step's loss, gradient norm and gradients, the trained tensors
- * and the optimizer state must be bit for bit the same. Before the engine made its arrays from host data and numbers
- * engine-owned (dev.spiel4j.engine.EngineArrays), autograd kept 0-d arrays over Java buffers (the attention scale,
- * LoRA's scale, the loss's division) and the tortured runs got NaN or wrong gradients.
+ * What a training step computes must not depend on things that should not matter. Each configuration (every method,
+ * float32, float16 and an NF4 base) trains from the same start on the same batches, and every step's loss, gradient
+ * norm and gradients, the trained tensors and the optimizer state must be bit for bit the same:
+ * <ul>
+ *   <li>with and without a "collection torture" between every forward and backward pass (after the model's last
+ *   block linear) and between steps: several full collections, then thousands of small direct buffers filled with
+ *   NaN, so memory that a collection released is reused at once with poison in it. Before the engine made its arrays
+ *   from host data and numbers engine-owned (dev.spiel4j.engine.EngineArrays), autograd kept 0-d arrays over Java
+ *   buffers (the attention scale, LoRA's scale, the loss's division) and the tortured runs got NaN or wrong
+ *   gradients;</li>
+ *   <li>with the backward pass through the whole graph, block by block, and block by block with activation
+ *   checkpointing ({@link BackwardPass}): the same arithmetic in another order of segments.</li>
+ * </ul>
  */
-class GarbageCollectionTortureTest {
+class BitIdenticalStepsTest {
     private static final int STEPS = 4;
     private static LoadedModel loaded;
     private static List<List<Batch>> steps;
@@ -94,36 +100,51 @@ class GarbageCollectionTortureTest {
     @MethodSource("configurations")
     void collectionsBetweenForwardAndBackwardAndBetweenStepsChangeNothing(MethodSpec spec, DataType compute,
                                                                            WeightStorage storage) {
-        Run calm = train(spec, compute, storage, false);
-        Run tortured = train(spec, compute, storage, true);
+        Run calm = train(spec, compute, storage, BackwardPass.BLOCK_WISE, false);
+        Run tortured = train(spec, compute, storage, BackwardPass.BLOCK_WISE, true);
+        assertSameRun(calm, tortured);
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("configurations")
+    void blockWiseAndCheckpointedStepsEqualTheWholeGraphStep(MethodSpec spec, DataType compute,
+                                                             WeightStorage storage) {
+        Run whole = train(spec, compute, storage, BackwardPass.WHOLE_GRAPH, false);
+        for (BackwardPass pass : List.of(BackwardPass.BLOCK_WISE, BackwardPass.CHECKPOINTED)) {
+            assertSameRun(whole, train(spec, compute, storage, pass, false));
+        }
+    }
+
+    private static void assertSameRun(Run reference, Run other) {
         for (int s = 0; s < STEPS; s++) {
-            StepResult a = calm.results.get(s);
-            StepResult b = tortured.results.get(s);
-            assertTrue(Double.isFinite(a.gradNorm()), "step " + (s + 1) + " of the undisturbed run: " + a);
+            StepResult a = reference.results.get(s);
+            StepResult b = other.results.get(s);
+            assertTrue(Double.isFinite(a.gradNorm()), "step " + (s + 1) + " of the reference run: " + a);
             assertEquals(Double.doubleToRawLongBits(a.loss()), Double.doubleToRawLongBits(b.loss()),
                     "loss of step " + (s + 1) + ": " + a.loss() + " vs " + b.loss());
             assertEquals(Double.doubleToRawLongBits(a.gradNorm()), Double.doubleToRawLongBits(b.gradNorm()),
                     "gradient norm of step " + (s + 1) + ": " + a.gradNorm() + " vs " + b.gradNorm());
         }
-        assertEquals(calm.gradients.size(), tortured.gradients.size());
-        for (int i = 0; i < calm.gradients.size(); i++) {
-            assertEquals(calm.gradients.get(i), tortured.gradients.get(i), "gradient tensor " + i + " (in step order)");
+        assertEquals(reference.gradients.size(), other.gradients.size());
+        for (int i = 0; i < reference.gradients.size(); i++) {
+            assertEquals(reference.gradients.get(i), other.gradients.get(i), "gradient tensor " + i + " (in step order)");
         }
-        assertEquals(calm.trained, tortured.trained, "trained tensors");
-        assertEquals(calm.state, tortured.state, "optimizer and selector state");
+        assertEquals(reference.trained, other.trained, "trained tensors");
+        assertEquals(reference.state, other.state, "optimizer and selector state");
     }
 
     private record Run(List<StepResult> results, List<ByteBuffer> gradients, Map<String, ByteBuffer> trained,
                        Map<String, ByteBuffer> state) {
     }
 
-    private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, boolean torture) {
+    private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, BackwardPass pass,
+                             boolean torture) {
         try (NDManager root = NDManager.newBaseManager();
              LlamaModel model = LlamaModel.create(loaded, root, compute, storage);
              FineTuningMethod inner = spec.create(model, 8)) {
             String lastLinear = ModuleNames.linear(loaded.config().layers() - 1, "mlp.down_proj");
             Disturbing method = new Disturbing(inner, torture ? lastLinear : null);
-            Trainer trainer = new Trainer(model, method, 1f);
+            Trainer trainer = new Trainer(model, method, 1f, 0, pass);
             List<StepResult> results = new ArrayList<>();
             for (List<Batch> micro : steps) {
                 if (torture) {
@@ -170,11 +191,19 @@ class GarbageCollectionTortureTest {
 
         @Override
         public NDArray apply(String module, NDArray x, NDArray weight) {
-            NDArray y = inner.apply(module, x, weight);
-            if (module.equals(tortureAfter)) {
-                torture();
-            }
-            return y;
+            return inner.apply(module, x, weight);
+        }
+
+        @Override
+        public LinearLayers trainingPass(int microBatch, boolean recordGradients) {
+            LinearLayers pass = inner.trainingPass(microBatch, recordGradients);
+            return (module, x, weight) -> {
+                NDArray y = pass.apply(module, x, weight);
+                if (module.equals(tortureAfter)) {
+                    torture();
+                }
+                return y;
+            };
         }
 
         @Override
@@ -207,8 +236,8 @@ class GarbageCollectionTortureTest {
         }
 
         @Override
-        public void collectGradients(boolean lastMicroBatch) {
-            inner.collectGradients(lastMicroBatch);
+        public void collectGradients(int block, boolean lastMicroBatch) {
+            inner.collectGradients(block, lastMicroBatch);
         }
 
         @Override
