@@ -32,6 +32,18 @@ public final class EngineArrays {
         return manager.full(new Shape(), (float) value, DataType.FLOAT32);
     }
 
+    /**
+     * A 0-d array of {@code type} holding {@code value}, where the operand's type matters: an int64 operand keeps
+     * int64 arithmetic int64 (a float32 scalar would promote it to float32, inexact above 2^24). The engine fills it
+     * from a float, so {@code value} must be exactly representable as one (|integers| up to 2^24).
+     */
+    public static NDArray scalar(NDManager manager, long value, DataType type) {
+        if ((long) (float) value != value) {
+            throw new IllegalArgumentException(value + " is not exactly representable as the float the engine fills from");
+        }
+        return manager.full(new Shape(), (float) value, type);
+    }
+
     public static NDArray of(NDManager manager, float[] data, Shape shape) {
         return owned(manager.create(data, shape));
     }

@@ -28,6 +28,8 @@ import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -155,13 +157,15 @@ class TrainingSessionTest {
      * VmRSS includes the Java heap, which grows with garbage until the collector runs; a full collection before
      * each sample (between steps; G1 then returns free heap regions) leaves the memory the session actually keeps.
      */
-    @Test
-    void residentMemoryStopsGrowingAfterWarmUp() {
+    @ParameterizedTest
+    @EnumSource(BackwardPass.class)
+    void residentMemoryStopsGrowingAfterWarmUp(BackwardPass pass) {
         long[] rss = new long[51];
         int[] arrays = new int[51];
         Set<Integer> samples = Set.of(1, 5, 15, 25, 50);
         TrainingData data = data(16);
-        try (TrainingSession session = open(method("spiel-ag", 7), 50)) {
+        try (TrainingSession session = TrainingSession.open(LOADED, CPU,
+                new SessionSpec(method("spiel-ag", 7), 50, 1f, pass))) {
             Feed feed = new Feed(data, 7, 4, 4, ShufflePosition.START);
             LrSchedule lr = LrSchedule.warmupLinearDecay(1e-2f, 5, 50);
             for (int t = 1; t <= 50; t++) {
@@ -174,7 +178,7 @@ class TrainingSessionTest {
             }
         }
         long mib = 1 << 20;
-        System.out.printf("VmRSS at steps 1, 5, 15, 25, 50: %d, %d, %d, %d, %d MiB%n", rss[1] / mib, rss[5] / mib,
+        System.out.printf("%s: VmRSS at steps 1, 5, 15, 25, 50: %d, %d, %d, %d, %d MiB%n", pass, rss[1] / mib, rss[5] / mib,
                 rss[15] / mib, rss[25] / mib, rss[50] / mib);
         // Exact: no step leaves an array behind in the model's manager (every step's scope is closed).
         assertEquals(arrays[5], arrays[50], "arrays in the model's manager at steps 5 and 50");

@@ -81,6 +81,11 @@ public final class SpielAg extends SpielMethod {
     }
 
     @Override
+    protected boolean needsDenseGradient() {
+        return phaseStart || tracking;
+    }
+
+    @Override
     protected void onAbort() {
         // statistics of earlier phase steps stay; this step simply contributes no sample
         clearStep();

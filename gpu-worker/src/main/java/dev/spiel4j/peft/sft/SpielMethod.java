@@ -169,7 +169,9 @@ public abstract class SpielMethod implements FineTuningMethod {
                 probe.setRequiresGradient(true);
                 captures.put(i, new Capture(x32.stopGradient(), probe));
             }
-            y = y.add(probe);
+            // in place: y is no input of the linear's backward, and an out-of-place sum would keep a second
+            // output-sized array per targeted layer alive until the backward pass
+            y = y.addi(probe);
         }
         return Casts.to(y, type);
     }
@@ -188,26 +190,40 @@ public abstract class SpielMethod implements FineTuningMethod {
             TargetMatrix m = d.matrix();
             NDArray input = e.getValue().input();
             NDArray outGrad = e.getValue().outputProbe().getGradient();
-            // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
             try (NDManager layer = stepScope.newSubManager()) {
-                NDArray dy = outGrad.reshape(-1, m.rows()).transpose();
+                NDArray dy = outGrad.reshape(-1, m.rows());
                 dy.attach(layer);
                 NDArray x2 = input.reshape(-1, m.cols());
                 x2.attach(layer);
-                NDArray dense = dy.matMul(x2).reshape(-1);
                 // a merged weight keeps its slots on the engine: no per-step upload of the indices
                 NDArray slots = merged[i] != null && merged[i].slots() != null ? merged[i].slots()
                         : EngineArrays.of(layer, d.indexArray());
-                NDArray g = dense.take(slots);
+                NDArray g;
+                if (!needsDenseGradient() && GatheredGradient.cheaperThanDense(d.size(), m)) {
+                    g = GatheredGradient.atSlots(dy, x2, slots, m);
+                } else {
+                    // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
+                    NDArray dense = dy.transpose().matMul(x2).reshape(-1);
+                    g = dense.take(slots);
+                    onLayerGradient(i, dense, lastMicroBatch, stepScope);
+                }
                 if (grads[i] == null) {
                     grads[i] = g;
                     g.attach(stepScope);
                 } else {
                     grads[i].addi(g);
                 }
-                onLayerGradient(i, dense, lastMicroBatch, stepScope);
             }
         }
+    }
+
+    /**
+     * Whether this step needs every layer's dense gradient {@code dL/dW'} (SpIEL-AG's candidate search in a
+     * selection phase), so that {@link #onLayerGradient} is called; otherwise the deltas' gradient may be gathered
+     * at the slots alone when that is cheaper ({@link GatheredGradient}).
+     */
+    protected boolean needsDenseGradient() {
+        return false;
     }
 
     /**
