@@ -79,7 +79,7 @@ public record BenchReport(String suite, String command, String environment, Stri
         }
 
         double of(RunMeasurement m) {
-            return this == STEP_TIME ? m.stepTimes().median() : m.overheadBytes();
+            return this == STEP_TIME ? median(m) : overhead(m);
         }
     }
 
