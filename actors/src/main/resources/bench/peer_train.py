@@ -5,13 +5,20 @@ Runs the same workload as a spiel4j benchmark child (same weights or the same ra
 pre-tokenized batches, batch shape, thread count, steps, learning rate and seed) and prints ONE JSON object
 as the last line of stdout, in the same shape as the Java child (see dev.spiel4j.bench.RunMeasurement):
 
-  status, tool, model, method, dtype, threads, trainable_params, base_weight_bytes, optimizer_state_bytes,
-  tokens_per_step, warmup_steps, step_times_s[], train_losses[], eval_loss_initial, eval_loss,
+  status, tool, model, method, activation_checkpointing, dtype, threads, trainable_params, base_weight_bytes,
+  optimizer_state_bytes, tokens_per_step, warmup_steps, step_times_s[], train_losses[], eval_loss_initial, eval_loss,
   rss_after_load_bytes, peak_rss_load_bytes, peak_rss_train_bytes, peak_rss_bytes, ru_maxrss_bytes
 
 Usage: peer_train.py SPEC.json   (the spec is dev.spiel4j.bench.BenchSpec's JSON: snake_case keys model,
 method, budget {lora_rank, lora_alpha, lora_dropout}, dtype, threads, steps, warmup_steps, lr, weight_decay,
-seed, batches; the peer reads model.hf_dir or model.random and runs methods lora and full)
+seed, batches, activation_checkpointing; the peer reads model.hf_dir or model.random and runs methods lora
+and full)
+
+Activation checkpointing (spec key activation_checkpointing, false when absent, as on the Java side): the
+transformers model's gradient_checkpointing_enable() with non-reentrant torch.utils.checkpoint, so each decoder
+layer keeps only its input in the forward pass and recomputes itself in the backward pass. The result reports what
+happened, not what was asked: activation_checkpointing is true when every decoder layer ran its forward pass twice
+in the first training step (forward + recomputation), false when once; anything else is an error.
 
 Memory: rss_after_load is VmRSS once the base model is in memory; the kernel's peak (VmHWM) is then reset
 through /proc/self/clear_refs so that peak_rss_train is the peak of training alone (method, optimizer,
@@ -57,6 +64,9 @@ def read_spec(path):
         raise ValueError("spec %s lacks field(s) %s" % (path, ", ".join(missing)))
     if spec["method"] not in ("lora", "full"):
         raise ValueError("spec %s: method must be 'lora' or 'full', got %r" % (path, spec["method"]))
+    if not isinstance(spec.get("activation_checkpointing", False), bool):
+        raise ValueError("spec %s: activation_checkpointing must be true or false, got %r"
+                         % (path, spec["activation_checkpointing"]))
     if spec.get("dtype", "fp32") not in ("fp32", "bf16"):
         raise ValueError("spec %s: dtype must be 'fp32' or 'bf16', got %r" % (path, spec.get("dtype")))
     return spec
@@ -134,6 +144,35 @@ def eval_loss(model, batches, torch):
     return total / tokens if tokens > 0 else None
 
 
+class LayerForwardCounter:
+    """Counts the forward calls of every decoder layer until recomputed() is asked, then stops counting."""
+
+    def __init__(self, model):
+        layers = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+        if not layers:
+            raise RuntimeError("no decoder layers found in %s" % type(model).__name__)
+        self.counts = [0] * len(layers)
+        # a pre-hook: torch's non-reentrant checkpoint stops a recomputation as soon as the tensors the backward
+        # pass needs exist again, before the layer's forward returns, so a forward (post-)hook never sees it
+        self.handles = [layer.register_forward_pre_hook(self._hook(i)) for i, layer in enumerate(layers)]
+
+    def _hook(self, i):
+        def hook(module, args):
+            self.counts[i] += 1
+        return hook
+
+    def recomputed(self):
+        """True when each layer ran twice (checkpointing recomputed it), False when once."""
+        for h in self.handles:
+            h.remove()
+        if all(c == 2 for c in self.counts):
+            return True
+        if all(c == 1 for c in self.counts):
+            return False
+        raise RuntimeError("decoder layers ran %s times in one training step: neither plain nor checkpointed"
+                           % self.counts)
+
+
 def run(spec):
     import peft
     import torch
@@ -148,6 +187,19 @@ def run(spec):
     rss_after_load = status_bytes("VmRSS")
     peak_load = status_bytes("VmHWM")
     hwm_reset = reset_peak_rss()
+
+    checkpointing = spec.get("activation_checkpointing", False)
+    if checkpointing:
+        # Non-reentrant checkpointing recomputes each decoder layer in the backward pass and gets the gradients of
+        # LoRA's adapters inside it even though no input of the layer requires a gradient; the KV cache is of no
+        # use in training and transformers turns it off under checkpointing anyway.
+        model.config.use_cache = False
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if spec["method"] == "lora":
+            # what PEFT's prepare_model_for_kbit_training does beside enabling checkpointing: the embedding output
+            # requires a gradient, so that reentrant checkpointing (should transformers ever fall back to it)
+            # still reaches the adapters
+            model.enable_input_require_grads()
 
     if spec["method"] == "lora":
         budget = spec.get("budget", {})
@@ -164,6 +216,8 @@ def run(spec):
     initial = eval_loss(model, evals, torch)
     warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
     step_times, losses, measured_tokens = [], [], 0
+    layer_counter = LayerForwardCounter(model)
+    recomputed = None
     for i in range(warmup + steps):
         batch = train[i % len(train)]
         tokens = int(batch["attention_mask"].sum())
@@ -173,6 +227,8 @@ def run(spec):
         loss.backward()
         optimizer.step()
         elapsed = time.perf_counter() - start
+        if i == 0:
+            recomputed = layer_counter.recomputed()
         value = float(loss.detach())
         if not math.isfinite(value):
             raise RuntimeError("loss is %s at step %d" % (value, i))
@@ -194,6 +250,7 @@ def run(spec):
                      "transformers": transformers.__version__, "peft": peft.__version__},
         "model": model_name,
         "method": spec["method"],
+        "activation_checkpointing": recomputed,
         "dtype": spec.get("dtype", "fp32"),
         "threads": torch.get_num_threads(),
         "trainable_params": sum(p.numel() for p in trainable),

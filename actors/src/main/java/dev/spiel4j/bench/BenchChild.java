@@ -16,7 +16,7 @@ import java.util.ServiceLoader;
  * {@link BenchWorkload} the spec names, and prints ONE JSON object as the last line of stdout (exit 0), with
  * the same keys as the Python peer (parsed by {@link RunMeasurement#fromJson}):
  * <pre>
- * {"status":"ok", "tool":"spiel4j", "model", "method", "dtype", "threads", "trainable_params", "base_weight_bytes",
+ * {"status":"ok", "tool":"spiel4j", "model", "method", "activation_checkpointing", "dtype", "threads", "trainable_params", "base_weight_bytes",
  *  "optimizer_state_bytes", "tokens_per_step", "warmup_steps", "step_times_s":[...], "train_losses":[...],
  *  "eval_loss_initial", "eval_loss", "rss_after_load_bytes", "peak_rss_load_bytes", "peak_rss_train_bytes",
  *  "peak_rss_bytes"}
@@ -116,6 +116,7 @@ public final class BenchChild {
             n.put("tool", "spiel4j");
             n.put("model", spec.model().name());
             n.put("method", spec.method());
+            n.put("activation_checkpointing", spec.activationCheckpointing());
             n.put("dtype", spec.dtype());
             n.put("threads", spec.threads());
             n.put("trainable_params", w.trainableParams());

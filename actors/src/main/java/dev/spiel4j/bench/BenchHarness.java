@@ -13,7 +13,8 @@ import java.util.function.Consumer;
 /**
  * Runs a {@link BenchPlan}: every configuration in a fresh JVM ({@link BenchChild}), the Python peer beside the
  * LoRA and full configurations, the scaling sweeps and the minimum-memory bisections, and collects a
- * {@link BenchReport}. A configuration that fails becomes a row of the report's failures, never an exception.
+ * {@link BenchReport}. A configuration that fails becomes a row of the report's failures, never an exception; so
+ * does one whose result reports another configuration than its spec asked for (e.g. activation checkpointing off).
  */
 public final class BenchHarness {
 
@@ -52,10 +53,18 @@ public final class BenchHarness {
         List<BenchReport.Failure> failures = new ArrayList<>();
         for (BenchSpec s : plan.configs()) {
             ChildRunner.Outcome o = runChild(s);
-            if (o.succeeded()) {
-                runs.add(new BenchReport.Run(s.model().name(), s.method(), RunMeasurement.fromJson(o.result().orElseThrow())));
+            if (!o.succeeded()) {
+                failures.add(new BenchReport.Failure(s.model().name(), s.method(), s.activationCheckpointing(),
+                        o.failureReason()));
+                continue;
+            }
+            RunMeasurement m = RunMeasurement.fromJson(o.result().orElseThrow());
+            String mismatch = m.mismatch(s);
+            if (mismatch == null) {
+                runs.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(), m));
             } else {
-                failures.add(new BenchReport.Failure(s.model().name(), s.method(), o.failureReason()));
+                failures.add(new BenchReport.Failure(s.model().name(), s.method(), s.activationCheckpointing(),
+                        mismatch));
             }
         }
 
@@ -68,7 +77,8 @@ public final class BenchHarness {
                     PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout());
                     peerOutcomes.add(o);
                     if (o instanceof PeerOutcome.Ran r) {
-                        peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), r.measurement()));
+                        peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(),
+                                r.measurement()));
                     } else {
                         log.accept("  " + ((PeerOutcome.CouldNotRun) o).reason());
                     }
@@ -96,7 +106,7 @@ public final class BenchHarness {
                     } else {
                         ok = false;
                         failures.add(new BenchReport.Failure(s.model().name(), s.method() + " (" + sw.name() + ", "
-                                + sw.labels().get(i) + ")", o.failureReason()));
+                                + sw.labels().get(i) + ")", s.activationCheckpointing(), o.failureReason()));
                     }
                 }
                 if (ok) {
@@ -113,8 +123,8 @@ public final class BenchHarness {
         for (BenchSpec s : plan.minimumMemory()) {
             minimum.add(minimumMemory(s));
         }
-        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine(), runs, failures, peerRuns,
-                peerStatus, sweeps, minimum);
+        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine(), plan.targetModel(), runs,
+                failures, peerRuns, peerStatus, sweeps, minimum);
     }
 
     /**
@@ -178,8 +188,9 @@ public final class BenchHarness {
 
     private Path specFile(BenchSpec spec) {
         return specFiles.computeIfAbsent(spec, s -> {
-            Path f = options.workDir().resolve(String.format(Locale.ROOT, "spec-%03d-%s-%s.json", ++specCounter,
-                    s.model().name().replaceAll("[^A-Za-z0-9]+", "_"), s.method()));
+            Path f = options.workDir().resolve(String.format(Locale.ROOT, "spec-%03d-%s-%s%s.json", ++specCounter,
+                    s.model().name().replaceAll("[^A-Za-z0-9]+", "_"), s.method(),
+                    s.activationCheckpointing() ? "-ckpt" : ""));
             s.write(f);
             return f;
         });
@@ -187,6 +198,7 @@ public final class BenchHarness {
 
     private static String label(BenchSpec s) {
         return s.model().name() + " / " + s.method() + " (" + s.dtype() + ", rank " + s.budget().loraRank()
-                + ", deltas " + s.budget().deltas() + ", " + s.steps() + " steps)";
+                + ", deltas " + s.budget().deltas() + ", " + s.steps() + " steps"
+                + (s.activationCheckpointing() ? ", activation checkpointing" : "") + ")";
     }
 }

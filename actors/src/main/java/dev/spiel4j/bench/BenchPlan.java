@@ -9,12 +9,13 @@ import java.util.List;
  *
  * @param suite         suite name for the report
  * @param command       the command line that runs it (printed in the report)
+ * @param targetModel   the model whose rows the report's targets table reads (null: no targets table)
  * @param configs       the per-method comparison
  * @param sweeps        scaling sweeps; y is the measured memory overhead
  * @param minimumMemory configurations to bisect (their {@code steps} is the N that must complete)
  */
-public record BenchPlan(String suite, String command, List<BenchSpec> configs, List<Sweep> sweeps,
-                        List<BenchSpec> minimumMemory) {
+public record BenchPlan(String suite, String command, String targetModel, List<BenchSpec> configs,
+                        List<Sweep> sweeps, List<BenchSpec> minimumMemory) {
 
     public BenchPlan {
         configs = List.copyOf(configs);

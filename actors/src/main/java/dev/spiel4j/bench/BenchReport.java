@@ -21,13 +21,16 @@ import java.util.function.ToDoubleFunction;
 
 /**
  * The benchmark suite's results as BENCHMARKS.md-ready markdown, the raw JSON (the shape of issue 4:
- * {@code {"suite", "results": [...], "peer": "ran" | reason}} plus detail keys) and PNG plots. Ratios compare
- * each spiel4j run with spiel4j's LoRA and with the Python peer's LoRA on the same model; a ratio whose
- * reference did not run is null in JSON and "-" in markdown. MB here means MiB (2^20 bytes).
+ * {@code {"suite", "results": [...], "peer": "ran" | reason}} plus detail keys) and PNG plots. A row is one
+ * configuration: (model, method, dtype, activation checkpointing). Ratios compare a run with spiel4j's LoRA and with
+ * the Python peer's LoRA of the same model, dtype and activation-checkpointing setting (a checkpointed SpIEL run
+ * against checkpointed LoRA); a ratio whose reference did not run is null in JSON and "-" in markdown. The targets
+ * of issue 8 are read from the rows of {@code targetModel}. MB here means MiB (2^20 bytes).
  *
  * @param suite        suite name ("quick", "full")
  * @param command      the exact command that produced the results (printed above the tables)
  * @param environment  one line describing the machine and runtime
+ * @param targetModel  the model whose rows the targets table reads; null for no targets table
  * @param runs         spiel4j measurements
  * @param failures     configurations that did not produce a measurement, with why
  * @param peerRuns     the Python peer's measurements
@@ -35,8 +38,9 @@ import java.util.function.ToDoubleFunction;
  * @param sweeps       scaling sweeps (memory overhead vs. deltas, vs. model size), each fitted with a line
  * @param minimumMemory minimum-memory bisections per method
  */
-public record BenchReport(String suite, String command, String environment, List<Run> runs, List<Failure> failures,
-                          List<Run> peerRuns, String peerStatus, List<Sweep> sweeps, List<MinimumMemory> minimumMemory) {
+public record BenchReport(String suite, String command, String environment, String targetModel, List<Run> runs,
+                          List<Failure> failures, List<Run> peerRuns, String peerStatus, List<Sweep> sweeps,
+                          List<MinimumMemory> minimumMemory) {
 
     private static final double MB = 1024.0 * 1024.0;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -49,13 +53,81 @@ public record BenchReport(String suite, String command, String environment, List
         minimumMemory = List.copyOf(minimumMemory);
     }
 
-    /** One measured configuration (model and method label the row; the measurement carries the figures). */
-    public record Run(String model, String method, RunMeasurement m) {
+    /**
+     * One measured configuration (model, method and activation checkpointing label the row, with the measurement's
+     * dtype; the measurement carries the figures).
+     */
+    public record Run(String model, String method, boolean activationCheckpointing, RunMeasurement m) {
+        /** Label in plots (which draw each activation-checkpointing setting apart): the method, dtype unless fp32. */
+        String label() {
+            return method + (m.dtype().equals("fp32") ? "" : " " + m.dtype());
+        }
     }
 
     /** A configuration that produced no measurement. */
-    public record Failure(String model, String method, String reason) {
+    public record Failure(String model, String method, boolean activationCheckpointing, String reason) {
     }
+
+    /** What a target compares: the median step time or the memory above the base model. */
+    public enum Quantity {
+        STEP_TIME("step time"), OVERHEAD("memory above the base");
+
+        final String text;
+
+        Quantity(String text) {
+            this.text = text;
+        }
+
+        double of(RunMeasurement m) {
+            return this == STEP_TIME ? median(m) : overhead(m);
+        }
+    }
+
+    /**
+     * A goal of issue 8: {@code quantity} of {@code method} over that of the reference LoRA (spiel4j's, or the
+     * Python peer's when {@code vsPeer}) in the same activation-checkpointing setting, at most {@code goal}.
+     */
+    public record Target(String method, Quantity quantity, boolean activationCheckpointing, boolean vsPeer,
+                         double goal) {
+        String text() {
+            return method + " " + quantity.text + " vs " + (vsPeer ? "peer LoRA" : "spiel4j LoRA");
+        }
+    }
+
+    /** A target with its measured ratio (empty when the run or its reference is missing). */
+    public record TargetResult(Target target, OptionalDouble measured) {
+        /** Empty when not measured. */
+        public Optional<Boolean> met() {
+            return measured.isPresent() ? Optional.of(measured.getAsDouble() <= target.goal()) : Optional.empty();
+        }
+
+        String verdict() {
+            if (measured.isEmpty()) {
+                return "not measured";
+            }
+            double m = measured.getAsDouble(), g = target.goal();
+            return m <= g ? "met" : String.format(Locale.ROOT, "missed by %.2f (+%.0f%%)", m - g, 100 * (m / g - 1));
+        }
+    }
+
+    /**
+     * Issue 8's targets: memory above the base SpIEL-AG <= 0.85x and SpIEL-MA <= 0.75x spiel4j LoRA's without
+     * activation checkpointing, both <= 1.0x with it; step time SpIEL-AG <= 1.05x and SpIEL-MA <= 1.0x spiel4j LoRA
+     * and both <= 1.0x the peer's LoRA, in each setting.
+     */
+    public static final List<Target> TARGETS = List.of(
+            new Target("spiel-ag", Quantity.OVERHEAD, false, false, 0.85),
+            new Target("spiel-ma", Quantity.OVERHEAD, false, false, 0.75),
+            new Target("spiel-ag", Quantity.OVERHEAD, true, false, 1.0),
+            new Target("spiel-ma", Quantity.OVERHEAD, true, false, 1.0),
+            new Target("spiel-ag", Quantity.STEP_TIME, false, false, 1.05),
+            new Target("spiel-ma", Quantity.STEP_TIME, false, false, 1.0),
+            new Target("spiel-ag", Quantity.STEP_TIME, true, false, 1.05),
+            new Target("spiel-ma", Quantity.STEP_TIME, true, false, 1.0),
+            new Target("spiel-ag", Quantity.STEP_TIME, false, true, 1.0),
+            new Target("spiel-ma", Quantity.STEP_TIME, false, true, 1.0),
+            new Target("spiel-ag", Quantity.STEP_TIME, true, true, 1.0),
+            new Target("spiel-ma", Quantity.STEP_TIME, true, true, 1.0));
 
     /** A scaling sweep: y (memory overhead in MB) against x (deltas, or model parameters), with its line fit. */
     public record Sweep(String name, String xLabel, String yLabel, List<String> series, double[] x, double[] y) {
@@ -104,16 +176,39 @@ public record BenchReport(String suite, String command, String environment, List
                 arenas == null ? "unset (glibc default)" : arenas);
     }
 
-    private Optional<Run> find(List<Run> in, String model, String method) {
-        return in.stream().filter(r -> r.model().equals(model) && r.method().equals(method)).findFirst();
+    private static Optional<Run> find(List<Run> in, String model, String method, String dtype, boolean checkpointing) {
+        return in.stream().filter(r -> r.model().equals(model) && r.method().equals(method)
+                && r.m().dtype().equals(dtype) && r.activationCheckpointing() == checkpointing).findFirst();
     }
 
-    private OptionalDouble ratio(double value, Optional<Run> reference, ToDoubleFunction<RunMeasurement> f) {
+    /**
+     * {@code f} of run {@code r} over {@code f} of the LoRA run in {@code references} (spiel4j's runs or the peer's)
+     * with r's model, dtype and activation-checkpointing setting; empty when there is none or its figure is 0.
+     */
+    private static OptionalDouble ratio(Run r, List<Run> references, ToDoubleFunction<RunMeasurement> f) {
+        Optional<Run> reference = find(references, r.model(), "lora", r.m().dtype(), r.activationCheckpointing());
         if (reference.isEmpty()) {
             return OptionalDouble.empty();
         }
         double ref = f.applyAsDouble(reference.get().m());
-        return ref > 0 ? OptionalDouble.of(value / ref) : OptionalDouble.empty();
+        return ref > 0 ? OptionalDouble.of(f.applyAsDouble(r.m()) / ref) : OptionalDouble.empty();
+    }
+
+    /**
+     * {@link #TARGETS} measured on {@link #targetModel}'s fp32 rows (the suites train the targets' shape in fp32);
+     * empty without a target model.
+     */
+    public List<TargetResult> targets() {
+        if (targetModel == null) {
+            return List.of();
+        }
+        List<TargetResult> out = new ArrayList<>();
+        for (Target t : TARGETS) {
+            Optional<Run> run = find(runs, targetModel, t.method(), "fp32", t.activationCheckpointing());
+            out.add(new TargetResult(t, run.isEmpty() ? OptionalDouble.empty()
+                    : ratio(run.get(), t.vsPeer() ? peerRuns : runs, t.quantity()::of)));
+        }
+        return out;
     }
 
     private static double median(RunMeasurement m) {
@@ -137,20 +232,35 @@ public record BenchReport(String suite, String command, String environment, List
         ArrayNode results = root.putArray("results");
         for (Run r : runs) {
             ObjectNode o = runJson(r);
-            Optional<Run> lora = find(runs, r.model(), "lora");
-            Optional<Run> peerLora = find(peerRuns, r.model(), "lora");
-            putRatio(o, "step_time_vs_lora", ratio(median(r.m()), lora, BenchReport::median));
-            putRatio(o, "overhead_vs_lora", ratio(overhead(r.m()), lora, BenchReport::overhead));
-            putRatio(o, "step_time_vs_peer_lora", ratio(median(r.m()), peerLora, BenchReport::median));
-            putRatio(o, "overhead_vs_peer_lora", ratio(overhead(r.m()), peerLora, BenchReport::overhead));
-            putRatio(o, "peak_rss_vs_peer_lora", ratio(peak(r.m()), peerLora, BenchReport::peak));
+            putRatio(o, "step_time_vs_lora", ratio(r, runs, BenchReport::median));
+            putRatio(o, "overhead_vs_lora", ratio(r, runs, BenchReport::overhead));
+            putRatio(o, "step_time_vs_peer_lora", ratio(r, peerRuns, BenchReport::median));
+            putRatio(o, "overhead_vs_peer_lora", ratio(r, peerRuns, BenchReport::overhead));
+            putRatio(o, "peak_rss_vs_peer_lora", ratio(r, peerRuns, BenchReport::peak));
             results.add(o);
+        }
+        if (targetModel != null) {
+            ObjectNode targets = root.putObject("targets").put("model", targetModel);
+            ArrayNode rows = targets.putArray("rows");
+            for (TargetResult t : targets()) {
+                ObjectNode o = rows.addObject().put("method", t.target().method())
+                        .put("quantity", t.target().quantity().name().toLowerCase(Locale.ROOT))
+                        .put("activation_checkpointing", t.target().activationCheckpointing())
+                        .put("reference", t.target().vsPeer() ? "peer lora" : "lora").put("goal", t.target().goal());
+                putRatio(o, "measured", t.measured());
+                if (t.met().isPresent()) {
+                    o.put("met", t.met().get());
+                } else {
+                    o.putNull("met");
+                }
+            }
         }
         root.put("peer", peerStatus);
         ArrayNode peer = root.putArray("peer_results");
         peerRuns.forEach(r -> peer.add(runJson(r)));
         ArrayNode failed = root.putArray("failures");
-        failures.forEach(f -> failed.addObject().put("model", f.model()).put("method", f.method()).put("reason", f.reason()));
+        failures.forEach(f -> failed.addObject().put("model", f.model()).put("method", f.method())
+                .put("activation_checkpointing", f.activationCheckpointing()).put("reason", f.reason()));
         ArrayNode sw = root.putArray("scaling");
         for (Sweep s : sweeps) {
             ObjectNode o = sw.addObject().put("name", s.name()).put("x_label", s.xLabel()).put("y_label", s.yLabel());
@@ -183,6 +293,7 @@ public record BenchReport(String suite, String command, String environment, List
         ObjectNode o = JSON.createObjectNode();
         o.put("model", r.model());
         o.put("method", r.method());
+        o.put("activation_checkpointing", r.activationCheckpointing());
         o.put("tool", m.tool());
         o.put("dtype", m.dtype());
         o.put("trainable_params", m.trainableParams());
@@ -222,36 +333,49 @@ public record BenchReport(String suite, String command, String environment, List
         md.append("Machine: ").append(environment).append("  \n");
         md.append("Python peer: ").append(peerStatus).append("\n\n");
         md.append("Step time: median over the measured steps (warm-up excluded), p10-p90 in brackets. Overhead: peak "
-                + "RSS while training minus RSS with the base model loaded. Ratios: step time and overhead relative to "
-                + "spiel4j LoRA, and step time relative to the Python peer's PEFT LoRA, on the same model. MB = 2^20 bytes.\n\n");
+                + "RSS while training minus RSS with the base model loaded. act. ckpt: activation checkpointing (the "
+                + "forward pass keeps each block's input only and recomputes the block in its backward pass). Ratios: "
+                + "step time and overhead relative to spiel4j LoRA, and step time relative to the Python peer's PEFT "
+                + "LoRA, of the same model, dtype and activation-checkpointing setting. MB = 2^20 bytes.\n\n");
+        if (targetModel != null) {
+            md.append("### Targets (").append(targetModel).append(", fp32)\n\n")
+                    .append("Each ratio against the LoRA run in the same activation-checkpointing setting.\n\n")
+                    .append("| target | act. ckpt | goal | measured | verdict |\n|---|---|---:|---:|---|\n");
+            for (TargetResult t : targets()) {
+                md.append("| ").append(t.target().text()).append(" | ")
+                        .append(yesNo(t.target().activationCheckpointing())).append(" | <= ")
+                        .append(fmt(t.target().goal(), 2)).append("x | ").append(ratioText(t.measured())).append(" | ")
+                        .append(t.verdict()).append(" |\n");
+            }
+            md.append('\n');
+        }
         Set<String> models = new LinkedHashSet<>();
         runs.forEach(r -> models.add(r.model()));
         peerRuns.forEach(r -> models.add(r.model()));
         for (String model : models) {
             md.append("### ").append(model).append("\n\n");
-            md.append("| tool | method | trainable params | step time s | tokens/s | peak RSS MB | overhead MB "
-                    + "| optimizer state MB | eval loss | time vs LoRA | overhead vs LoRA | time vs peer LoRA |\n");
-            md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-            Optional<Run> lora = find(runs, model, "lora");
-            Optional<Run> peerLora = find(peerRuns, model, "lora");
+            md.append("| tool | method | dtype | act. ckpt | trainable params | step time s | tokens/s | peak RSS MB "
+                    + "| overhead MB | optimizer state MB | eval loss | time vs LoRA | overhead vs LoRA "
+                    + "| time vs peer LoRA |\n");
+            md.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (Run r : runs) {
                 if (r.model().equals(model)) {
-                    row(md, r, ratio(median(r.m()), lora, BenchReport::median),
-                            ratio(overhead(r.m()), lora, BenchReport::overhead),
-                            ratio(median(r.m()), peerLora, BenchReport::median));
+                    row(md, r, ratio(r, runs, BenchReport::median), ratio(r, runs, BenchReport::overhead),
+                            ratio(r, peerRuns, BenchReport::median));
                 }
             }
             for (Run r : peerRuns) {
                 if (r.model().equals(model)) {
-                    row(md, r, OptionalDouble.empty(), OptionalDouble.empty(),
-                            ratio(median(r.m()), peerLora, BenchReport::median));
+                    row(md, r, OptionalDouble.empty(), OptionalDouble.empty(), ratio(r, peerRuns, BenchReport::median));
                 }
             }
             md.append('\n');
         }
         if (!failures.isEmpty()) {
-            md.append("### Configurations that did not complete\n\n| model | method | reason |\n|---|---|---|\n");
+            md.append("### Configurations that did not complete\n\n| model | method | act. ckpt | reason |\n"
+                    + "|---|---|---|---|\n");
             failures.forEach(f -> md.append("| ").append(f.model()).append(" | ").append(f.method()).append(" | ")
+                    .append(yesNo(f.activationCheckpointing())).append(" | ")
                     .append(f.reason().replace("|", "\\|").replace("\n", " ")).append(" |\n"));
             md.append('\n');
         }
@@ -292,7 +416,8 @@ public record BenchReport(String suite, String command, String environment, List
     private static void row(StringBuilder md, Run r, OptionalDouble vsLora, OptionalDouble ovVsLora, OptionalDouble vsPeer) {
         RunMeasurement m = r.m();
         Stats.Summary t = m.stepTimes();
-        md.append("| ").append(m.tool()).append(" | ").append(r.method()).append(" | ")
+        md.append("| ").append(m.tool()).append(" | ").append(r.method()).append(" | ").append(m.dtype()).append(" | ")
+                .append(yesNo(r.activationCheckpointing())).append(" | ")
                 .append(String.format(Locale.ROOT, "%,d", m.trainableParams())).append(" | ")
                 .append(fmt(t.median(), 4)).append(" [").append(fmt(t.p10(), 4)).append("-").append(fmt(t.p90(), 4))
                 .append("] | ").append(fmt(m.tokensPerSecond(), 0)).append(" | ")
@@ -301,6 +426,10 @@ public record BenchReport(String suite, String command, String environment, List
                 .append(m.evalLoss().isPresent() ? fmt(m.evalLoss().getAsDouble(), 4) : "-").append(" | ")
                 .append(ratioText(vsLora)).append(" | ").append(ratioText(ovVsLora)).append(" | ")
                 .append(ratioText(vsPeer)).append(" |\n");
+    }
+
+    private static String yesNo(boolean v) {
+        return v ? "yes" : "no";
     }
 
     private static String ratioText(OptionalDouble v) {
@@ -316,30 +445,37 @@ public record BenchReport(String suite, String command, String environment, List
     }
 
     /**
-     * Writes the plots: step time and memory overhead per method (one bar chart per model, peer runs included)
-     * and each scaling sweep with its fitted line. Returns the files written.
+     * Writes the plots: step time and memory overhead per method (bar charts per model and activation-checkpointing
+     * setting, peer runs included: {@code step_time_<model>.png} without checkpointing, {@code
+     * step_time_<model>-ckpt.png} with it) and each scaling sweep with its fitted line. Returns the files written.
      */
     public List<Path> writePlots(Path dir) {
         List<Path> files = new ArrayList<>();
         Set<String> models = new LinkedHashSet<>();
         runs.forEach(r -> models.add(r.model()));
         for (String model : models) {
-            List<String> labels = new ArrayList<>();
-            List<Double> times = new ArrayList<>(), overheads = new ArrayList<>();
-            for (List<Run> list : List.of(runs, peerRuns)) {
-                for (Run r : list) {
-                    if (r.model().equals(model)) {
-                        labels.add(list == runs ? r.method() : "peft-" + r.method());
-                        times.add(median(r.m()));
-                        overheads.add(overhead(r.m()) / MB);
+            for (boolean checkpointing : List.of(false, true)) {
+                List<String> labels = new ArrayList<>();
+                List<Double> times = new ArrayList<>(), overheads = new ArrayList<>();
+                for (List<Run> list : List.of(runs, peerRuns)) {
+                    for (Run r : list) {
+                        if (r.model().equals(model) && r.activationCheckpointing() == checkpointing) {
+                            labels.add(list == runs ? r.label() : "peft-" + r.label());
+                            times.add(median(r.m()));
+                            overheads.add(overhead(r.m()) / MB);
+                        }
                     }
                 }
+                if (labels.isEmpty()) {
+                    continue;
+                }
+                String slug = slug(model) + (checkpointing ? "-ckpt" : "");
+                String title = model + (checkpointing ? ", activation checkpointing" : "");
+                files.add(bar("Step time per method: " + title, "median step time (s)", labels, times,
+                        dir.resolve("step_time_" + slug + ".png")));
+                files.add(bar("Memory above the base model: " + title, "overhead (MB)", labels, overheads,
+                        dir.resolve("overhead_" + slug + ".png")));
             }
-            String slug = slug(model);
-            files.add(bar("Step time per method: " + model, "median step time (s)", labels, times,
-                    dir.resolve("step_time_" + slug + ".png")));
-            files.add(bar("Memory above the base model: " + model, "overhead (MB)", labels, overheads,
-                    dir.resolve("overhead_" + slug + ".png")));
         }
         for (Sweep s : sweeps) {
             List<Chart.Series> series = new ArrayList<>();

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.type.LogicalType;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -29,10 +32,16 @@ import java.util.Set;
  * @param weightDecay decoupled weight decay
  * @param seed        seed for everything random (initialisation, indices, dropout)
  * @param batches     the pre-tokenized batch file ({@link BatchFile}); train step i uses batch i mod count
+ * @param activationCheckpointing whether the forward pass keeps only each block's input and recomputes the block
+ *                    inside its backward pass (spiel4j: {@code BackwardPass.CHECKPOINTED}, else
+ *                    {@code BLOCK_WISE}; the peer: {@code gradient_checkpointing_enable()}). A spec file without
+ *                    {@code activation_checkpointing} means false: both sides read it so, and that is what every
+ *                    spec written before the key existed measured
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record BenchSpec(String workload, Model model, String method, Budget budget, String dtype, int threads,
-                        int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches) {
+                        int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches,
+                        boolean activationCheckpointing) {
 
     public static final Set<String> METHODS = Set.of("full", "lora", "ia3", "spiel-ag", "spiel-ma");
     /** The methods the Python peer runs. */
@@ -40,6 +49,12 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+
+    static {
+        // true or false only, as the peer reads it: Jackson would otherwise take 7 or "yes" for a boolean
+        JSON.coercionConfigFor(LogicalType.Boolean).setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+                .setCoercion(CoercionInputShape.String, CoercionAction.Fail);
+    }
 
     public BenchSpec {
         require(workload != null && !workload.isBlank(), "workload is required");
@@ -53,6 +68,12 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
         require(lr > 0 && Double.isFinite(lr), "lr must be positive, got " + lr);
         require(weightDecay >= 0, "weight_decay must be >= 0, got " + weightDecay);
         require(batches != null && !batches.isBlank(), "batches (a batch file path) is required");
+    }
+
+    /** This configuration with activation checkpointing on or off. */
+    public BenchSpec withActivationCheckpointing(boolean on) {
+        return new BenchSpec(workload, model, method, budget, dtype, threads, steps, warmupSteps, lr, weightDecay, seed,
+                batches, on);
     }
 
     /**

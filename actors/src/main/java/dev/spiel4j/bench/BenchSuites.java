@@ -9,8 +9,9 @@ import java.util.Map;
  * The suites of {@code ./spiel4j bench}: which configurations, sweeps and bisections each runs. The real model
  * (stories260K, GGUF for spiel4j, the HF checkpoint for the peer) trains on instruction batches the caller
  * prepares with the engine's data pipeline; random shapes train on seeded synthetic tokens (their loss carries
- * no meaning, their speed and memory do). Step counts and learning rates are starting points to tune once the
- * engine runs.
+ * no meaning, their speed and memory do). Every per-method configuration runs without and with activation
+ * checkpointing, the Python peer beside each LoRA and full configuration in the same setting. Step counts and
+ * learning rates are starting points to tune once the engine runs.
  */
 public final class BenchSuites {
     /** Every method, in report order. */
@@ -18,6 +19,13 @@ public final class BenchSuites {
     /** Methods compared on the large random shape (full fine-tuning's optimizer state alone is 8 bytes/weight). */
     static final List<String> LARGE_METHODS = List.of("lora", "spiel-ag", "spiel-ma");
     static final int RANK = 8;
+    /**
+     * Every per-method configuration runs in both settings, without and with activation checkpointing; the
+     * sweeps and the minimum-memory bisections run without.
+     */
+    static final List<Boolean> ACTIVATION_CHECKPOINTING = List.of(false, true);
+    /** The quick suite's largest shape, whose rows the report's targets table reads (the full suite has it too). */
+    static final String TARGET_MODEL = "llama-100M";
     /** Per-method learning rates for the short runs of the suites (tiny model, few steps). */
     static final Map<String, Double> LR = Map.of("full", 1e-3, "lora", 2e-3, "ia3", 3e-3, "spiel-ag", 2e-3,
             "spiel-ma", 1e-2);
@@ -44,32 +52,57 @@ public final class BenchSuites {
         return new BenchSpec.RandomShape(768, 8, 12, 12, 2048, 32000, 2048, 1e-5, 1e4, false, seed);
     }
 
+    /**
+     * A randomly initialised LLaMA of about 350M parameters (348M: 1024 wide, 22 blocks, 32k vocabulary, untied),
+     * the full suite's largest shape.
+     */
+    public static BenchSpec.RandomShape llama350M(long seed) {
+        return new BenchSpec.RandomShape(1024, 22, 16, 16, 2816, 32000, 2048, 1e-5, 1e4, false, seed);
+    }
+
     /** The quick suite: finishes in minutes on a 2-core machine. */
     public static BenchPlan quick(Inputs in, String command) {
-        return plan("quick", command, in, 40, 3, 12, List.of("fp32"), 4);
+        return plan("quick", command, in, 40, 3, 12, List.of("fp32"), 4, 0);
     }
 
-    /** The full suite: more steps, larger sweeps, bf16 as well. */
+    /** The full suite: more steps, larger sweeps, bf16 as well, and the ~350M shape. */
     public static BenchPlan full(Inputs in, String command) {
-        return plan("full", command, in, 60, 5, 20, List.of("fp32", "bf16"), 8);
+        return plan("full", command, in, 60, 5, 20, List.of("fp32", "bf16"), 8, 10);
     }
 
+    /**
+     * @param largestSteps measured steps on the ~350M shape; 0 leaves it out
+     */
     private static BenchPlan plan(String suite, String command, Inputs in, int steps, int warmup, int largeSteps,
-                                  List<String> dtypes, int sweepPoints) {
+                                  List<String> dtypes, int sweepPoints, int largestSteps) {
         BenchSpec.Model stories = new BenchSpec.Model("stories260K", in.gguf().toString(), in.hfDir().toString(), null);
         String real = in.instructionBatches().toString();
         List<BenchSpec> configs = new ArrayList<>();
-        for (String method : METHODS) {
-            configs.add(spec(stories, method, STORIES260K.loraParameters(RANK), RANK, "fp32", in.threads(), steps,
-                    warmup, real));
+        for (boolean checkpointing : ACTIVATION_CHECKPOINTING) {
+            for (String method : METHODS) {
+                configs.add(spec(stories, method, STORIES260K.loraParameters(RANK), RANK, "fp32", in.threads(), steps,
+                        warmup, real).withActivationCheckpointing(checkpointing));
+            }
         }
         BenchSpec.RandomShape big = llama100M(1);
         String synthetic = synthetic(in, "synthetic-32k.json", big.vocabSize());
-        BenchSpec.Model bigModel = new BenchSpec.Model("llama-100M", null, null, big);
-        for (String dtype : dtypes) {
-            for (String method : LARGE_METHODS) {
-                configs.add(spec(bigModel, method, big.loraParameters(RANK), RANK, dtype, in.threads(), largeSteps, 1,
-                        synthetic));
+        BenchSpec.Model bigModel = new BenchSpec.Model(TARGET_MODEL, null, null, big);
+        for (boolean checkpointing : ACTIVATION_CHECKPOINTING) {
+            for (String dtype : dtypes) {
+                for (String method : LARGE_METHODS) {
+                    configs.add(spec(bigModel, method, big.loraParameters(RANK), RANK, dtype, in.threads(), largeSteps,
+                            1, synthetic).withActivationCheckpointing(checkpointing));
+                }
+            }
+        }
+        if (largestSteps > 0) {
+            BenchSpec.RandomShape largest = llama350M(1);
+            BenchSpec.Model largestModel = new BenchSpec.Model("llama-350M", null, null, largest);
+            for (boolean checkpointing : ACTIVATION_CHECKPOINTING) {
+                for (String method : LARGE_METHODS) {
+                    configs.add(spec(largestModel, method, largest.loraParameters(RANK), RANK, "fp32", in.threads(),
+                            largestSteps, 1, synthetic).withActivationCheckpointing(checkpointing));
+                }
             }
         }
 
@@ -113,13 +146,13 @@ public final class BenchSuites {
         for (String method : METHODS) {
             minimum.add(spec(stories, method, STORIES260K.loraParameters(RANK), RANK, "fp32", in.threads(), 10, 0, real));
         }
-        return new BenchPlan(suite, command, configs, sweeps, minimum);
+        return new BenchPlan(suite, command, TARGET_MODEL, configs, sweeps, minimum);
     }
 
     private static BenchSpec spec(BenchSpec.Model model, String method, long deltas, int rank, String dtype,
                                   int threads, int steps, int warmup, String batches) {
         return new BenchSpec("engine", model, method, new BenchSpec.Budget(rank, 2.0 * rank, 0, deltas), dtype, threads,
-                steps, warmup, LR.get(method), 0, 42, batches);
+                steps, warmup, LR.get(method), 0, 42, batches, false);
     }
 
     private static String synthetic(Inputs in, String name, int vocab) {

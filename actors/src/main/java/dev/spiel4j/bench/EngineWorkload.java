@@ -8,6 +8,7 @@ import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.train.BackwardPass;
 import dev.spiel4j.train.DeviceSetting;
 import dev.spiel4j.train.EngineModel;
 import dev.spiel4j.train.ModelPlacement;
@@ -21,7 +22,8 @@ import java.util.List;
  * The real engine as a {@link BenchWorkload} (name {@code engine}): the base model from the spec (the GGUF file,
  * else the Hugging Face directory, or a random LLaMA shape), the spec's method at its budget (sparse methods: the
  * spec's delta count; LoRA: its rank, alpha and dropout), and {@link TrainingSession} steps at the spec's constant
- * learning rate without gradient clipping, as the Python peer runs them. The base model is uploaded first (as an
+ * learning rate without gradient clipping, as the Python peer runs them, with block-wise backward passes or, when the
+ * spec asks for activation checkpointing, checkpointed ones. The base model is uploaded first (as an
  * {@link EngineModel}, on the {@code auto} device) so the child can measure it alone; the session takes it over when
  * the method is attached.
  */
@@ -101,8 +103,13 @@ public final class EngineWorkload implements BenchWorkload {
 
     @Override
     public void attachMethod() {
-        int steps = spec.warmupSteps() + spec.steps();
-        session = TrainingSession.open(base, SessionSpec.unclipped(methodSpec(spec), steps));
+        session = TrainingSession.open(base, sessionSpec(spec));
+    }
+
+    /** What the session trains: the spec's method over warm-up + measured steps, unclipped, its backward pass. */
+    static SessionSpec sessionSpec(BenchSpec spec) {
+        return SessionSpec.unclipped(methodSpec(spec), spec.warmupSteps() + spec.steps()).withBackward(
+                spec.activationCheckpointing() ? BackwardPass.CHECKPOINTED : BackwardPass.BLOCK_WISE);
     }
 
     @Override

@@ -14,7 +14,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The Python side-by-side peer: Hugging Face PEFT LoRA and full fine-tuning in PyTorch on CPU
- * ({@code bench/peer_train.py}), run on the same {@link BenchSpec} and {@link BatchFile} as the spiel4j child.
+ * ({@code bench/peer_train.py}), run on the same {@link BenchSpec} and {@link BatchFile} as the spiel4j child, with
+ * transformers' gradient checkpointing when the spec asks for activation checkpointing (a result that reports
+ * another setting, model or method than the spec's is refused).
  * It keeps its own virtual environment (default {@code ~/.cache/spiel4j/peer-venv}), installs the pinned
  * {@code bench/peer-requirements.txt} into it from the machine's configured pip index on first use, and never
  * throws for a peer problem: every failure (no python3, no venv module, pip cannot install, the script fails or
@@ -76,11 +78,15 @@ public final class PythonPeer {
         if (!out.succeeded()) {
             return new PeerOutcome.CouldNotRun("the peer's training run failed, " + out.failureReason());
         }
+        RunMeasurement m;
         try {
-            return new PeerOutcome.Ran(RunMeasurement.fromJson(out.result().orElseThrow()));
+            m = RunMeasurement.fromJson(out.result().orElseThrow());
         } catch (IllegalArgumentException e) {
             return new PeerOutcome.CouldNotRun("the peer's result is malformed: " + e.getMessage());
         }
+        String mismatch = m.mismatch(spec);
+        return mismatch == null ? new PeerOutcome.Ran(m)
+                : new PeerOutcome.CouldNotRun("the peer ran another configuration: " + mismatch);
     }
 
     /** Whether the venv already holds the pinned requirements (then {@link #run} starts without installing). */

@@ -2,6 +2,8 @@ package dev.spiel4j.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.OptionalDouble;
 import java.util.OptionalLong;
 
@@ -11,12 +13,15 @@ import java.util.OptionalLong;
  * peak of attaching the method and training; {@link #overheadBytes()} is their difference.
  *
  * @param tool               "spiel4j" or "python-peft"
+ * @param activationCheckpointing whether the run recomputed each block's forward pass in its backward pass (as the
+ *                           run itself reports it: the peer reports what transformers says is enabled)
  * @param tokensPerStep      real (attention-mask) tokens per measured step, averaged over the measured steps
  * @param stepTimesSeconds   wall time of each measured step (warm-up excluded)
  * @param peakRssTrainBytes  VmHWM after training, reset after loading; empty when the kernel refused the reset
  * @param peakRssBytes       the whole process's peak
  */
-public record RunMeasurement(String tool, String model, String method, String dtype, int threads,
+public record RunMeasurement(String tool, String model, String method, boolean activationCheckpointing,
+                             String dtype, int threads,
                              long trainableParams, long baseWeightBytes, long optimizerStateBytes,
                              double tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
                              OptionalDouble evalLossInitial, OptionalDouble evalLoss, long rssAfterLoadBytes,
@@ -46,7 +51,8 @@ public record RunMeasurement(String tool, String model, String method, String dt
             throw new IllegalArgumentException("run result has status '" + n.path("status").asText()
                     + "': " + n.path("error").asText("(no error message)"));
         }
-        return new RunMeasurement(text(n, "tool"), text(n, "model"), text(n, "method"), text(n, "dtype"),
+        return new RunMeasurement(text(n, "tool"), text(n, "model"), text(n, "method"),
+                bool(n, "activation_checkpointing"), text(n, "dtype"),
                 (int) integer(n, "threads"), integer(n, "trainable_params"), integer(n, "base_weight_bytes"),
                 integer(n, "optimizer_state_bytes"), number(n, "tokens_per_step"), (int) integer(n, "warmup_steps"),
                 doubles(n, "step_times_s"), doubles(n, "train_losses"), optionalDouble(n, "eval_loss_initial"),
@@ -54,6 +60,25 @@ public record RunMeasurement(String tool, String model, String method, String dt
                 n.path("peak_rss_train_bytes").isIntegralNumber()
                         ? OptionalLong.of(n.get("peak_rss_train_bytes").asLong()) : OptionalLong.empty(),
                 integer(n, "peak_rss_bytes"));
+    }
+
+    /**
+     * Null when this measurement is of {@code spec}'s configuration (model, method, activation checkpointing), else
+     * what differs: a run that ignored a setting must not be reported under it.
+     */
+    public String mismatch(BenchSpec spec) {
+        List<String> differ = new ArrayList<>();
+        if (!model.equals(spec.model().name())) {
+            differ.add("model " + model + " (asked " + spec.model().name() + ")");
+        }
+        if (!method.equals(spec.method())) {
+            differ.add("method " + method + " (asked " + spec.method() + ")");
+        }
+        if (activationCheckpointing != spec.activationCheckpointing()) {
+            differ.add("activation_checkpointing " + activationCheckpointing + " (asked "
+                    + spec.activationCheckpointing() + ")");
+        }
+        return differ.isEmpty() ? null : tool + " measured " + String.join(", ", differ);
     }
 
     private static JsonNode field(JsonNode n, String key) {
@@ -66,6 +91,14 @@ public record RunMeasurement(String tool, String model, String method, String dt
 
     private static String text(JsonNode n, String key) {
         return field(n, key).asText();
+    }
+
+    private static boolean bool(JsonNode n, String key) {
+        JsonNode v = field(n, key);
+        if (!v.isBoolean()) {
+            throw new IllegalArgumentException("run result field \"" + key + "\" is not a boolean: " + v);
+        }
+        return v.asBoolean();
     }
 
     private static long integer(JsonNode n, String key) {

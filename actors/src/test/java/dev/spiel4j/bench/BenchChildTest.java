@@ -20,11 +20,13 @@ class BenchChildTest {
     static BenchSpec spec(Path batches, String workload, int baseMib, long methodBytes, int steps) {
         BenchSpec.RandomShape shape = new BenchSpec.RandomShape(baseMib, 1, 1, 1, 1, 16, 16, 1e-5, 10000, false, 1);
         return new BenchSpec(workload, new BenchSpec.Model("synthetic-" + baseMib, null, null, shape), "spiel-ag",
-                new BenchSpec.Budget(4, 16, 0, methodBytes), "fp32", 1, steps, 2, 1e-3, 0, 7, batches.toString());
+                new BenchSpec.Budget(4, 16, 0, methodBytes), "fp32", 1, steps, 2, 1e-3, 0, 7, batches.toString(),
+                false);
     }
 
-    private static RunMeasurement runChild(Path dir, String name, long methodBytes) {
-        BenchSpec s = spec(dir.resolve("batches.json"), "synthetic", 64, methodBytes, 6);
+    private static RunMeasurement runChild(Path dir, String name, long methodBytes, boolean activationCheckpointing) {
+        BenchSpec s = spec(dir.resolve("batches.json"), "synthetic", 64, methodBytes, 6)
+                .withActivationCheckpointing(activationCheckpointing);
         Path specFile = dir.resolve(name + ".json");
         s.write(specFile);
         ChildRunner.Outcome o = ChildRunner.run(BenchChild.command(s, specFile, "512m"), Duration.ofSeconds(60));
@@ -39,10 +41,13 @@ class BenchChildTest {
     @Test
     void measuresMemoryAboveTheBaseAndTimesTheSteps(@TempDir Path dir) {
         BatchFile.synthetic(3, 2, 1, 2, 8, 16).write(dir.resolve("batches.json"));
-        RunMeasurement none = runChild(dir, "none", 0);
-        RunMeasurement big = runChild(dir, "big", 96 * MIB);
+        RunMeasurement none = runChild(dir, "none", 0, false);
+        RunMeasurement big = runChild(dir, "big", 96 * MIB, true);
 
         assertEquals("spiel4j", big.tool());
+        // the result names the configuration it measured, activation checkpointing included
+        assertFalse(none.activationCheckpointing());
+        assertTrue(big.activationCheckpointing());
         assertEquals(6, big.stepTimesSeconds().length);
         for (double t : big.stepTimesSeconds()) {
             assertTrue(t >= 0.005 && t < 1, "step time " + t);

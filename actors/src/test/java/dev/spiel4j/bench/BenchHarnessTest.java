@@ -19,7 +19,7 @@ class BenchHarnessTest {
     private static BenchSpec synthetic(Path batches, String method, long methodMib) {
         BenchSpec s = BenchChildTest.spec(batches, "synthetic", 32, methodMib * MIB, 3);
         return new BenchSpec(s.workload(), s.model(), method, s.budget(), s.dtype(), s.threads(), s.steps(),
-                s.warmupSteps(), s.lr(), s.weightDecay(), s.seed(), s.batches());
+                s.warmupSteps(), s.lr(), s.weightDecay(), s.seed(), s.batches(), false);
     }
 
     /**
@@ -45,14 +45,14 @@ class BenchHarnessTest {
         BenchSpec lora = synthetic(batches, "lora", 40);
         BenchSpec ag = synthetic(batches, "spiel-ag", 20);
         BenchSpec broken = new BenchSpec("missing-engine", ag.model(), "ia3", ag.budget(), "fp32", 1, 3, 2, 1e-3, 0, 1,
-                batches.toString());
+                batches.toString(), false);
         double[] x = {16, 48, 80};
         List<BenchSpec> sweepSpecs = new ArrayList<>();
         for (double mib : x) {
             sweepSpecs.add(synthetic(batches, "spiel-ag", (long) mib));
         }
         BenchSpec baseline = synthetic(batches, "lora", 16);
-        BenchPlan plan = new BenchPlan("test", "test command", List.of(lora, ag, broken),
+        BenchPlan plan = new BenchPlan("test", "test command", null, List.of(lora, ag, broken),
                 List.of(new BenchPlan.Sweep("overhead vs method MiB", "method MiB", List.of("a", "b", "c"), sweepSpecs, x),
                         new BenchPlan.Sweep("overhead above a 16 MiB method", "method MiB", List.of("a", "b", "c"),
                                 sweepSpecs, x, List.of(baseline, baseline, baseline))),

@@ -10,20 +10,56 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchSpecTest {
 
+    private static BenchSpec stories(boolean activationCheckpointing) {
+        return new BenchSpec("engine", new BenchSpec.Model("stories260K", "/a/m.gguf", "/a/hf", null), "lora",
+                new BenchSpec.Budget(8, 16, 0.05, 46240), "bf16", 2, 20, 3, 1e-3, 0.01, 42, "/b/batches.json",
+                activationCheckpointing);
+    }
+
     @Test
     void specRoundTripsWithSnakeCaseKeys(@TempDir Path dir) throws Exception {
-        BenchSpec s = new BenchSpec("engine", new BenchSpec.Model("stories260K", "/a/m.gguf", "/a/hf", null), "lora",
-                new BenchSpec.Budget(8, 16, 0.05, 46240), "bf16", 2, 20, 3, 1e-3, 0.01, 42, "/b/batches.json");
-        Path f = dir.resolve("spec.json");
-        s.write(f);
+        for (boolean checkpointing : new boolean[]{false, true}) {
+            BenchSpec s = stories(checkpointing);
+            Path f = dir.resolve("spec-" + checkpointing + ".json");
+            s.write(f);
+            String text = Files.readString(f);
+            assertTrue(text.contains("\"warmup_steps\"") && text.contains("\"hf_dir\"") && text.contains("\"lora_rank\""), text);
+            assertTrue(text.contains("\"activation_checkpointing\" : " + checkpointing), text);
+            BenchSpec back = BenchSpec.read(f);
+            assertEquals(s, back);
+            assertEquals(checkpointing, back.activationCheckpointing());
+        }
+    }
+
+    /** A spec file written before the key existed means no activation checkpointing (the peer reads it so too). */
+    @Test
+    void aSpecWithoutActivationCheckpointingMeansWithout(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("old.json");
+        stories(true).write(f);
         String text = Files.readString(f);
-        assertTrue(text.contains("\"warmup_steps\"") && text.contains("\"hf_dir\"") && text.contains("\"lora_rank\""), text);
-        assertEquals(s, BenchSpec.read(f));
+        String withoutKey = text.replaceAll(",\\s*\"activation_checkpointing\" : true", "");
+        assertFalse(withoutKey.contains("activation_checkpointing"), withoutKey);
+        Files.writeString(f, withoutKey);
+        assertEquals(stories(false), BenchSpec.read(f));
+
+        for (String notABoolean : List.of("7", "\"yes\"", "\"true\"")) {
+            Files.writeString(f, text.replace("\"activation_checkpointing\" : true",
+                    "\"activation_checkpointing\" : " + notABoolean));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BenchSpec.read(f));
+            assertTrue(e.getMessage().contains(f.toString()), e.getMessage());
+        }
+    }
+
+    @Test
+    void withActivationCheckpointingChangesOnlyThatSetting() {
+        assertEquals(stories(true), stories(false).withActivationCheckpointing(true));
+        assertEquals(stories(false), stories(true).withActivationCheckpointing(false));
     }
 
     @Test

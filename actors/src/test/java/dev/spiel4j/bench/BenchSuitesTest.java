@@ -5,18 +5,36 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchSuitesTest {
 
+    private static BenchSuites.Inputs inputs(Path dir) {
+        return new BenchSuites.Inputs(Path.of("/m/stories260K.gguf"), Path.of("/m/hf"), Path.of("/d/batches.json"), dir,
+                2);
+    }
+
+    /** "model/method/dtype" -> how many configurations without and with activation checkpointing. */
+    private static Map<String, List<Boolean>> settings(BenchPlan p) {
+        Map<String, List<Boolean>> out = new TreeMap<>();
+        for (BenchSpec s : p.configs()) {
+            out.computeIfAbsent(s.model().name() + "/" + s.method() + "/" + s.dtype(), k -> new ArrayList<>())
+                    .add(s.activationCheckpointing());
+        }
+        return out;
+    }
+
     @Test
     void quickSuiteComparesEveryMethodAtOneBudget(@TempDir Path dir) {
-        BenchSuites.Inputs in = new BenchSuites.Inputs(Path.of("/m/stories260K.gguf"), Path.of("/m/hf"),
-                Path.of("/d/batches.json"), dir, 2);
-        BenchPlan p = BenchSuites.quick(in, "./spiel4j bench --suite quick");
-        assertEquals(BenchSuites.METHODS.size() + BenchSuites.LARGE_METHODS.size(), p.configs().size());
+        BenchPlan p = BenchSuites.quick(inputs(dir), "./spiel4j bench --suite quick");
+        assertEquals(2 * (BenchSuites.METHODS.size() + BenchSuites.LARGE_METHODS.size()), p.configs().size());
         for (BenchSpec s : p.configs()) {
             BenchSpec.RandomShape shape = s.model().random() != null ? s.model().random() : BenchSuites.STORIES260K;
             // sparse methods get exactly LoRA's parameter count at the same rank
@@ -26,6 +44,7 @@ class BenchSuitesTest {
         assertTrue(Files.exists(dir.resolve("synthetic-32k.json")));
         long big = BenchSuites.llama100M(1).parameters();
         assertTrue(big > 95_000_000 && big < 115_000_000, "about 100M parameters: " + big);
+        assertEquals("llama-100M", p.targetModel());
         assertEquals(3, p.sweeps().size());
         assertEquals(BenchSuites.METHODS.size(), p.minimumMemory().size());
         // the size sweep holds the delta count fixed while parameters grow
@@ -41,5 +60,58 @@ class BenchSuitesTest {
             assertEquals("ia3", aboveFrozen.baselines().get(i).method());
             assertEquals(aboveFrozen.specs().get(i).model(), aboveFrozen.baselines().get(i).model());
         }
+    }
+
+    /**
+     * Every per-method configuration runs once without and once with activation checkpointing, identical
+     * otherwise; sweeps and bisections run without.
+     */
+    @Test
+    void everyConfigurationRunsInBothCheckpointingSettings(@TempDir Path dir) {
+        for (BenchPlan p : List.of(BenchSuites.quick(inputs(dir), "quick"), BenchSuites.full(inputs(dir), "full"))) {
+            Map<String, List<Boolean>> settings = settings(p);
+            for (Map.Entry<String, List<Boolean>> e : settings.entrySet()) {
+                assertEquals(List.of(false, true), e.getValue(), p.suite() + ": " + e.getKey());
+            }
+            for (BenchSpec s : p.configs()) {
+                if (!s.activationCheckpointing()) {
+                    assertTrue(p.configs().contains(s.withActivationCheckpointing(true)), s.toString());
+                }
+            }
+            for (String method : BenchSuites.METHODS) {
+                assertTrue(settings.containsKey("stories260K/" + method + "/fp32"), p.suite() + ": " + method);
+            }
+            for (String method : BenchSuites.LARGE_METHODS) {
+                assertTrue(settings.containsKey("llama-100M/" + method + "/fp32"), p.suite() + ": " + method);
+            }
+            for (BenchPlan.Sweep sw : p.sweeps()) {
+                sw.specs().forEach(s -> assertFalse(s.activationCheckpointing(), sw.name()));
+                sw.baselines().forEach(s -> assertFalse(s.activationCheckpointing(), sw.name()));
+            }
+            p.minimumMemory().forEach(s -> assertFalse(s.activationCheckpointing(), s.toString()));
+        }
+    }
+
+    @Test
+    void fullSuiteAddsTheLargestShapeWithLoraAndBothSpielMethods(@TempDir Path dir) {
+        BenchSpec.RandomShape largest = BenchSuites.llama350M(1);
+        long params = largest.parameters();
+        // embedding and head 2 * 32000 * 1024, 22 blocks of 4 * 1024^2 + 3 * 1024 * 2816 + 2 * 1024, final norm
+        assertEquals(2L * 32000 * 1024 + 22L * (4L * 1024 * 1024 + 3L * 1024 * 2816 + 2048) + 1024, params);
+        assertTrue(params > 340_000_000 && params < 360_000_000, "about 350M parameters: " + params);
+
+        Map<String, List<Boolean>> full = settings(BenchSuites.full(inputs(dir), "full"));
+        List<String> largestRows = full.keySet().stream().filter(k -> k.startsWith("llama-350M/")).toList();
+        assertEquals(List.of("llama-350M/lora/fp32", "llama-350M/spiel-ag/fp32", "llama-350M/spiel-ma/fp32"),
+                largestRows);
+        BenchSpec ag = BenchSuites.full(inputs(dir), "full").configs().stream()
+                .filter(s -> s.model().name().equals("llama-350M") && s.method().equals("spiel-ag")).findFirst()
+                .orElseThrow();
+        assertEquals(largest, ag.model().random());
+        assertEquals(largest.loraParameters(ag.budget().loraRank()), ag.budget().deltas());
+        // the peer runs beside every LoRA configuration, so the 350M shape has its PEFT LoRA in both settings
+        assertTrue(BenchSpec.PEER_METHODS.contains("lora"));
+        assertFalse(settings(BenchSuites.quick(inputs(dir), "quick")).keySet().stream()
+                .anyMatch(k -> k.startsWith("llama-350M/")), "the quick suite stays without the 350M shape");
     }
 }

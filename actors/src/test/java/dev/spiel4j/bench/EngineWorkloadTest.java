@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.io.GgufReader;
 import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.train.BackwardPass;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,6 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,7 +40,7 @@ class EngineWorkloadTest {
 
     static BenchSpec spec(BenchSpec.Model model, String method, long deltas, String dtype, String batchFile) {
         return new BenchSpec("engine", model, method, new BenchSpec.Budget(4, 8, 0, deltas), dtype, 1, 6, 1, 1e-2, 0,
-                42, batchFile);
+                42, batchFile, false);
     }
 
     static BenchSpec.Model stories() {
@@ -68,6 +70,30 @@ class EngineWorkloadTest {
             }
             // float32 weights: the 260,032 parameters plus the GGUF's second copy of the tied output head
             assertEquals(4 * (BenchSuites.STORIES260K.parameters() + 512 * 64), r.get("base_weight_bytes").asLong());
+        }
+    }
+
+    /**
+     * With activation checkpointing the session runs the checkpointed backward pass, which computes the same
+     * gradients bit for bit (the engine's promise): the same losses, step for step, as the block-wise run.
+     */
+    @Test
+    void activationCheckpointingRecomputesAndTrainsTheSameSteps() throws Exception {
+        long budget = BenchSuites.STORIES260K.loraParameters(4);
+        for (String method : new String[]{"lora", "spiel-ag"}) {
+            BenchSpec plain = spec(stories(), method, budget, "fp32", batches.toString());
+            BenchSpec checkpointed = plain.withActivationCheckpointing(true);
+            assertEquals(BackwardPass.BLOCK_WISE, EngineWorkload.sessionSpec(plain).backward());
+            assertEquals(BackwardPass.CHECKPOINTED, EngineWorkload.sessionSpec(checkpointed).backward());
+            assertEquals(plain.warmupSteps() + plain.steps(), EngineWorkload.sessionSpec(checkpointed).totalSteps());
+
+            ObjectNode a = BenchChild.run(plain);
+            ObjectNode b = BenchChild.run(checkpointed);
+            assertFalse(a.get("activation_checkpointing").asBoolean());
+            assertTrue(b.get("activation_checkpointing").asBoolean());
+            assertEquals(a.get("train_losses"), b.get("train_losses"), method);
+            assertEquals(a.get("eval_loss"), b.get("eval_loss"), method);
+            assertEquals(a.get("trainable_params"), b.get("trainable_params"), method);
         }
     }
 

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +16,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -73,20 +76,31 @@ class PythonPeerTest {
     }
 
     private static BenchSpec spec(Path batches, String method, String gguf, String hfDir, double lr) {
+        return spec(batches, method, gguf, hfDir, lr, false);
+    }
+
+    private static BenchSpec spec(Path batches, String method, String gguf, String hfDir, double lr,
+                                  boolean activationCheckpointing) {
         return new BenchSpec("engine", new BenchSpec.Model("stories260K", gguf, hfDir, null), method,
                 new BenchSpec.Budget(4, 8, 0, STORIES_SHAPE.loraParameters(4)), "fp32", 2, 4, 1, lr, 0, 5,
-                batches.toString());
+                batches.toString(), activationCheckpointing);
     }
 
     private RunMeasurement runReal(Path dir, String method, double lr) throws Exception {
+        return runReal(dir, method, lr, false);
+    }
+
+    private RunMeasurement runReal(Path dir, String method, double lr, boolean activationCheckpointing)
+            throws Exception {
         assumeTrue(environmentProblem == null, () -> "the peer's environment cannot be set up here: " + environmentProblem);
         Path batches = dir.resolve("batches.json");
         // eval on the training batches: a pretrained model barely moves on unseen text in 5 steps, but the loss on
         // what it trained on must fall if the peer updates the right parameters
         BatchFile data = tinyStories(2, 0);
         new BatchFile(data.train(), data.train()).write(batches);
-        BenchSpec s = spec(batches, method, null, SharedAssets.file("model/stories260K-hf").toString(), lr);
-        Path specFile = dir.resolve(method + ".json");
+        BenchSpec s = spec(batches, method, null, SharedAssets.file("model/stories260K-hf").toString(), lr,
+                activationCheckpointing);
+        Path specFile = dir.resolve(method + (activationCheckpointing ? "-ckpt" : "") + ".json");
         s.write(specFile);
         PeerOutcome o = peer.run(s, specFile, Duration.ofMinutes(5));
         if (o instanceof PeerOutcome.CouldNotRun c) {
@@ -95,6 +109,8 @@ class PythonPeerTest {
         RunMeasurement m = ((PeerOutcome.Ran) o).measurement();
         assertEquals("python-peft", m.tool());
         assertEquals(method, m.method());
+        // what the peer saw happen: every decoder layer recomputed in the backward pass, or none
+        assertEquals(activationCheckpointing, m.activationCheckpointing());
         assertEquals(4, m.stepTimesSeconds().length);
         assertEquals(B * T, m.tokensPerStep());
         assertEquals(260_032L * 4, m.baseWeightBytes());
@@ -118,6 +134,46 @@ class PythonPeerTest {
     void fullFineTuningTrainsEveryWeight(@TempDir Path dir) throws Exception {
         RunMeasurement m = runReal(dir, "full", 1e-3);
         assertEquals(STORIES_SHAPE.parameters(), m.trainableParams());
+    }
+
+    /**
+     * transformers' gradient checkpointing recomputes each decoder layer (the peer counts the calls) and changes no
+     * arithmetic: the same losses as without it, step for step.
+     */
+    @Test
+    void loraWithActivationCheckpointingRecomputesAndTrainsTheSameSteps(@TempDir Path dir) throws Exception {
+        RunMeasurement plain = runReal(dir, "lora", 1e-2, false);
+        RunMeasurement checkpointed = runReal(dir, "lora", 1e-2, true);
+        assertArrayEquals(plain.trainLosses(), checkpointed.trainLosses());
+        assertEquals(plain.trainableParams(), checkpointed.trainableParams());
+    }
+
+    /** A peer whose result reports another setting than the spec's is not reported under the spec's setting. */
+    @Test
+    void refusesAResultOfAnotherConfiguration(@TempDir Path dir) throws Exception {
+        Path venv = dir.resolve("venv");
+        Files.createDirectories(venv.resolve("bin"));
+        try (InputStream in = PythonPeer.class.getClassLoader().getResourceAsStream("bench/peer-requirements.txt")) {
+            Files.write(venv.resolve(".spiel4j-requirements"), in.readAllBytes());
+        }
+        String result = "{\"status\":\"ok\",\"tool\":\"python-peft\",\"model\":\"stories260K\",\"method\":\"lora\","
+                + "\"activation_checkpointing\":false,\"dtype\":\"fp32\",\"threads\":2,\"trainable_params\":10,"
+                + "\"base_weight_bytes\":40,\"optimizer_state_bytes\":80,\"tokens_per_step\":128,\"warmup_steps\":1,"
+                + "\"step_times_s\":[0.1],\"train_losses\":[1.0],\"rss_after_load_bytes\":1000,"
+                + "\"peak_rss_load_bytes\":1000,\"peak_rss_train_bytes\":2000,\"peak_rss_bytes\":2000}";
+        Path python = venv.resolve("bin").resolve("python");
+        Files.writeString(python, "#!/bin/sh\necho '" + result + "'\n");
+        assertTrue(python.toFile().setExecutable(true));
+        PythonPeer fake = new PythonPeer("python3", venv, Duration.ofSeconds(30));
+        assertTrue(fake.isInstalled());
+
+        PeerOutcome asked = fake.run(spec(dir.resolve("b.json"), "lora", null, "/hf", 1e-3, true), dir.resolve("s.json"),
+                Duration.ofSeconds(30));
+        assertEquals("peer could not run: the peer ran another configuration: python-peft measured "
+                + "activation_checkpointing false (asked true)", assertInstanceOf(PeerOutcome.CouldNotRun.class, asked).reason());
+        PeerOutcome plain = fake.run(spec(dir.resolve("b.json"), "lora", null, "/hf", 1e-3, false), dir.resolve("s.json"),
+                Duration.ofSeconds(30));
+        assertFalse(assertInstanceOf(PeerOutcome.Ran.class, plain).measurement().activationCheckpointing());
     }
 
     @Test
