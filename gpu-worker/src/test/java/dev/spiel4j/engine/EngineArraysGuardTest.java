@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * sources of every module for {@code create(...)} on an {@code NDManager} and for NDArray ops whose argument is a
  * number (a literal, a cast, a {@code Math} call or a variable declared with a primitive number type). It reads the
  * source as text, so it catches the usual spellings, not every conceivable one; the collection-torture test
- * ({@code GarbageCollectionTortureTest}) is what proves the training step safe.
+ * ({@code BitIdenticalStepsTest}) is what proves the training step safe.
  */
 class EngineArraysGuardTest {
     private static final Pattern MANAGER_VARIABLE = Pattern.compile("\\bNDManager\\s+(\\w+)");

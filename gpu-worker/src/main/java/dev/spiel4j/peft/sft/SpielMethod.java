@@ -38,13 +38,16 @@ import java.util.function.Function;
  * <ul>
  *   <li>Forward: {@code y = x W'^T}. A float32 base weight the model holds densely is a {@link MergedWeight}: it holds
  *   {@code W + phi} at the slots in place, so autograd keeps only a reference to it. Other bases (NF4, float16) get a
- *   transient float32 {@code W'} per pass, which autograd keeps until the backward pass.</li>
- *   <li>A zero probe {@code z} (one stored float, broadcast) is added to y; after the backward pass its gradient is
- *   {@code dL/dy}.</li>
- *   <li>{@link #collectGradients}: per layer, {@code dL/dW' = dY^T X} is formed one layer at a time and read at the
- *   slots (and, for AG, at the growth candidates), then dropped.</li>
+ *   transient float32 {@code W'} per pass, which autograd keeps until its block's backward segment.</li>
+ *   <li>A zero probe {@code z} (one stored float, broadcast) is added to y in place; once the backward pass has been
+ *   through the layer's block its gradient is {@code dL/dy}.</li>
+ *   <li>{@link #collectGradients}, called per block as soon as its backward segment is done: per layer,
+ *   {@code dL/dW' = dY^T X} is formed one layer at a time and read at the slots (and, for AG, at the growth
+ *   candidates), then dropped; or, where {@link GatheredGradient} is cheaper and no dense gradient is needed, the
+ *   slots' gradient is gathered without it.</li>
  * </ul>
- * What a step keeps per targeted layer is thus the layer's input and {@code dL/dy}, activations' sizes, instead of a
+ * What a step keeps per targeted layer is thus the layer's input and, until its block is done, {@code dL/dy},
+ * activations' sizes, instead of a
  * weight's size. The base is restored exactly by {@link #close()}.
  */
 public abstract class SpielMethod implements FineTuningMethod {
