@@ -12,6 +12,9 @@ public final class ModuleNames {
     public static final String FINAL_NORM = "model.norm.weight";
     public static final String LM_HEAD = "lm_head.weight";
 
+    /** The weights the head can use: the final norm, the output projection, and the embedding when it is tied. */
+    public static final List<String> HEAD_WEIGHTS = List.of(FINAL_NORM, LM_HEAD, EMBED);
+
     /** The seven linear layers of a block, in forward order. */
     public static final List<String> BLOCK_LINEARS =
             List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",

@@ -3,6 +3,8 @@ package dev.spiel4j.train;
 import dev.spiel4j.model.CausalLm;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -15,6 +17,8 @@ import dev.spiel4j.model.ForwardSegments;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.ModuleNames;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -26,10 +30,14 @@ import java.util.List;
  * closed as soon as its backward segment is done, so no native memory outlives its use.
  */
 public final class Trainer {
+    /** Logits per chunk of rows in a block-wise pass's head (16 MiB of float32), see {@link #headBackward}. */
+    private static final long HEAD_CHUNK_LOGITS = 1 << 22;
+
     private final CausalLm model;
     private final FineTuningMethod method;
     private final float maxGradNorm;
     private final BackwardPass backward;
+    private final long headChunkLogits;
     private int step;
 
     /**
@@ -39,6 +47,12 @@ public final class Trainer {
      */
     public Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm, int completedSteps,
                    BackwardPass backward) {
+        this(model, method, maxGradNorm, completedSteps, backward, HEAD_CHUNK_LOGITS);
+    }
+
+    /** As the public constructor, with another chunk size of the head (tests make it small to exercise chunks). */
+    Trainer(CausalLm model, FineTuningMethod method, float maxGradNorm, int completedSteps, BackwardPass backward,
+            long headChunkLogits) {
         if (!(maxGradNorm > 0)) {
             throw new IllegalArgumentException("max gradient norm must be positive, got " + maxGradNorm);
         }
@@ -50,6 +64,7 @@ public final class Trainer {
         this.maxGradNorm = maxGradNorm;
         this.backward = java.util.Objects.requireNonNull(backward, "backward pass");
         this.step = completedSteps;
+        this.headChunkLogits = headChunkLogits;
     }
 
     /** Block-wise backward passes. */
@@ -168,12 +183,10 @@ public final class Trainer {
                     inputs[blocks] = x;
                 }
                 scopes[blocks] = mb.newSubManager();
-                inputs[blocks] = leaf(inputs[blocks], scopes[blocks]);
-                NDArray sum = maskedNllSum(batch, segments.head(inputs[blocks]));
-                gc.backward(sum.div(EngineArrays.scalar(mb, stepTokens)));
-                double nll = sum.getFloat();
+                NDArray[] headGradient = new NDArray[1];
+                double nll = headBackward(gc, segments, batch, inputs[blocks], stepTokens, scopes[blocks], headGradient);
                 for (int l = blocks - 1; l >= 0; l--) {
-                    NDArray outputGradient = inputs[l + 1].getGradient();
+                    NDArray outputGradient = l == blocks - 1 ? headGradient[0] : inputs[l + 1].getGradient();
                     outputGradient.attach(scopes[l + 1]);
                     if (checkpointed) {
                         scopes[l] = mb.newSubManager();
@@ -202,6 +215,48 @@ public final class Trainer {
                 }
             }
         }
+    }
+
+    /**
+     * The head's forward and backward passes on the top block's output {@code top}, in chunks of batch rows when the
+     * head's weights are frozen: the logits of a 32k vocabulary are the largest arrays of a step (4 bytes x tokens x
+     * vocabulary, several times over for the log-softmax and the gradients), and with frozen head weights each row's
+     * gradient depends on that row alone, so the chunks change no bit of it. The loss is summed once over all rows'
+     * terms, as the whole-graph pass sums it. Where the head is trained (full fine-tuning) its weights' gradients are
+     * sums over all rows, which chunks would reassociate: one chunk then.
+     *
+     * @param gradient receives {@code dL/dtop}, attached to {@code scope}
+     * @return the summed negative log-likelihood of the micro-batch
+     */
+    private double headBackward(GradientCollector gc, ForwardSegments segments, Batch batch, NDArray top,
+                                long stepTokens, NDManager scope, NDArray[] gradient) {
+        boolean headTrained = ModuleNames.HEAD_WEIGHTS.stream().map(model.weights()::get)
+                .anyMatch(w -> w != null && w.hasGradient());
+        long rowLogits = (long) batch.seqLen() * model.parameterShapes().get(ModuleNames.EMBED).get(0);
+        int rowsPerChunk = headTrained ? batch.size()
+                : (int) Math.max(1, Math.min(batch.size(), headChunkLogits / rowLogits));
+        List<NDArray> rowGradients = new ArrayList<>();
+        List<NDArray> rowTerms = new ArrayList<>();
+        for (int from = 0; from < batch.size(); from += rowsPerChunk) {
+            int to = Math.min(batch.size(), from + rowsPerChunk);
+            try (NDManager chunk = scope.newSubManager()) {
+                NDArray rows = leaf(top.get(from + ":" + to), chunk);
+                NDArray terms = maskedLogLikelihoods(batch, from, to, segments.head(rows));
+                gc.backward(terms.sum().neg().div(EngineArrays.scalar(chunk, stepTokens)));
+                NDArray rowGradient = rows.getGradient();
+                NDArray rowTerm = terms.stopGradient();
+                rowGradient.attach(scope);
+                rowTerm.attach(scope);
+                rowGradients.add(rowGradient);
+                rowTerms.add(rowTerm);
+            }
+        }
+        gradient[0] = concat(rowGradients);
+        return concat(rowTerms).sum().neg().getFloat();
+    }
+
+    private static NDArray concat(List<NDArray> parts) {
+        return parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts));
     }
 
     /** A leaf requiring a gradient that shares {@code x}'s values, attached to {@code scope}: the graph's cut. */
@@ -242,18 +297,27 @@ public final class Trainer {
 
     /** Sum over the batch's loss tokens of {@code -log p(target)}, a scalar attached to the logits' manager. */
     private static NDArray maskedNllSum(Batch b, NDArray logits) {
+        return maskedLogLikelihoods(b, 0, b.size(), logits).sum().neg();
+    }
+
+    /**
+     * {@code log p(target)} at every position of rows {@code [from, to)} of the batch, 0 where the loss mask is 0:
+     * {@code [to - from, T]}, attached to the logits' manager.
+     */
+    private static NDArray maskedLogLikelihoods(Batch b, int from, int to, NDArray logits) {
         NDManager scope = logits.getManager();
-        Shape shape = new Shape(b.size(), b.seqLen());
+        int t = b.seqLen();
+        Shape shape = new Shape(to - from, t);
         long vocab = logits.getShape().get(2);
-        for (long target : b.targets()) {
+        long[] targets = Arrays.copyOfRange(b.targets(), from * t, to * t);
+        for (long target : targets) {
             if (target < 0 || target >= vocab) {
                 throw new IllegalArgumentException("batch " + b.exampleIds() + " has target id " + target
                         + " outside the vocabulary of " + vocab);
             }
         }
         NDArray logp = Casts.to(logits, DataType.FLOAT32).logSoftmax(-1);
-        NDArray picked = logp.gather(EngineArrays.of(scope, b.targets(), new Shape(b.size(), b.seqLen(), 1)), -1)
-                .reshape(shape);
-        return picked.mul(EngineArrays.of(scope, b.lossMask(), shape)).sum().neg();
+        NDArray picked = logp.gather(EngineArrays.of(scope, targets, new Shape(to - from, t, 1)), -1).reshape(shape);
+        return picked.mul(EngineArrays.of(scope, Arrays.copyOfRange(b.lossMask(), from * t, to * t), shape));
     }
 }
