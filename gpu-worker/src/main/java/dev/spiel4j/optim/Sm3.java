@@ -1,23 +1,44 @@
 package dev.spiel4j.optim;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.engine.EngineArrays;
+
 /**
- * SM3 (Anil et al., 2019) restricted to the active slots of a sparse delta on an {@code [rows, cols]} matrix: a row
- * accumulator {@code r[rows]} and a column accumulator {@code c[cols]} replace Adam's per-element second moments.
+ * SM3 (Anil et al., 2019) restricted to the active slots of a sparse delta on an {@code [rows, cols]} matrix, on
+ * engine arrays: a row accumulator {@code r[rows]} and a column accumulator {@code c[cols]} (float32, in a
+ * sub-manager of the manager given at construction until {@link #close()}) replace Adam's per-element second moments.
  *
  * <p>For each slot at (i, j) with gradient g: {@code nu = min(r[i], c[j]) + g^2}; then {@code r[i]} becomes the max
  * of nu over the slots in row i and {@code c[j]} the max over the slots in column j (rows and columns without a
  * slot keep their value); the slot moves by {@code -lr * g / sqrt(nu + eps)} after decoupled weight decay
  * {@code phi *= 1 - lr * wd}. No per-slot state, so regrown slots need no optimizer reset.
+ *
+ * <p>The per-row and per-column maxima without a scatter-max (DJL has none), exact and independent of the order in
+ * which any operation visits the slots: the slots are grouped by row (and by column) with {@code unique}, ordered by
+ * group, and each nu is written to its own cell of a {@code [groups, largest group]} array filled with -inf; the
+ * maximum of each row of that array is written to the group's accumulator entry. Every write goes to a distinct
+ * position, so no result depends on which of two writes to the same place wins. The grouping is recomputed every
+ * step from the slots (the slots change only at reselections, but keeping it would cost two ints per slot of
+ * persistent memory); the padded array is transient and holds at most the matrix's size, usually about k cells.
+ *
+ * <p>Precision: nu and the accumulators are the same float32 operations as the host reference (bit for bit); the
+ * slot update rounds its square root and quotient to float32 where the reference keeps doubles.
  */
-public final class Sm3 {
+public final class Sm3 implements AutoCloseable {
     private final int rows;
     private final int cols;
     private final float eps;
     private final float weightDecay;
-    private final float[] r;
-    private final float[] c;
+    private final NDManager state;
+    private final NDArray r;
+    private final NDArray c;
 
-    public Sm3(int rows, int cols, float eps, float weightDecay) {
+    public Sm3(NDManager manager, int rows, int cols, float eps, float weightDecay) {
         if (rows <= 0 || cols <= 0 || !(eps > 0) || !(weightDecay >= 0)) {
             throw new IllegalArgumentException("SM3 needs a positive shape, eps > 0, weight decay >= 0; got ["
                     + rows + ", " + cols + "] eps=" + eps + " weightDecay=" + weightDecay);
@@ -26,47 +47,94 @@ public final class Sm3 {
         this.cols = cols;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.r = new float[rows];
-        this.c = new float[cols];
+        this.state = manager.newSubManager();
+        this.r = state.zeros(new Shape(rows), DataType.FLOAT32);
+        this.c = state.zeros(new Shape(cols), DataType.FLOAT32);
     }
 
     /**
-     * @param indices   flat {@code row * cols + col} index of every slot
-     * @param params    slot values, updated in place
+     * One update of every slot.
+     *
+     * @param slots     int64 flat {@code row * cols + col} index of every slot (distinct)
+     * @param params    float32 slot values, updated in place
      * @param grads     slot gradients
      * @param gradScale applied to every gradient first (clipping)
      */
-    public void step(long[] indices, float[] params, float[] grads, float lr, float gradScale) {
-        if (params.length != indices.length || grads.length != indices.length) {
-            throw new IllegalArgumentException("SM3 got " + indices.length + " indices, " + params.length
-                    + " params and " + grads.length + " gradients");
+    public void step(NDArray slots, NDArray params, NDArray grads, float lr, float gradScale) {
+        long k = slots.size();
+        if (params.size() != k || grads.size() != k || params.getDataType() != DataType.FLOAT32
+                || slots.getDataType() != DataType.INT64) {
+            throw new IllegalArgumentException("SM3 got " + k + " " + slots.getDataType() + " slots, "
+                    + params.size() + " " + params.getDataType() + " params and " + grads.size() + " gradients");
         }
-        float[] newR = r.clone();
-        float[] newC = c.clone();
-        boolean[] rowSeen = new boolean[rows];
-        boolean[] colSeen = new boolean[cols];
-        float decay = 1f - lr * weightDecay;
-        for (int s = 0; s < indices.length; s++) {
-            int i = (int) (indices[s] / cols);
-            int j = (int) (indices[s] % cols);
-            float g = grads[s] * gradScale;
-            float nu = Math.min(r[i], c[j]) + g * g;
-            newR[i] = rowSeen[i] ? Math.max(newR[i], nu) : nu;
-            newC[j] = colSeen[j] ? Math.max(newC[j], nu) : nu;
-            rowSeen[i] = true;
-            colSeen[j] = true;
-            params[s] = (float) (params[s] * decay - lr * g / Math.sqrt(nu + eps));
+        if (k == 0) {
+            return;
         }
-        System.arraycopy(newR, 0, r, 0, rows);
-        System.arraycopy(newC, 0, c, 0, cols);
+        try (NDManager scope = state.newSubManager()) {
+            NDArray flat = EngineArrays.borrow(slots, scope).reshape(-1);
+            NDArray width = EngineArrays.scalar(scope, cols).toType(DataType.INT64, false);
+            NDArray col = flat.mod(width);
+            // row * cols: groups slots exactly as the row does, without an integer division per slot
+            NDArray rowStart = flat.sub(col);
+            Groups byRow = Groups.of(rowStart);
+            Groups byCol = Groups.of(col);
+            NDArray rowIds = byRow.keys.toType(DataType.FLOAT64, false)
+                    .div(width.toType(DataType.FLOAT64, false)).toType(DataType.INT64, false);
+            NDArray rS = EngineArrays.borrow(r, scope);
+            NDArray cS = EngineArrays.borrow(c, scope);
+
+            NDArray g = EngineArrays.borrow(grads, scope).reshape(-1).mul(EngineArrays.scalar(scope, gradScale));
+            NDArray rowOfSlot = rS.take(scope, rowIds).take(scope, byRow.inverse);
+            NDArray colOfSlot = cS.take(scope, byCol.keys).take(scope, byCol.inverse);
+            NDArray nu = rowOfSlot.minimum(colOfSlot).add(g.mul(g));
+            // both maxima read nu, which was computed from the old accumulators, before either is written
+            NDArray rowMax = byRow.max(nu);
+            NDArray colMax = byCol.max(nu);
+            rS.set(new NDIndex("{}", rowIds), rowMax);
+            cS.set(new NDIndex("{}", byCol.keys), colMax);
+
+            NDArray p = EngineArrays.borrow(params, scope).reshape(-1);
+            NDArray update = g.mul(EngineArrays.scalar(scope, lr)).div(nu.add(EngineArrays.scalar(scope, eps)).sqrt());
+            p.muli(EngineArrays.scalar(scope, 1f - lr * weightDecay)).subi(update);
+        }
     }
 
+    /**
+     * The slots grouped by a key: the distinct keys (ascending), each slot's group, and the groups' sizes (all in the
+     * key's manager).
+     */
+    private record Groups(NDArray keys, NDArray inverse, NDArray counts) {
+        static Groups of(NDArray key) {
+            NDList u = key.unique(true, true, true);
+            return new Groups(u.get(0), u.get(1), u.get(2));
+        }
+
+        /** The maximum of {@code values} (one per slot) over each group, exactly (see the class comment). */
+        NDArray max(NDArray values) {
+            NDManager scope = inverse.getManager();
+            long groups = keys.size();
+            long widest = counts.max().getLong();
+            NDArray order = inverse.argSort(); // slots by group; the order within a group does not matter
+            NDArray group = inverse.take(scope, order);
+            // 1-based position in that order (a cumulative sum of ones: exact, where arange goes through a float)
+            NDArray ordinal = scope.ones(new Shape(values.size()), DataType.INT64).cumSum(0);
+            NDArray one = EngineArrays.scalar(scope, 1).toType(DataType.INT64, false);
+            NDArray firstOfGroup = counts.cumSum(0).sub(counts).add(one);
+            NDArray rank = ordinal.sub(firstOfGroup.take(scope, group));
+            NDArray cell = group.mul(EngineArrays.scalar(scope, widest).toType(DataType.INT64, false)).add(rank);
+            NDArray padded = scope.full(new Shape(groups * widest), Float.NEGATIVE_INFINITY, DataType.FLOAT32);
+            padded.set(new NDIndex("{}", cell), values.take(scope, order));
+            return padded.reshape(groups, widest).max(new int[]{1});
+        }
+    }
+
+    /** The row accumulator (a host copy). */
     public float[] rowAccumulator() {
-        return r.clone();
+        return r.toFloatArray();
     }
 
     public float[] columnAccumulator() {
-        return c.clone();
+        return c.toFloatArray();
     }
 
     public void restore(float[] rowAcc, float[] colAcc) {
@@ -74,11 +142,17 @@ public final class Sm3 {
             throw new IllegalArgumentException("SM3 state for [" + rows + ", " + cols + "] cannot take accumulators of "
                     + rowAcc.length + " and " + colAcc.length);
         }
-        System.arraycopy(rowAcc, 0, r, 0, rows);
-        System.arraycopy(colAcc, 0, c, 0, cols);
+        EngineArrays.copyInto(r, rowAcc);
+        EngineArrays.copyInto(c, colAcc);
     }
 
+    /** The persistent state: one float32 per row and per column (the grouping of a step is transient). */
     public long stateBytes() {
         return 4L * (rows + cols);
+    }
+
+    @Override
+    public void close() {
+        state.close();
     }
 }

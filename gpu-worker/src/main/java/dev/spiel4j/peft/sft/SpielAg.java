@@ -2,6 +2,7 @@ package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
@@ -41,12 +42,13 @@ public final class SpielAg extends SpielMethod {
     private boolean nonFiniteCandidates;
 
     public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                   Map<String, NDArray> weights) {
-        super(spec, targets, modelParameters, totalSteps, weights);
+                   Map<String, NDArray> weights, NDManager manager) {
+        super(spec, targets, modelParameters, totalSteps, weights, manager);
         int n = deltas.size();
         adam = new AdamW[n];
         for (int i = 0; i < n; i++) {
-            adam[i] = new AdamW(deltas.get(i).size(), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
+            adam[i] = new AdamW(held, new Shape(deltas.get(i).size()), spec.beta1(), spec.beta2(), spec.eps(),
+                    spec.weightDecay());
         }
         stats = new CandidateStats[n];
         denseSum = new NDArray[n];
@@ -140,7 +142,7 @@ public final class SpielAg extends SpielMethod {
     }
 
     @Override
-    protected void optimize(int i, float[] values, float[] grads, float lr, float gradScale) {
+    protected void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale) {
         adam[i].step(values, grads, lr, gradScale);
     }
 
@@ -200,12 +202,7 @@ public final class SpielAg extends SpielMethod {
 
     @Override
     protected void onReplaced(int i, SelectionDecision decision) {
-        int[] slots = decision.slots();
-        float[] m = decision.seedFirstMoment();
-        float[] v = decision.seedSecondMoment();
-        for (int s = 0; s < slots.length; s++) {
-            adam[i].seed(slots[s], m[s], v[s]);
-        }
+        adam[i].seed(decision.slots(), decision.seedFirstMoment(), decision.seedSecondMoment());
     }
 
     @Override

@@ -51,6 +51,11 @@ public abstract class SpielMethod implements FineTuningMethod {
     protected final List<SparseDelta> deltas;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
     private final MergedWeight[] merged;
+    /**
+     * The method's long-lived engine arrays (the deltas' indices and values, the optimizer state of subclasses): a
+     * sub-manager of the model's manager, closed by {@link #close()}.
+     */
+    protected final NDManager held;
 
     private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
     private boolean closed;
@@ -69,17 +74,19 @@ public abstract class SpielMethod implements FineTuningMethod {
      * @param weights the model's dense weights by name ({@code model.layers.0.mlp.up_proj.weight}, ...): float32 ones
      *                of targeted matrices are merged in place (see {@link MergedWeight}); may be empty, then every
      *                target uses a transient {@code W'}
+     * @param manager the model's manager: the method's engine arrays live in a sub-manager of it
      */
     protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                          Map<String, NDArray> weights) {
+                          Map<String, NDArray> weights, NDManager manager) {
         this.spec = spec;
+        this.held = manager.newSubManager();
         this.schedule = spec.schedule(totalSteps);
         long total = spec.budget().total(targets, modelParameters);
         int[] k = Budget.split(total, targets);
         SplittableRandom rng = new SplittableRandom(spec.seed());
         List<SparseDelta> list = new ArrayList<>();
         for (int i = 0; i < targets.size(); i++) {
-            list.add(SparseDelta.random(targets.get(i), k[i], rng));
+            list.add(SparseDelta.random(targets.get(i), k[i], rng, held));
             slotOf.put(targets.get(i).module(), i);
         }
         this.deltas = Collections.unmodifiableList(list);
@@ -90,7 +97,7 @@ public abstract class SpielMethod implements FineTuningMethod {
                 SparseDelta d = deltas.get(i);
                 NDArray w = weights.get(d.module() + ".weight");
                 if (w != null && w.getDataType() == DataType.FLOAT32) {
-                    merged[i] = new MergedWeight(d.module(), w, d.indices(), d.values());
+                    merged[i] = new MergedWeight(d.module(), w, d.slots(), d.valueArray());
                 }
             }
         } catch (RuntimeException e) {
@@ -227,19 +234,20 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         List<NDArray> g = gradients();
         for (int i = 0; i < deltas.size(); i++) {
-            optimize(i, deltas.get(i).mutableValues(), g.get(i).toFloatArray(), lr, gradScale);
+            optimize(i, deltas.get(i).valueArray(), g.get(i), lr, gradScale);
         }
         afterOptimize(t);
         boolean reselect = schedule.isReselection(t);
-        if (reselect) {
-            for (int i = 0; i < deltas.size(); i++) {
-                SparseDelta d = deltas.get(i);
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            if (reselect) {
                 SelectionDecision decision = selector.apply(selectionRequest(i, t, schedule.replacements(d.size(), t)));
-                d.replace(decision);
+                reslot(i, () -> d.replace(decision));
                 onReplaced(i, decision);
+            } else if (merged[i] != null) {
+                merged[i].write(d.valueArray());
             }
         }
-        writeMerged();
         endStep();
         lastStep = t;
         return reselect;
@@ -257,26 +265,41 @@ public abstract class SpielMethod implements FineTuningMethod {
         stepScope = null;
     }
 
-    /** Brings every merged weight in line with its delta's current indices and values. */
-    private void writeMerged() {
-        for (int i = 0; i < merged.length; i++) {
-            if (merged[i] != null) {
-                merged[i].write(deltas.get(i).indexArray(), deltas.get(i).mutableValues());
-            }
+    /**
+     * Changes delta {@code i}'s indices with {@code change} and brings its merged weight along: the old slots get W
+     * back before the delta lets go of them, the new ones then hold {@code W + values}.
+     */
+    private void reslot(int i, Runnable change) {
+        if (merged[i] == null) {
+            change.run();
+            return;
+        }
+        merged[i].moveTo(null, null);
+        try {
+            change.run(); // validates before it changes anything
+        } finally {
+            merged[i].moveTo(deltas.get(i).slots(), deltas.get(i).valueArray());
         }
     }
 
-    /** Puts the base values of every merged weight back: the model is the base model again. */
+    /**
+     * Puts the base values of every merged weight back (the model is the base model again) and releases the deltas
+     * and the optimizer state.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        for (MergedWeight m : merged) {
-            if (m != null) {
-                m.restore();
+        try {
+            for (MergedWeight m : merged) {
+                if (m != null) {
+                    m.restore();
+                }
             }
+        } finally {
+            held.close();
         }
     }
 
@@ -294,8 +317,8 @@ public abstract class SpielMethod implements FineTuningMethod {
     protected void onBeginStep(NDManager scope, int t) {
     }
 
-    /** Optimizer update of delta {@code i}'s values in place. */
-    protected abstract void optimize(int i, float[] values, float[] grads, float lr, float gradScale);
+    /** Optimizer update of delta {@code i}'s values (an engine array) in place, from this step's gradient. */
+    protected abstract void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale);
 
     /** Hook after every delta was updated (statistics collection). */
     protected void afterOptimize(int t) {
@@ -350,11 +373,11 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         for (int i = 0; i < deltas.size(); i++) {
             SparseDelta d = deltas.get(i);
-            d.restore(HostArrays.longs(state.require(d.module() + ".sft_delta.indices")),
-                    HostArrays.floats(state.require(d.module() + ".sft_delta.values")));
+            long[] indices = HostArrays.longs(state.require(d.module() + ".sft_delta.indices"));
+            float[] values = HostArrays.floats(state.require(d.module() + ".sft_delta.values"));
+            reslot(i, () -> d.restore(indices, values));
         }
         restoreExtra(state);
-        writeMerged();
         lastStep = state.step();
     }
 
