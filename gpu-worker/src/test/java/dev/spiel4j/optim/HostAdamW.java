@@ -4,9 +4,9 @@ import java.util.Arrays;
 
 /**
  * The reference for the engine's {@link AdamW}: the same optimizer on Java arrays, with double intermediates (it was
- * the production optimizer until the state moved to the engine). AdamW over a flat vector of parameters (host side), with a per-element age so that elements "born" at different
- * times (SpIEL's regrown slots) each get their own bias correction {@code 1 - beta^age}, and with moments that can
- * be seeded for a newly grown element.
+ * the production optimizer until the state moved to the engine). AdamW over a flat vector of parameters (host side),
+ * with a per-element age so that elements "born" at different times (SpIEL's regrown slots) each get their own bias
+ * correction {@code 1 - beta^age}, and with moments that can be seeded for a newly grown element.
  *
  * <p>Update for element i with gradient g (already scaled for clipping): {@code age += 1;
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * wd * p; p -= lr * (m / (1-b1^age)) / (sqrt(v / (1-b2^age)) + eps)}.

@@ -2,8 +2,9 @@ package dev.spiel4j.optim;
 
 /**
  * The reference for the engine's {@link Sm3}: the same optimizer on Java arrays, one slot at a time (it was the
- * production optimizer until the state moved to the engine). SM3 (Anil et al., 2019) restricted to the active slots of a sparse delta on an {@code [rows, cols]} matrix: a row
- * accumulator {@code r[rows]} and a column accumulator {@code c[cols]} replace Adam's per-element second moments.
+ * production optimizer until the state moved to the engine). SM3 (Anil et al., 2019) restricted to the active slots of
+ * a sparse delta on an {@code [rows, cols]} matrix: a row accumulator {@code r[rows]} and a column accumulator
+ * {@code c[cols]} replace Adam's per-element second moments.
  *
  * <p>For each slot at (i, j) with gradient g: {@code nu = min(r[i], c[j]) + g^2}; then {@code r[i]} becomes the max
  * of nu over the slots in row i and {@code c[j]} the max over the slots in column j (rows and columns without a

@@ -31,6 +31,10 @@ import java.util.function.Function;
  * accumulated gradients; {@link SpielMa}: SM3 and its accumulators); the decision itself is made by the pure
  * {@link DropGrowSelector}.
  *
+ * <p>The deltas' values and indices and the optimizer state are engine arrays in {@link #held}; a step's update runs
+ * on the engine (values, merged weights and optimizer state change in place) and only a reselection, an export or
+ * the state for a checkpoint copies them to the host.
+ *
  * <p>How a step computes {@code dL/dphi} (paper Eq. 6: the gradient of the effective weight {@code W'} at the slots)
  * without autograd keeping a dense copy of every targeted matrix:
  * <ul>
