@@ -19,9 +19,12 @@ import dev.spiel4j.engine.EngineArrays;
  * Weight decay is decoupled (applied to the parameter, not the gradient), as in PyTorch's AdamW.
  *
  * <p>Precision: m and v are float32 sums and products in the order above, the same roundings as the host reference
- * (bit for bit). The bias corrections are computed in float64 and rounded once to float32: in float32,
- * {@code 1 - b2^age} for b2 = 0.999 and a small age would lose about four digits to cancellation. The rest of the
- * update runs in float32, a few roundings of 2^-24 each (see {@code OptimizerTest} for the bound).
+ * (bit for bit). The bias corrections come from a table indexed by age, {@code 1 - b^a} computed in double on the
+ * host and rounded once to float32 (in float32, {@code 1 - b2^age} for b2 = 0.999 and a small age would lose about
+ * four digits to cancellation; a per-element float64 power on the engine cost as much as the rest of the update).
+ * The table covers every age the elements can have and is uploaded again, twice as long, only when the ages outgrow
+ * it (a few times per run). The rest of the update runs in float32, a few roundings of 2^-24 each (see
+ * {@code OptimizerTest} for the bound).
  *
  * <p>Seeded elements start with age 0 like fresh ones (age = steps since growth), so their first update divides the
  * seeded moments by {@code 1-b1} and {@code 1-b2}: with seeds m = E[g], v = E[g^2] this shrinks the first step of a
@@ -37,6 +40,11 @@ public final class AdamW implements AutoCloseable {
     private final NDArray m;
     private final NDArray v;
     private final NDArray age;
+    /** No element's age exceeds this (host bookkeeping: +1 per step, the maximum of restored ages). */
+    private int maxAge;
+    /** {@code 1 - beta1^a} and {@code 1 - beta2^a} for ages {@code a < tableLength}, float32, or null. */
+    private NDArray corrections1;
+    private NDArray corrections2;
 
     /**
      * @param manager the state's sub-manager is opened here (a long-lived one: the model's, a method's)
@@ -84,21 +92,40 @@ public final class AdamW implements AutoCloseable {
             NDArray ageS = EngineArrays.borrow(age, scope);
             NDArray g = EngineArrays.borrow(grads, scope).mul(EngineArrays.scalar(scope, gradScale));
             ageS.addi(EngineArrays.scalar(scope, 1).toType(DataType.INT32, false));
+            coverAge(Math.addExact(maxAge, 1));
+            maxAge++;
             mS.muli(EngineArrays.scalar(scope, beta1)).addi(g.mul(EngineArrays.scalar(scope, 1 - beta1)));
             vS.muli(EngineArrays.scalar(scope, beta2)).addi(g.mul(EngineArrays.scalar(scope, 1 - beta2)).mul(g));
-            NDArray denominator = vS.div(biasCorrection(scope, beta2, ageS)).sqrt().add(EngineArrays.scalar(scope, eps));
-            NDArray update = mS.div(biasCorrection(scope, beta1, ageS)).mul(EngineArrays.scalar(scope, lr))
+            NDArray denominator = vS.div(corrections2.take(scope, ageS)).sqrt().add(EngineArrays.scalar(scope, eps));
+            NDArray update = mS.div(corrections1.take(scope, ageS)).mul(EngineArrays.scalar(scope, lr))
                     .div(denominator);
             p.muli(EngineArrays.scalar(scope, 1f - lr * weightDecay)).subi(update);
         }
     }
 
-    /** {@code 1 - beta^age} per element, in float64 rounded to float32 (see the class comment). */
-    private static NDArray biasCorrection(NDManager scope, float beta, NDArray age) {
-        NDArray one = EngineArrays.scalar(scope, 1).toType(DataType.FLOAT64, false);
-        NDArray powers = EngineArrays.scalar(scope, beta).toType(DataType.FLOAT64, false)
-                .pow(age.toType(DataType.FLOAT64, false));
-        return one.sub(powers).toType(DataType.FLOAT32, false);
+    /** Makes the bias-correction tables cover ages up to {@code age} (see the class comment). */
+    private void coverAge(int age) {
+        if (corrections1 != null && corrections1.size() > age) {
+            return;
+        }
+        int length = Math.max(64, 2 * age);
+        NDArray next1 = EngineArrays.of(state, biasCorrections(beta1, length));
+        NDArray next2 = EngineArrays.of(state, biasCorrections(beta2, length));
+        if (corrections1 != null) {
+            corrections1.close();
+            corrections2.close();
+        }
+        corrections1 = next1;
+        corrections2 = next2;
+    }
+
+    /** {@code 1 - beta^a} for {@code a = 0 .. length-1}, in double rounded to float32. */
+    private static float[] biasCorrections(float beta, int length) {
+        float[] c = new float[length];
+        for (int a = 0; a < length; a++) {
+            c[a] = (float) (1 - Math.pow(beta, a));
+        }
+        return c;
     }
 
     /**
@@ -147,11 +174,18 @@ public final class AdamW implements AutoCloseable {
         EngineArrays.copyInto(m, firstMoments);
         EngineArrays.copyInto(v, secondMoments);
         EngineArrays.copyInto(age, ages);
+        maxAge = 0;
+        for (int a : ages) {
+            if (a < 0) {
+                throw new IllegalArgumentException("AdamW state holds a negative age: " + a);
+            }
+            maxAge = Math.max(maxAge, a);
+        }
     }
 
-    /** Bytes of optimizer state: two float32 moments and an int32 age per element. */
+    /** Bytes of optimizer state: two float32 moments and an int32 age per element, and the correction tables. */
     public long stateBytes() {
-        return 12L * size();
+        return 12L * size() + (corrections1 == null ? 0 : 4L * (corrections1.size() + corrections2.size()));
     }
 
     @Override
