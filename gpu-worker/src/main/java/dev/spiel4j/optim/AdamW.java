@@ -64,6 +64,7 @@ public final class AdamW implements AutoCloseable {
         this.m = state.zeros(shape, DataType.FLOAT32);
         this.v = state.zeros(shape, DataType.FLOAT32);
         this.age = state.zeros(shape, DataType.INT32);
+        coverAge(0); // the tables exist from the start: later growth replaces them, the number of arrays stays
     }
 
     /** Number of elements. */
