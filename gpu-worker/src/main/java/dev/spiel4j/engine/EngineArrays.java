@@ -84,6 +84,30 @@ public final class EngineArrays {
         }
     }
 
+    /** As {@link #copyInto(NDArray, float[])} for integer arrays (optimizer ages). */
+    public static void copyInto(NDArray target, int[] values) {
+        if (values.length != target.size()) {
+            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
+        }
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            NDArray source = of(scratch, values, target.getShape());
+            target.set(ALL, source.toType(target.getDataType(), false));
+        }
+    }
+
+    /**
+     * A second handle on {@code array}'s memory (same storage, shape and type, no gradient history) owned by
+     * {@code scope}. DJL attaches an op's result to its first operand's manager, so ops on a long-lived array (a
+     * weight, optimizer state) would pile their results up in that manager until it closes; ops on the borrowed handle
+     * attach them to {@code scope} instead, and in-place ops on it ({@code muli}, {@code subi}, {@code set}) write
+     * the long-lived array. Closing the handle leaves the array alone.
+     */
+    public static NDArray borrow(NDArray array, NDManager scope) {
+        NDArray handle = array.stopGradient();
+        handle.attach(scope);
+        return handle;
+    }
+
     /** Overwrites every element of {@code target} with {@code value} in place (for clearing: {@code muli(0)} keeps NaN). */
     public static void fill(NDArray target, float value) {
         try (NDManager scratch = target.getManager().newSubManager()) {

@@ -1,30 +1,56 @@
 package dev.spiel4j.optim;
 
-import java.util.Arrays;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.spiel4j.engine.EngineArrays;
 
 /**
- * AdamW over a flat vector of parameters (host side), with a per-element age so that elements "born" at different
- * times (SpIEL's regrown slots) each get their own bias correction {@code 1 - beta^age}, and with moments that can
- * be seeded for a newly grown element.
+ * AdamW on engine arrays, for a parameter array of a fixed shape, with a per-element age so that elements "born" at
+ * different times (SpIEL's regrown slots) each get their own bias correction {@code 1 - beta^age}, and with moments
+ * that can be seeded for a newly grown element. The moments {@code m}, {@code v} (float32) and the ages (int32) live
+ * in a sub-manager of the manager given at construction until {@link #close()}; a step computes on the engine in a
+ * scope of its own that closes when it returns, so nothing but the step's scalars crosses from the host.
  *
  * <p>Update for element i with gradient g (already scaled for clipping): {@code age += 1;
- * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * wd * p; p -= lr * (m / (1-b1^age)) / (sqrt(v / (1-b2^age)) + eps)}.
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p = p (1 - lr wd) - lr (m / (1-b1^age)) / (sqrt(v / (1-b2^age)) + eps)}.
  * Weight decay is decoupled (applied to the parameter, not the gradient), as in PyTorch's AdamW.
+ *
+ * <p>Precision: m and v are float32 sums and products in the order above, the same roundings as the host reference
+ * (bit for bit). The bias corrections come from a table indexed by age, {@code 1 - b^a} computed in double on the
+ * host and rounded once to float32 (in float32, {@code 1 - b2^age} for b2 = 0.999 and a small age would lose about
+ * four digits to cancellation; a per-element float64 power on the engine cost as much as the rest of the update).
+ * The table covers every age the elements can have and is uploaded again, twice as long, only when the ages outgrow
+ * it (a few times per run). The rest of the update runs in float32, a few roundings of 2^-24 each (see
+ * {@code OptimizerTest} for the bound).
  *
  * <p>Seeded elements start with age 0 like fresh ones (age = steps since growth), so their first update divides the
  * seeded moments by {@code 1-b1} and {@code 1-b2}: with seeds m = E[g], v = E[g^2] this shrinks the first step of a
  * grown element to about {@code sqrt(1-b2)/(1-b1)} of an unseeded one's, a damped start that fades as the age grows.
  */
-public final class AdamW {
+public final class AdamW implements AutoCloseable {
     private final float beta1;
     private final float beta2;
     private final float eps;
     private final float weightDecay;
-    private final float[] m;
-    private final float[] v;
-    private final int[] age;
+    private final Shape shape;
+    private final NDManager state;
+    private final NDArray m;
+    private final NDArray v;
+    private final NDArray age;
+    /** No element's age exceeds this (host bookkeeping: +1 per step, the maximum of restored ages). */
+    private int maxAge;
+    /** {@code 1 - beta1^a} and {@code 1 - beta2^a} for ages {@code a < tableLength}, float32, or null. */
+    private NDArray corrections1;
+    private NDArray corrections2;
 
-    public AdamW(int size, float beta1, float beta2, float eps, float weightDecay) {
+    /**
+     * @param manager the state's sub-manager is opened here (a long-lived one: the model's, a method's)
+     * @param shape   the shape of the parameter array the optimizer updates
+     */
+    public AdamW(NDManager manager, Shape shape, float beta1, float beta2, float eps, float weightDecay) {
         if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weightDecay >= 0)) {
             throw new IllegalArgumentException("AdamW needs 0 <= beta < 1, eps > 0, weight decay >= 0; got beta1=" + beta1
                     + " beta2=" + beta2 + " eps=" + eps + " weightDecay=" + weightDecay);
@@ -33,86 +59,143 @@ public final class AdamW {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.m = new float[size];
-        this.v = new float[size];
-        this.age = new int[size];
+        this.shape = shape;
+        this.state = manager.newSubManager();
+        this.m = state.zeros(shape, DataType.FLOAT32);
+        this.v = state.zeros(shape, DataType.FLOAT32);
+        this.age = state.zeros(shape, DataType.INT32);
+        coverAge(0); // the tables exist from the start: later growth replaces them, the number of arrays stays
     }
 
-    public int size() {
-        return m.length;
+    /** Number of elements. */
+    public long size() {
+        return shape.size();
     }
 
     /**
      * One update of every element.
      *
-     * @param params    updated in place
-     * @param grads     raw gradients (same length)
+     * @param params    float32 of this optimizer's shape, updated in place (every handle on it sees the new values)
+     * @param grads     raw gradients, same shape
      * @param lr        learning rate
      * @param gradScale factor applied to every gradient first (global-norm clipping)
      */
-    public void step(float[] params, float[] grads, float lr, float gradScale) {
-        if (params.length != m.length || grads.length != m.length) {
-            throw new IllegalArgumentException("AdamW of size " + m.length + " got " + params.length + " params and "
-                    + grads.length + " gradients");
+    public void step(NDArray params, NDArray grads, float lr, float gradScale) {
+        if (!params.getShape().equals(shape) || !grads.getShape().equals(shape)
+                || params.getDataType() != DataType.FLOAT32) {
+            throw new IllegalArgumentException("AdamW of shape " + shape + " got " + params.getDataType() + " params "
+                    + params.getShape() + " and gradients " + grads.getShape());
         }
-        float decay = 1f - lr * weightDecay;
-        // neighbouring elements almost always share an age: the bias corrections are recomputed only when it changes
-        int correctedAge = -1;
-        double correction1 = 1;
-        double correction2 = 1;
-        for (int i = 0; i < params.length; i++) {
-            float g = grads[i] * gradScale;
-            int a = ++age[i];
-            if (a != correctedAge) {
-                correctedAge = a;
-                correction1 = 1 - Math.pow(beta1, a);
-                correction2 = 1 - Math.pow(beta2, a);
+        try (NDManager scope = state.newSubManager()) {
+            NDArray p = EngineArrays.borrow(params, scope);
+            NDArray mS = EngineArrays.borrow(m, scope);
+            NDArray vS = EngineArrays.borrow(v, scope);
+            NDArray ageS = EngineArrays.borrow(age, scope);
+            NDArray g = EngineArrays.borrow(grads, scope).mul(EngineArrays.scalar(scope, gradScale));
+            ageS.addi(EngineArrays.scalar(scope, 1).toType(DataType.INT32, false));
+            coverAge(Math.addExact(maxAge, 1));
+            maxAge++;
+            mS.muli(EngineArrays.scalar(scope, beta1)).addi(g.mul(EngineArrays.scalar(scope, 1 - beta1)));
+            vS.muli(EngineArrays.scalar(scope, beta2)).addi(g.mul(EngineArrays.scalar(scope, 1 - beta2)).mul(g));
+            NDArray denominator = vS.div(corrections2.take(scope, ageS)).sqrt().add(EngineArrays.scalar(scope, eps));
+            NDArray update = mS.div(corrections1.take(scope, ageS)).mul(EngineArrays.scalar(scope, lr))
+                    .div(denominator);
+            p.muli(EngineArrays.scalar(scope, 1f - lr * weightDecay)).subi(update);
+        }
+    }
+
+    /** Makes the bias-correction tables cover ages up to {@code age} (see the class comment). */
+    private void coverAge(int age) {
+        if (corrections1 != null && corrections1.size() > age) {
+            return;
+        }
+        int length = Math.max(64, 2 * age);
+        NDArray next1 = EngineArrays.of(state, biasCorrections(beta1, length));
+        NDArray next2 = EngineArrays.of(state, biasCorrections(beta2, length));
+        if (corrections1 != null) {
+            corrections1.close();
+            corrections2.close();
+        }
+        corrections1 = next1;
+        corrections2 = next2;
+    }
+
+    /** {@code 1 - beta^a} for {@code a = 0 .. length-1}, in double rounded to float32. */
+    private static float[] biasCorrections(float beta, int length) {
+        float[] c = new float[length];
+        for (int a = 0; a < length; a++) {
+            c[a] = (float) (1 - Math.pow(beta, a));
+        }
+        return c;
+    }
+
+    /**
+     * Restarts the listed elements (flat indices, distinct) as newly grown: moments seeded, age 0. Called at a
+     * reselection, the one time host data may come in.
+     */
+    public void seed(int[] elements, float[] firstMoments, float[] secondMoments) {
+        if (firstMoments.length != elements.length || secondMoments.length != elements.length) {
+            throw new IllegalArgumentException(elements.length + " elements to seed with " + firstMoments.length
+                    + " first and " + secondMoments.length + " second moments");
+        }
+        if (elements.length == 0) {
+            return;
+        }
+        try (NDManager scope = state.newSubManager()) {
+            long[] flat = new long[elements.length];
+            for (int i = 0; i < flat.length; i++) {
+                flat[i] = elements[i];
             }
-            m[i] = beta1 * m[i] + (1 - beta1) * g;
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-            double mHat = m[i] / correction1;
-            double vHat = v[i] / correction2;
-            params[i] = (float) (params[i] * decay - lr * mHat / (Math.sqrt(vHat) + eps));
+            NDIndex at = new NDIndex("{}", EngineArrays.of(scope, flat));
+            EngineArrays.borrow(m, scope).reshape(-1).set(at, EngineArrays.of(scope, firstMoments));
+            EngineArrays.borrow(v, scope).reshape(-1).set(at, EngineArrays.of(scope, secondMoments));
+            EngineArrays.borrow(age, scope).reshape(-1).set(at, EngineArrays.of(scope, new int[elements.length]));
         }
     }
 
-    /** Restart element i as newly grown: moments seeded, age 0. */
-    public void seed(int i, float firstMoment, float secondMoment) {
-        m[i] = firstMoment;
-        v[i] = secondMoment;
-        age[i] = 0;
-    }
-
+    /** The first moments, row-major (a host copy, for checkpoints). */
     public float[] firstMoments() {
-        return m.clone();
+        return m.toFloatArray();
     }
 
     public float[] secondMoments() {
-        return v.clone();
+        return v.toFloatArray();
     }
 
     public int[] ages() {
-        return age.clone();
+        return age.toIntArray();
     }
 
-    /** Replace the whole state (resuming); arrays must match {@link #size()}. */
+    /** Replaces the whole state (resuming); arrays must match {@link #size()}. */
     public void restore(float[] firstMoments, float[] secondMoments, int[] ages) {
-        if (firstMoments.length != m.length || secondMoments.length != m.length || ages.length != m.length) {
-            throw new IllegalArgumentException("AdamW state of size " + m.length + " cannot take arrays of "
+        if (firstMoments.length != size() || secondMoments.length != size() || ages.length != size()) {
+            throw new IllegalArgumentException("AdamW state of size " + size() + " cannot take arrays of "
                     + firstMoments.length + "/" + secondMoments.length + "/" + ages.length);
         }
-        System.arraycopy(firstMoments, 0, m, 0, m.length);
-        System.arraycopy(secondMoments, 0, v, 0, v.length);
-        System.arraycopy(ages, 0, age, 0, age.length);
+        EngineArrays.copyInto(m, firstMoments);
+        EngineArrays.copyInto(v, secondMoments);
+        EngineArrays.copyInto(age, ages);
+        maxAge = 0;
+        for (int a : ages) {
+            if (a < 0) {
+                throw new IllegalArgumentException("AdamW state holds a negative age: " + a);
+            }
+            maxAge = Math.max(maxAge, a);
+        }
     }
 
-    /** Bytes of optimizer state: two float moments and an int age per element. */
+    /** Bytes of optimizer state: two float32 moments and an int32 age per element, and the correction tables. */
     public long stateBytes() {
-        return 12L * m.length;
+        return 12L * size() + (corrections1 == null ? 0 : 4L * (corrections1.size() + corrections2.size()));
+    }
+
+    @Override
+    public void close() {
+        state.close();
     }
 
     @Override
     public String toString() {
-        return "AdamW[size=" + m.length + ", ages=" + Arrays.stream(age).summaryStatistics() + "]";
+        return "AdamW[shape=" + shape + "]";
     }
 }

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Base of the dense-adapter baselines (LoRA, (IA)3): a fixed set of small dense tensors trained with AdamW through
+ * Base of the dense-adapter baselines (LoRA, (IA)3): a fixed set of small dense tensors on the engine, trained with AdamW through
  * {@link DenseParameters}. Subclasses create the tensors and say how a linear layer uses them; the step protocol,
  * export and resume state are the same for all of them and live here.
  */
@@ -17,9 +17,10 @@ public abstract class AdapterMethod implements FineTuningMethod {
     protected final DenseParameters params;
     private int lastStep;
 
-    protected AdapterMethod(MethodSpec spec) {
+    /** @param manager the model's manager (the parameters live in a sub-manager of it until {@link #close()}) */
+    protected AdapterMethod(MethodSpec spec, NDManager manager) {
         this.spec = spec;
-        this.params = new DenseParameters(spec);
+        this.params = new DenseParameters(spec, manager);
     }
 
     @Override
@@ -73,5 +74,11 @@ public abstract class AdapterMethod implements FineTuningMethod {
     public void restore(MethodState state) {
         params.restore(state);
         lastStep = state.step();
+    }
+
+    /** Releases the parameters' engine arrays and optimizer state. */
+    @Override
+    public void close() {
+        params.close();
     }
 }

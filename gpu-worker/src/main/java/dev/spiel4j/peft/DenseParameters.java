@@ -1,42 +1,97 @@
 package dev.spiel4j.peft;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.Casts;
 import dev.spiel4j.engine.EngineArrays;
-import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Small dense trainable tensors kept on the host (LoRA factors, (IA)3 vectors) with one AdamW each. During a step
- * each becomes a leaf requiring gradients in the step's scope; outside a step, a constant in the caller's manager.
+ * Small dense trainable tensors (LoRA factors, (IA)3 vectors) on the engine, trained with AdamW. All of them are
+ * slices of one float32 engine array with one AdamW over it, so an update is a handful of engine operations however
+ * many tensors there are (one AdamW per tensor would cost a couple of dozen per tensor).
+ *
+ * <p>During a step each tensor is a leaf requiring gradients in the step's scope: a fresh handle on its slice of the
+ * values (shared memory, no copy), so its gradient starts empty every step and goes with the scope; the update writes
+ * the values in place. Outside a step, {@link #get} hands out a plain handle on the slice.
+ *
+ * <p>Tensors are declared with {@link #add} first (in the method's constructor); the engine arrays are made at the
+ * first use after that, when the total size is known.
  */
-public final class DenseParameters {
-    private record Param(long[] shape, float[] values, AdamW adam) {
+public final class DenseParameters implements AutoCloseable {
+    private record Param(int offset, long[] shape) {
+        int size() {
+            return Math.toIntExact(HostTensor.numel(shape));
+        }
     }
 
     private final Map<String, Param> params = new LinkedHashMap<>();
     private final Map<String, NDArray> leaves = new LinkedHashMap<>();
     private final MethodSpec spec;
+    /** Holds the values, their per-tensor views and the optimizer state. */
+    private final NDManager held;
+    /** The initial values of the tensors declared so far, until the engine arrays are made. */
+    private List<float[]> initial = new ArrayList<>();
+    private int total;
+    private NDArray values;
+    /** Each tensor's slice of {@link #values} in its own shape (views, sharing the memory). */
+    private final Map<String, NDArray> views = new LinkedHashMap<>();
+    private AdamW adam;
     private NDManager scope;
 
-    public DenseParameters(MethodSpec spec) {
+    /** @param manager the model's manager: the engine arrays live in a sub-manager of it until {@link #close()} */
+    public DenseParameters(MethodSpec spec, NDManager manager) {
         this.spec = spec;
+        this.held = manager.newSubManager();
     }
 
-    public void add(String name, long[] shape, float[] initial) {
-        if (HostTensor.numel(shape) != initial.length) {
-            throw new IllegalArgumentException(name + ": " + initial.length + " values for shape "
-                    + java.util.Arrays.toString(shape));
+    public void add(String name, long[] shape, float[] initialValues) {
+        if (initial == null) {
+            throw new IllegalStateException(name + ": parameters are added before the first use");
         }
-        params.put(name, new Param(shape.clone(), initial.clone(),
-                new AdamW(initial.length, spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay())));
+        if (HostTensor.numel(shape) != initialValues.length) {
+            throw new IllegalArgumentException(name + ": " + initialValues.length + " values for shape "
+                    + Arrays.toString(shape));
+        }
+        if (params.containsKey(name)) {
+            throw new IllegalArgumentException(name + " was added twice");
+        }
+        params.put(name, new Param(total, shape.clone()));
+        initial.add(initialValues.clone());
+        total = Math.addExact(total, initialValues.length);
+    }
+
+    /** Makes the engine arrays from the declared tensors, once. */
+    private void materialize() {
+        if (initial == null) {
+            return;
+        }
+        float[] all = new float[total];
+        int at = 0;
+        for (float[] part : initial) {
+            System.arraycopy(part, 0, all, at, part.length);
+            at += part.length;
+        }
+        initial = null;
+        values = EngineArrays.of(held, all);
+        for (Map.Entry<String, Param> e : params.entrySet()) {
+            Param p = e.getValue();
+            try (NDArray slice = values.get(new NDIndex().addSliceDim(p.offset(), p.offset() + p.size()))) {
+                views.put(e.getKey(), slice.reshape(new Shape(p.shape())));
+            }
+        }
+        adam = new AdamW(held, new Shape(total), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
     }
 
     public boolean inStep() {
@@ -47,9 +102,10 @@ public final class DenseParameters {
         if (scope != null) {
             throw new IllegalStateException("a step is already in progress");
         }
+        materialize();
         scope = stepScope;
-        for (Map.Entry<String, Param> e : params.entrySet()) {
-            NDArray leaf = EngineArrays.of(stepScope, e.getValue().values(), new Shape(e.getValue().shape()));
+        for (Map.Entry<String, NDArray> e : views.entrySet()) {
+            NDArray leaf = EngineArrays.borrow(e.getValue(), stepScope);
             leaf.setRequiresGradient(true);
             leaves.put(e.getKey(), leaf);
         }
@@ -57,15 +113,15 @@ public final class DenseParameters {
 
     /**
      * The parameter as an operand for {@code activations}, in their data type (the values stay float32): the step's
-     * leaf, or a constant created in the activations' manager between steps.
+     * leaf, or between steps a handle on the values owned by the activations' manager.
      */
     public NDArray get(String name, NDArray activations) {
         NDManager manager = activations.getManager();
         if (scope != null) {
             return Casts.to(leaves.get(name), activations.getDataType(), manager);
         }
-        Param p = params.get(name);
-        return EngineArrays.of(manager, p.values(), new Shape(p.shape())).toType(activations.getDataType(), false);
+        materialize();
+        return EngineArrays.borrow(views.get(name), manager).toType(activations.getDataType(), false);
     }
 
     public List<NDArray> gradients() {
@@ -79,10 +135,11 @@ public final class DenseParameters {
 
     public void update(float lr, float gradScale) {
         requireStep();
-        for (Map.Entry<String, Param> e : params.entrySet()) {
-            Param p = e.getValue();
-            p.adam().step(p.values(), leaves.get(e.getKey()).getGradient().toFloatArray(), lr, gradScale);
+        NDList flat = new NDList();
+        for (NDArray g : gradients()) {
+            flat.add(g.reshape(-1));
         }
+        adam.step(values, NDArrays.concat(flat), lr, gradScale);
         leaves.clear();
         scope = null;
     }
@@ -100,42 +157,74 @@ public final class DenseParameters {
     }
 
     public long count() {
-        return params.values().stream().mapToLong(p -> p.values().length).sum();
+        return total;
     }
 
+    /** AdamW's state for every value: two float32 moments and an int32 age. */
     public long stateBytes() {
-        return params.values().stream().mapToLong(p -> p.adam().stateBytes()).sum();
+        return 12L * total;
     }
 
-    /** Current values by name. */
+    /** Current values by name (host copies). */
     public Map<String, HostTensor> export() {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        params.forEach((name, p) -> out.put(name, HostArrays.f32(name, p.shape(), p.values())));
+        materialize();
+        return split("", values.toFloatArray());
+    }
+
+    /** Values plus AdamW state, under the names and shapes each tensor has always been saved with. */
+    public Map<String, HostTensor> state() {
+        Map<String, HostTensor> out = export();
+        Map<String, HostTensor> m = split(".adamw.m", adam.firstMoments());
+        Map<String, HostTensor> v = split(".adamw.v", adam.secondMoments());
+        int[] ages = adam.ages();
+        params.forEach((name, p) -> {
+            out.put(name + ".adamw.m", m.get(name + ".adamw.m"));
+            out.put(name + ".adamw.v", v.get(name + ".adamw.v"));
+            out.put(name + ".adamw.age", HostArrays.i32(name + ".adamw.age",
+                    Arrays.copyOfRange(ages, p.offset(), p.offset() + p.size())));
+        });
         return out;
     }
 
-    /** Values plus AdamW state. */
-    public Map<String, HostTensor> state() {
-        Map<String, HostTensor> out = export();
-        params.forEach((name, p) -> {
-            out.put(name + ".adamw.m", HostArrays.f32(name + ".adamw.m", p.shape(), p.adam().firstMoments()));
-            out.put(name + ".adamw.v", HostArrays.f32(name + ".adamw.v", p.shape(), p.adam().secondMoments()));
-            out.put(name + ".adamw.age", HostArrays.i32(name + ".adamw.age", p.adam().ages()));
-        });
+    /** {@code all} cut into the tensors, named {@code name + suffix}. */
+    private Map<String, HostTensor> split(String suffix, float[] all) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        params.forEach((name, p) -> out.put(name + suffix, HostArrays.f32(name + suffix, p.shape(),
+                Arrays.copyOfRange(all, p.offset(), p.offset() + p.size()))));
         return out;
     }
 
     public void restore(MethodState state) {
+        materialize();
+        float[] v = new float[total];
+        float[] m1 = new float[total];
+        float[] m2 = new float[total];
+        int[] ages = new int[total];
         params.forEach((name, p) -> {
-            float[] v = HostArrays.floats(state.require(name));
-            if (v.length != p.values().length) {
-                throw new IllegalArgumentException(name + ": state holds " + v.length + " values, expected "
-                        + p.values().length);
+            gather(name, p, HostArrays.floats(state.require(name)), v);
+            gather(name + ".adamw.m", p, HostArrays.floats(state.require(name + ".adamw.m")), m1);
+            gather(name + ".adamw.v", p, HostArrays.floats(state.require(name + ".adamw.v")), m2);
+            int[] a = HostArrays.ints(state.require(name + ".adamw.age"));
+            if (a.length != p.size()) {
+                throw new IllegalArgumentException(name + ".adamw.age: state holds " + a.length + " ages, expected "
+                        + p.size());
             }
-            System.arraycopy(v, 0, p.values(), 0, v.length);
-            p.adam().restore(HostArrays.floats(state.require(name + ".adamw.m")),
-                    HostArrays.floats(state.require(name + ".adamw.v")),
-                    HostArrays.ints(state.require(name + ".adamw.age")));
+            System.arraycopy(a, 0, ages, p.offset(), a.length);
         });
+        EngineArrays.copyInto(values, v);
+        adam.restore(m1, m2, ages);
+    }
+
+    private static void gather(String name, Param p, float[] part, float[] into) {
+        if (part.length != p.size()) {
+            throw new IllegalArgumentException(name + ": state holds " + part.length + " values, expected " + p.size());
+        }
+        System.arraycopy(part, 0, into, p.offset(), part.length);
+    }
+
+    /** Releases the engine arrays. */
+    @Override
+    public void close() {
+        held.close();
     }
 }

@@ -155,17 +155,17 @@ public record MethodSpec(Method method, Budget budget, List<String> targets, int
         long parameters = shapes.values().stream().mapToLong(Shape::size).sum();
         return switch (method) {
             case SPIEL_AG -> new SpielAg(this, resolveTargetShapes(shapes, targets), parameters, totalSteps,
-                    model.weights());
+                    model.weights(), model.manager());
             case SPIEL_MA -> new SpielMa(this, resolveTargetShapes(shapes, targets), parameters, totalSteps,
-                    model.weights());
-            case LORA -> new Lora(this, resolveTargetShapes(shapes, targets));
-            case IA3 -> new Ia3(this, resolveTargetShapes(shapes, Ia3.TARGETS));
+                    model.weights(), model.manager());
+            case LORA -> new Lora(this, resolveTargetShapes(shapes, targets), model.manager());
+            case IA3 -> new Ia3(this, resolveTargetShapes(shapes, Ia3.TARGETS), model.manager());
             case FULL -> {
                 if (!model.weights().keySet().equals(shapes.keySet())) {
                     throw new IllegalArgumentException("full fine-tuning needs every weight held densely; the model"
                             + " holds only " + model.weights().size() + " of its " + shapes.size() + " weights so");
                 }
-                yield new FullFineTuning(this, model.weights());
+                yield new FullFineTuning(this, model.weights(), model.manager());
             }
         };
     }

@@ -108,7 +108,17 @@ class MethodsTest {
             for (SparseDelta d : ma.deltas()) {
                 assertEquals(d.size(), Arrays.stream(d.indices()).distinct().count());
             }
-            assertEquals(4L * (8 + 8 + 12 + 8 + 8 + 12), ma.optimizerStateBytes(), "SM3 keeps rows + cols floats");
+            // SM3 keeps a float per row and per column, and the grouping of the slots its last step saw (a cell by
+            // row and one by column per slot, the index of every occupied row and column); no reselection since then
+            long expected = 0;
+            for (SparseDelta d : ma.deltas()) {
+                int cols = d.matrix().cols();
+                long rows = Arrays.stream(d.indices()).map(p -> p / cols).distinct().count();
+                long columns = Arrays.stream(d.indices()).map(p -> p % cols).distinct().count();
+                expected += 4L * (d.matrix().rows() + cols) + 8L * d.size() + 8L * (rows + columns);
+            }
+            assertFalse(ma.schedule().isReselection(12));
+            assertEquals(expected, ma.optimizerStateBytes());
         }
     }
 

@@ -31,7 +31,8 @@ public final class FullFineTuning implements FineTuningMethod {
     private final Map<String, NDArray> grads = new LinkedHashMap<>();
     private int lastStep;
 
-    public FullFineTuning(MethodSpec spec, Map<String, NDArray> weights) {
+    /** @param manager the model's manager: the optimizer state lives in sub-managers of it until {@link #close()} */
+    public FullFineTuning(MethodSpec spec, Map<String, NDArray> weights, NDManager manager) {
         this.spec = spec;
         this.weights = new LinkedHashMap<>(new java.util.TreeMap<>(weights)); // name order: deterministic state layout
         for (Map.Entry<String, NDArray> e : this.weights.entrySet()) {
@@ -39,7 +40,7 @@ public final class FullFineTuning implements FineTuningMethod {
                 throw new IllegalArgumentException("full fine-tuning needs float32 weights; '" + e.getKey() + "' is "
                         + e.getValue().getDataType());
             }
-            adam.put(e.getKey(), new AdamW(Math.toIntExact(e.getValue().size()), spec.beta1(), spec.beta2(), spec.eps(),
+            adam.put(e.getKey(), new AdamW(manager, e.getValue().getShape(), spec.beta1(), spec.beta2(), spec.eps(),
                     spec.weightDecay()));
         }
     }
@@ -95,13 +96,10 @@ public final class FullFineTuning implements FineTuningMethod {
     public boolean update(int step, float lr, float gradScale) {
         gradients();
         for (Map.Entry<String, NDArray> e : weights.entrySet()) {
-            NDArray w = e.getValue();
             NDArray g = grads.get(e.getKey());
-            float[] values = w.toFloatArray();
-            adam.get(e.getKey()).step(values, g.toFloatArray(), lr, gradScale);
+            adam.get(e.getKey()).step(e.getValue(), g, lr, gradScale); // the weight itself, in place
             // PyTorch accumulates into .grad across backward calls: clear it for the next step
             EngineArrays.fill(g, 0f);
-            EngineArrays.copyInto(w, values);
         }
         grads.clear();
         scope = null;
@@ -131,6 +129,7 @@ public final class FullFineTuning implements FineTuningMethod {
     public MethodState state() {
         Map<String, HostTensor> out = exportTensors();
         adam.forEach((name, a) -> {
+            // flat, as the state file has always held them
             out.put(name + ".adamw.m", HostArrays.f32(name + ".adamw.m", new long[]{a.size()}, a.firstMoments()));
             out.put(name + ".adamw.v", HostArrays.f32(name + ".adamw.v", new long[]{a.size()}, a.secondMoments()));
             out.put(name + ".adamw.age", HostArrays.i32(name + ".adamw.age", a.ages()));
@@ -151,5 +150,11 @@ public final class FullFineTuning implements FineTuningMethod {
                     HostArrays.ints(state.require(name + ".adamw.age")));
         });
         lastStep = state.step();
+    }
+
+    /** Releases the optimizer state; the weights stay trained. */
+    @Override
+    public void close() {
+        adam.values().forEach(AdamW::close);
     }
 }

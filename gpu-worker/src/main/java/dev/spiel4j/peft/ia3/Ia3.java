@@ -1,6 +1,7 @@
 package dev.spiel4j.peft.ia3;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.MethodSpec;
@@ -22,8 +23,8 @@ public final class Ia3 extends AdapterMethod {
     /** Module -> whether its vector scales the input (down_proj) rather than the output (k, v). */
     private final Map<String, Boolean> scalesInput = new HashMap<>();
 
-    public Ia3(MethodSpec spec, List<TargetMatrix> targets) {
-        super(spec);
+    public Ia3(MethodSpec spec, List<TargetMatrix> targets, NDManager manager) {
+        super(spec, manager);
         for (TargetMatrix t : targets) {
             boolean input = t.module().endsWith("mlp.down_proj");
             int n = input ? t.cols() : t.rows();

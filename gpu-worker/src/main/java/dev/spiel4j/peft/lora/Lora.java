@@ -25,8 +25,8 @@ public final class Lora extends AdapterMethod {
     private final float scale;
     private int step;
 
-    public Lora(MethodSpec spec, List<TargetMatrix> targets) {
-        super(spec);
+    public Lora(MethodSpec spec, List<TargetMatrix> targets, NDManager manager) {
+        super(spec, manager);
         this.scale = spec.loraAlpha() / spec.loraRank();
         int r = spec.loraRank();
         SplittableRandom rng = new SplittableRandom(spec.seed());

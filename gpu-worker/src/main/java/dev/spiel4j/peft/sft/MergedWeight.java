@@ -5,14 +5,13 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.index.NDIndex;
 
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
 
 /**
  * A model's float32 weight that holds {@code W + phi} at a delta's slots, written in place, with the base values
- * of exactly those slots kept on the host so that the base can be restored bit for bit.
+ * of exactly those slots kept (on the engine) so that the base can be restored bit for bit.
  *
  * <p>Why in place: a forward pass through a separate {@code W' = W + scatter(phi)} makes autograd keep that dense
  * copy of every targeted matrix until the backward pass (4 bytes per targeted weight, the whole model's size again),
@@ -31,16 +30,15 @@ final class MergedWeight {
 
     private final String module;
     private final NDArray weight;
-    /** Holds {@link #slots}, the indices on the engine, uploaded once per change of the indices, not per step. */
+    /** Holds {@link #base}. */
     private final NDManager held;
-    private long[] indices = new long[0];
+    /** The slots written (the delta's engine indices: not owned here), or null when the weight is plain W. */
     private NDArray slots;
-    private float[] base = new float[0];
-    /** Reused for the values written each step (no per-step garbage of k floats). */
-    private float[] merged = new float[0];
+    /** W at {@link #slots}, float32. */
+    private NDArray base;
 
-    /** Writes {@code W + values} at {@code indices} into {@code weight}. */
-    MergedWeight(String module, NDArray weight, long[] indices, float[] values) {
+    /** Writes {@code W + values} at {@code slots} into {@code weight}. */
+    MergedWeight(String module, NDArray weight, NDArray slots, NDArray values) {
         this.module = module;
         this.weight = weight;
         synchronized (IN_USE) {
@@ -50,10 +48,10 @@ final class MergedWeight {
             }
         }
         this.held = weight.getManager().newSubManager();
-        write(indices, values);
+        moveTo(slots, values);
     }
 
-    /** The current indices as an engine array (valid until the next {@link #write} that changes them), or null. */
+    /** The current slots as an engine array (the delta's; valid until the next {@link #moveTo}), or null. */
     NDArray slots() {
         return slots;
     }
@@ -64,44 +62,43 @@ final class MergedWeight {
     }
 
     /**
-     * Makes the weight hold {@code W + values} at {@code newIndices} and plain W everywhere else. Slots whose index
-     * changed get their base value back first, so an index that was dropped and regrown reads the true base value.
+     * Makes the weight hold {@code W + values} at {@code newSlots} and plain W everywhere else: the old slots get
+     * their base values back first, so an index that was dropped and regrown reads the true base value.
      */
-    void write(long[] newIndices, float[] values) {
-        if (newIndices.length != values.length) {
-            throw new IllegalArgumentException(module + ": " + newIndices.length + " indices but " + values.length
-                    + " values");
-        }
-        try (NDManager scope = weight.getManager().newSubManager()) {
+    void moveTo(NDArray newSlots, NDArray values) {
+        try (NDManager scope = held.newSubManager()) {
             NDArray flat = flatView(scope);
-            if (!Arrays.equals(indices, newIndices)) {
-                if (slots != null) {
-                    flat.set(new NDIndex("{}", slots), EngineArrays.of(scope, base));
-                    slots.close();
-                    slots = null;
-                }
-                indices = newIndices.clone();
-                if (indices.length > 0) {
-                    slots = EngineArrays.of(held, indices);
-                }
-                base = indices.length == 0 ? new float[0] : flat.take(slots).toFloatArray();
+            if (slots != null) {
+                flat.set(new NDIndex("{}", slots), base);
+                base.close();
+                base = null;
+                slots = null;
             }
-            if (indices.length == 0) {
+            if (newSlots == null || newSlots.size() == 0) {
                 return;
             }
-            if (merged.length != indices.length) {
-                merged = new float[indices.length];
-            }
-            for (int i = 0; i < merged.length; i++) {
-                merged[i] = base[i] + values[i];
-            }
-            flat.set(new NDIndex("{}", slots), EngineArrays.of(scope, merged));
+            slots = newSlots;
+            base = flat.take(held, slots);
+        }
+        write(values);
+    }
+
+    /** Writes {@code W + values} at the current slots (engine to engine: nothing crosses to the host). */
+    void write(NDArray values) {
+        if (slots == null) {
+            return;
+        }
+        if (values.size() != slots.size()) {
+            throw new IllegalArgumentException(module + ": " + slots.size() + " slots but " + values.size() + " values");
+        }
+        try (NDManager scope = held.newSubManager()) {
+            flatView(scope).set(new NDIndex("{}", slots), EngineArrays.borrow(base, scope).add(values));
         }
     }
 
     /** Puts the base values back: the weight is W again. */
     void restore() {
-        write(new long[0], new float[0]);
+        moveTo(null, null);
         held.close();
         synchronized (IN_USE) {
             IN_USE.remove(weight);
@@ -110,8 +107,6 @@ final class MergedWeight {
 
     /** A {@code [rows * cols]} view of the weight, attached to {@code scope} (not to the model's manager). */
     private NDArray flatView(NDManager scope) {
-        NDArray flat = weight.reshape(-1);
-        flat.attach(scope);
-        return flat;
+        return EngineArrays.borrow(weight, scope).reshape(-1);
     }
 }

@@ -3,6 +3,7 @@ package dev.spiel4j.peft.sft;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.EngineArrays;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.checkpoint.DeltaTensor;
@@ -13,23 +14,34 @@ import java.util.BitSet;
 import java.util.SplittableRandom;
 
 /**
- * The sparse delta of one weight matrix, host side: {@code k} slots, each a flat index {@code row * cols + col}
- * into the {@code [rows, cols]} matrix and a float32 value. Slots are stable: reselection changes a slot's index and
- * resets its value but never moves slots, so per-slot optimizer state stays aligned. Indices are unique.
+ * The sparse delta of one weight matrix: {@code k} slots, each a flat index {@code row * cols + col} into the
+ * {@code [rows, cols]} matrix and a float32 value. The indices are kept on the host (reselection and checkpoints
+ * read them) and, uploaded once per change, on the engine; the values live only on the engine, where the optimizer
+ * updates them in place every step. Slots are stable: reselection changes a slot's index and resets its value but
+ * never moves slots, so per-slot optimizer state stays aligned. Indices are unique. The engine arrays belong to a
+ * sub-manager of the manager given at creation until {@link #close()}.
  */
-public final class SparseDelta {
+public final class SparseDelta implements AutoCloseable {
     private final TargetMatrix matrix;
     private final long[] indices;
-    private final float[] values;
+    private final NDManager held;
+    /** {@link #indices} on the engine (int64), replaced when they change. */
+    private NDArray slots;
+    private final NDArray values;
 
-    private SparseDelta(TargetMatrix matrix, long[] indices, float[] values) {
+    private SparseDelta(TargetMatrix matrix, long[] indices, NDManager manager) {
         this.matrix = matrix;
         this.indices = indices;
-        this.values = values;
+        this.held = manager.newSubManager();
+        this.slots = EngineArrays.of(held, indices);
+        this.values = held.zeros(new Shape(indices.length), DataType.FLOAT32);
     }
 
-    /** {@code k} distinct positions drawn uniformly at random (Floyd's algorithm, O(k) memory), all values 0. */
-    public static SparseDelta random(TargetMatrix matrix, int k, SplittableRandom rng) {
+    /**
+     * {@code k} distinct positions drawn uniformly at random (Floyd's algorithm, O(k) memory), all values 0, held in a
+     * sub-manager of {@code manager}.
+     */
+    public static SparseDelta random(TargetMatrix matrix, int k, SplittableRandom rng, NDManager manager) {
         long size = matrix.size();
         if (k < 0 || k > size) {
             throw new IllegalArgumentException(matrix.module() + ": cannot place " + k + " deltas in " + size + " weights");
@@ -40,18 +52,7 @@ public final class SparseDelta {
             chosen.set(chosen.get(t) ? (int) j : t);
         }
         long[] idx = chosen.stream().asLongStream().toArray(); // ascending
-        return new SparseDelta(matrix, idx, new float[k]);
-    }
-
-    /** A delta with the given slots (resuming); validates range and uniqueness. */
-    public static SparseDelta of(TargetMatrix matrix, long[] indices, float[] values) {
-        if (indices.length != values.length) {
-            throw new IllegalArgumentException(matrix.module() + ": " + indices.length + " indices but "
-                    + values.length + " values");
-        }
-        SparseDelta d = new SparseDelta(matrix, indices.clone(), values.clone());
-        d.checkIndices();
-        return d;
+        return new SparseDelta(matrix, idx, manager);
     }
 
     public TargetMatrix matrix() {
@@ -70,52 +71,70 @@ public final class SparseDelta {
         return indices.clone();
     }
 
+    /** The values (a host copy). */
     public float[] values() {
-        return values.clone();
+        return values.toFloatArray();
     }
 
-    /** |value| of every slot. */
+    /** |value| of every slot (a host copy, for reselection). */
     public float[] absValues() {
-        float[] a = new float[values.length];
+        float[] a = values();
         for (int i = 0; i < a.length; i++) {
-            a[i] = Math.abs(values[i]);
+            a[i] = Math.abs(a[i]);
         }
         return a;
     }
 
-    /** Direct read access for the step's hot paths (no copy per step and layer); callers must not modify it. */
-    long[] indexArray() {
-        return indices;
+    /** The indices on the engine (int64 {@code [k]}), valid until the next change of the indices. */
+    NDArray slots() {
+        return slots;
     }
 
-    /** Direct access for the optimizer, which updates values in place. */
-    float[] mutableValues() {
+    /** The values on the engine (float32 {@code [k]}), updated in place by the optimizer. */
+    NDArray valueArray() {
         return values;
     }
 
     /** Applies a reselection: each listed slot gets its new index and value 0. */
     public void replace(SelectionDecision decision) {
-        int[] slots = decision.slots();
-        long[] idx = decision.newIndices();
-        for (int i = 0; i < slots.length; i++) {
-            indices[slots[i]] = idx[i];
-            values[slots[i]] = 0f;
+        int[] changed = decision.slots();
+        if (changed.length == 0) {
+            return;
         }
-        checkIndices();
+        long[] next = indices.clone();
+        long[] idx = decision.newIndices();
+        long[] at = new long[changed.length];
+        for (int i = 0; i < changed.length; i++) {
+            next[changed[i]] = idx[i];
+            at[i] = changed[i];
+        }
+        checkIndices(matrix, next);
+        try (NDManager scope = held.newSubManager()) {
+            EngineArrays.borrow(values, scope).set(new NDIndex("{}", EngineArrays.of(scope, at)),
+                    scope.zeros(new Shape(at.length), DataType.FLOAT32));
+        }
+        setIndices(next);
     }
 
     /** Overwrites every slot (resuming from saved state); validates before changing anything. */
     void restore(long[] newIndices, float[] newValues) {
-        SparseDelta checked = of(matrix, newIndices, newValues);
-        if (checked.size() != indices.length) {
-            throw new IllegalArgumentException(matrix.module() + ": state holds " + checked.size()
-                    + " deltas, the method has " + indices.length);
+        if (newIndices.length != indices.length || newValues.length != indices.length) {
+            throw new IllegalArgumentException(matrix.module() + ": state holds " + newIndices.length + " indices and "
+                    + newValues.length + " values, the method has " + indices.length + " deltas");
         }
-        System.arraycopy(checked.indices, 0, indices, 0, indices.length);
-        System.arraycopy(checked.values, 0, values, 0, values.length);
+        checkIndices(matrix, newIndices);
+        EngineArrays.copyInto(values, newValues);
+        setIndices(newIndices);
     }
 
-    private void checkIndices() {
+    private void setIndices(long[] newIndices) {
+        System.arraycopy(newIndices, 0, indices, 0, indices.length);
+        NDArray old = slots;
+        slots = EngineArrays.of(held, indices);
+        old.close();
+    }
+
+    private static void checkIndices(TargetMatrix matrix, long[] indices) {
         BitSet seen = new BitSet(Math.toIntExact(matrix.size()));
         for (long i : indices) {
             if (i < 0 || i >= matrix.size() || seen.get((int) i)) {
@@ -125,20 +144,25 @@ public final class SparseDelta {
         }
     }
 
+    /** Releases the engine arrays. */
+    @Override
+    public void close() {
+        held.close();
+    }
+
     /**
      * The effective weight {@code W + scatter(indices, values)} as a new float32 array in {@code scope}, W untouched
      * (for bases that cannot hold the delta in place, see {@link MergedWeight}).
      */
     public NDArray effectiveWeight(NDManager scope, NDArray weight) {
-        NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32)
-                .scatter(EngineArrays.of(scope, indices), EngineArrays.of(scope, values), 0);
+        NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32).scatter(slots, values, 0);
         NDArray w = flat.reshape(matrix.rows(), matrix.cols()).add(weight);
         return w.getDataType() == DataType.FLOAT32 ? w : w.toType(DataType.FLOAT32, false);
     }
 
     /** The delta as a checkpoint value. */
     public DeltaTensor toDeltaTensor() {
-        return new DeltaTensor(matrix.module(), matrix.rows(), matrix.cols(), indices, values);
+        return new DeltaTensor(matrix.module(), matrix.rows(), matrix.cols(), indices, values());
     }
 
     @Override

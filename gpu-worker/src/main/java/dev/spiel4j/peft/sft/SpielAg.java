@@ -1,7 +1,11 @@
 package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
@@ -21,18 +25,20 @@ import java.util.Map;
  * first step the top-K positions of each matrix's dense gradient {@code dL/dW'} by magnitude become the candidates
  * (K = candidateFactor * k); the dense gradient is the one {@link SpielMethod} forms per layer anyway, so choosing
  * them costs a top-K, and only the K chosen positions leave the engine. On the later phase steps the gradient at the
- * candidates is read the same way, and sum, sum of squares and count are accumulated in {@link CandidateStats}.
+ * candidates is read the same way, and sum, sum of squares and count are accumulated on the engine
+ * ({@link Candidates}, the float32 sums of {@link CandidateStats#plus}); they go to the host as a
+ * {@link CandidateStats} only for the reselection and for checkpoints.
  * Statistics use the raw (unclipped) step gradients and are committed only when the step's update is (a skipped
  * step contributes nothing). At the reselection the {@link DropGrowSelector} decides and replaced slots get phi = 0,
  * AdamW moments seeded with the candidates' mean gradient and mean squared gradient, and age 0.
  */
 public final class SpielAg extends SpielMethod {
     private final AdamW[] adam;
-    private final CandidateStats[] stats;
+    private final Candidates[] stats;
     /** Phase start: the dense gradient summed over the step's earlier micro-batches (null with one micro-batch). */
     private final NDArray[] denseSum;
-    /** Phase start: the candidates chosen this step, committed by {@link #afterOptimize}. */
-    private final CandidateStats[] chosen;
+    /** Phase start: the candidates chosen this step (in the step's scope), committed by {@link #afterOptimize}. */
+    private final Candidates[] chosen;
     /** Later phase steps: this step's gradient at the candidates. */
     private final NDArray[] candidateGrads;
     private boolean phaseStart;
@@ -41,16 +47,17 @@ public final class SpielAg extends SpielMethod {
     private boolean nonFiniteCandidates;
 
     public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                   Map<String, NDArray> weights) {
-        super(spec, targets, modelParameters, totalSteps, weights);
+                   Map<String, NDArray> weights, NDManager manager) {
+        super(spec, targets, modelParameters, totalSteps, weights, manager);
         int n = deltas.size();
         adam = new AdamW[n];
         for (int i = 0; i < n; i++) {
-            adam[i] = new AdamW(deltas.get(i).size(), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
+            adam[i] = new AdamW(held, new Shape(deltas.get(i).size()), spec.beta1(), spec.beta2(), spec.eps(),
+                    spec.weightDecay());
         }
-        stats = new CandidateStats[n];
+        stats = new Candidates[n];
         denseSum = new NDArray[n];
-        chosen = new CandidateStats[n];
+        chosen = new Candidates[n];
         candidateGrads = new NDArray[n];
     }
 
@@ -60,12 +67,15 @@ public final class SpielAg extends SpielMethod {
         for (AdamW a : adam) {
             b += a.stateBytes();
         }
+        for (Candidates c : stats) {
+            b += c == null ? 0 : c.bytes(); // during a selection phase
+        }
         return b;
     }
 
-    /** Candidate statistics of delta {@code i} in the current phase, or null outside a phase. */
+    /** Candidate statistics of delta {@code i} in the current phase (a host copy), or null outside a phase. */
     public CandidateStats candidateStats(int i) {
-        return stats[i];
+        return stats[i] == null ? null : stats[i].toHost();
     }
 
     /** Delta {@code i}'s optimizer (read-only use: moments and ages). */
@@ -124,12 +134,15 @@ public final class SpielAg extends SpielMethod {
                         Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
                 chosen[i] = largestMagnitudes(total, k);
                 nonFiniteCandidates |= chosen[i] == null;
+                if (chosen[i] != null) {
+                    chosen[i].attach(stepScope); // the layer's scope closes when this returns
+                }
                 denseSum[i] = null;
             } else {
                 denseSum[i] = accumulate(denseSum[i], denseGradient, stepScope);
             }
-        } else if (tracking && stats[i] != null && stats[i].indices().length > 0) {
-            NDArray g = denseGradient.take(EngineArrays.of(denseGradient.getManager(), stats[i].indices()));
+        } else if (tracking && stats[i] != null && stats[i].size() > 0) {
+            NDArray g = denseGradient.take(stats[i].indices);
             candidateGrads[i] = accumulate(candidateGrads[i], g, stepScope);
         }
     }
@@ -145,7 +158,7 @@ public final class SpielAg extends SpielMethod {
     }
 
     @Override
-    protected void optimize(int i, float[] values, float[] grads, float lr, float gradScale) {
+    protected void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale) {
         adam[i].step(values, grads, lr, gradScale);
     }
 
@@ -153,42 +166,107 @@ public final class SpielAg extends SpielMethod {
     protected void afterOptimize(int t) {
         for (int i = 0; i < deltas.size(); i++) {
             if (chosen[i] != null) {
-                stats[i] = chosen[i];
+                replaceStats(i, chosen[i]);
+                stats[i].attach(held);
             } else if (candidateGrads[i] != null) {
-                stats[i] = stats[i].plus(candidateGrads[i].toFloatArray());
+                stats[i].add(candidateGrads[i]);
             }
         }
         clearStep();
     }
 
+    private void replaceStats(int i, Candidates next) {
+        if (stats[i] != null) {
+            stats[i].close();
+        }
+        stats[i] = next;
+    }
+
     /**
      * The k positions of the largest |g|, ties at the k-th value broken by the smaller flat index. The engine's topK
      * orders equal values arbitrarily, and a dense gradient has many exact ties (often zeros), so leaving the choice to
-     * it made identical runs pick different candidates now and then; here only the k-th value comes from the engine,
-     * and one pass over the gradient on the host picks the same positions every time.
+     * it made identical runs pick different candidates now and then; here only the k-th value comes from topK, and
+     * the positions above it and tied with it are listed in index order ({@code nonzero}), the tied ones cut after
+     * the first that complete k: the same positions every time, without leaving the engine.
      *
-     * @return null when g is not finite where it matters: a NaN compares false with everything (so fewer than k
-     *     positions are above or at the k-th value), or a chosen value is infinite; the step is then skipped
+     * @return the candidates and their gradients (in g's manager), or null when g is not finite where it matters: a
+     *     NaN compares false with everything (so fewer than k positions are above or at the k-th value), or a chosen
+     *     value is infinite; the step is then skipped
      */
-    static CandidateStats largestMagnitudes(NDArray g, int k) {
+    static Candidates largestMagnitudes(NDArray g, int k) {
         NDArray abs = g.abs();
-        NDArray kth = EngineArrays.scalar(g.getManager(), abs.topK(k, 0, true, true).get(0).getFloat(k - 1));
-        // nonzero() lists positions in index order, so both sets are deterministic; only these leave the engine
-        long[] above = abs.gt(kth).nonzero().toLongArray();
-        long[] tied = abs.eq(kth).nonzero().toLongArray();
-        if (above.length + tied.length < k) {
+        NDArray kth = abs.topK(k, 0, true, true).get(0).get(k - 1);
+        NDArray above = abs.gt(kth).nonzero().reshape(-1);
+        NDArray tied = abs.eq(kth).nonzero().reshape(-1);
+        long missing = k - above.size();
+        if (missing > tied.size()) {
             return null;
         }
-        long[] idx = new long[k];
-        System.arraycopy(above, 0, idx, 0, above.length);
-        System.arraycopy(tied, 0, idx, above.length, k - above.length);
-        float[] values = g.take(EngineArrays.of(g.getManager(), idx)).toFloatArray();
-        for (float v : values) {
-            if (!Float.isFinite(v)) {
-                return null;
-            }
+        NDArray idx = NDArrays.concat(new NDList(above, tied.get(new NDIndex().addSliceDim(0, missing))));
+        NDArray values = g.take(idx);
+        return allFinite(values) ? Candidates.first(idx, values) : null;
+    }
+
+    /**
+     * SpIEL-AG's growth statistics of one matrix during a phase, on the engine: the candidates' flat indices (int64)
+     * and, per candidate, the sum of its gradients and of its squared gradients (float32, the same roundings as
+     * {@link CandidateStats#plus}) over {@code samples} steps.
+     */
+    static final class Candidates implements AutoCloseable {
+        private final NDArray indices;
+        private final NDArray sum;
+        private final NDArray sumSquared;
+        private int samples;
+
+        private Candidates(NDArray indices, NDArray sum, NDArray sumSquared, int samples) {
+            this.indices = indices;
+            this.sum = sum;
+            this.sumSquared = sumSquared;
+            this.samples = samples;
         }
-        return CandidateStats.first(idx, values);
+
+        /** The statistics of a phase's first step, in the arrays' manager ({@code grads} becomes the sum). */
+        static Candidates first(NDArray indices, NDArray grads) {
+            return new Candidates(indices, grads, grads.mul(grads), 1);
+        }
+
+        static Candidates of(CandidateStats s, NDManager manager) {
+            return new Candidates(EngineArrays.of(manager, s.indices()), EngineArrays.of(manager, s.sumGrad()),
+                    EngineArrays.of(manager, s.sumSquaredGrad()), s.samples());
+        }
+
+        long size() {
+            return indices.size();
+        }
+
+        /** One more step's gradients at the candidates. */
+        void add(NDArray grads) {
+            sum.addi(grads);
+            sumSquared.addi(grads.mul(grads));
+            samples++;
+        }
+
+        void attach(NDManager manager) {
+            indices.attach(manager);
+            sum.attach(manager);
+            sumSquared.attach(manager);
+        }
+
+        /** Indices (int64) and two float32 sums per candidate. */
+        long bytes() {
+            return 16L * size();
+        }
+
+        CandidateStats toHost() {
+            return new CandidateStats(indices.toLongArray(), sum.toFloatArray(), sumSquared.toFloatArray(), samples);
+        }
+
+        @Override
+        public void close() {
+            indices.close();
+            sum.close();
+            sumSquared.close();
+        }
     }
 
     @Override
@@ -198,19 +276,14 @@ public final class SpielAg extends SpielMethod {
             throw new IllegalStateException(d.module() + ": reselection without candidate statistics");
         }
         SelectionRequest request = new SelectionRequest.AccumulatedGradient(d.module(), t, n, d.indices(),
-                d.absValues(), stats[i]);
-        stats[i] = null; // a phase's statistics serve exactly one reselection
+                d.absValues(), stats[i].toHost());
+        replaceStats(i, null); // a phase's statistics serve exactly one reselection
         return request;
     }
 
     @Override
     protected void onReplaced(int i, SelectionDecision decision) {
-        int[] slots = decision.slots();
-        float[] m = decision.seedFirstMoment();
-        float[] v = decision.seedSecondMoment();
-        for (int s = 0; s < slots.length; s++) {
-            adam[i].seed(slots[s], m[s], v[s]);
-        }
+        adam[i].seed(decision.slots(), decision.seedFirstMoment(), decision.seedSecondMoment());
     }
 
     @Override
@@ -223,7 +296,7 @@ public final class SpielAg extends SpielMethod {
             out.put(p + "age", HostArrays.i32(p + "age", adam[i].ages()));
             if (stats[i] != null) {
                 String c = deltas.get(i).module() + ".candidates.";
-                CandidateStats s = stats[i];
+                CandidateStats s = stats[i].toHost();
                 long[] cs = {s.indices().length};
                 out.put(c + "indices", HostArrays.i64(c + "indices", s.indices()));
                 out.put(c + "sum", HostArrays.f32(c + "sum", cs, s.sumGrad()));
@@ -240,11 +313,11 @@ public final class SpielAg extends SpielMethod {
             adam[i].restore(HostArrays.floats(state.require(p + "m")), HostArrays.floats(state.require(p + "v")),
                     HostArrays.ints(state.require(p + "age")));
             String c = deltas.get(i).module() + ".candidates.";
-            stats[i] = state.tensors().containsKey(c + "indices")
-                    ? new CandidateStats(HostArrays.longs(state.require(c + "indices")),
+            replaceStats(i, state.tensors().containsKey(c + "indices")
+                    ? Candidates.of(new CandidateStats(HostArrays.longs(state.require(c + "indices")),
                     HostArrays.floats(state.require(c + "sum")), HostArrays.floats(state.require(c + "sum_sq")),
-                    HostArrays.ints(state.require(c + "samples"))[0])
-                    : null;
+                    HostArrays.ints(state.require(c + "samples"))[0]), held)
+                    : null);
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.spiel4j.peft.sft;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.Sm3;
 import dev.spiel4j.peft.HostArrays;
@@ -20,12 +21,12 @@ public final class SpielMa extends SpielMethod {
     private final Sm3[] sm3;
 
     public SpielMa(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                   Map<String, NDArray> weights) {
-        super(spec, targets, modelParameters, totalSteps, weights);
+                   Map<String, NDArray> weights, NDManager manager) {
+        super(spec, targets, modelParameters, totalSteps, weights, manager);
         sm3 = new Sm3[deltas.size()];
         for (int i = 0; i < sm3.length; i++) {
             TargetMatrix m = deltas.get(i).matrix();
-            sm3[i] = new Sm3(m.rows(), m.cols(), spec.eps(), spec.weightDecay());
+            sm3[i] = new Sm3(held, m.rows(), m.cols(), spec.eps(), spec.weightDecay());
         }
     }
 
@@ -44,8 +45,8 @@ public final class SpielMa extends SpielMethod {
     }
 
     @Override
-    protected void optimize(int i, float[] values, float[] grads, float lr, float gradScale) {
-        sm3[i].step(deltas.get(i).indexArray(), values, grads, lr, gradScale);
+    protected void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale) {
+        sm3[i].step(deltas.get(i).slots(), values, grads, lr, gradScale);
     }
 
     @Override

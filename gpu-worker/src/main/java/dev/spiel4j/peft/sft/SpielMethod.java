@@ -3,7 +3,6 @@ package dev.spiel4j.peft.sft;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.Casts;
-import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.checkpoint.DeltaTensor;
@@ -33,6 +32,10 @@ import java.util.function.Function;
  * accumulated gradients; {@link SpielMa}: SM3 and its accumulators); the decision itself is made by the pure
  * {@link DropGrowSelector}.
  *
+ * <p>The deltas' values and indices and the optimizer state are engine arrays in {@link #held}; a step's update runs
+ * on the engine (values, merged weights and optimizer state change in place) and only a reselection, an export or
+ * the state for a checkpoint copies them to the host.
+ *
  * <p>How a step computes {@code dL/dphi} (paper Eq. 6: the gradient of the effective weight {@code W'} at the slots)
  * without autograd keeping a dense copy of every targeted matrix:
  * <ul>
@@ -58,6 +61,11 @@ public abstract class SpielMethod implements FineTuningMethod {
     private final MergedWeight[] merged;
     /** The block of each delta's matrix, whose backward segment yields its gradient. */
     private final int[] blockOf;
+    /**
+     * The method's long-lived engine arrays (the deltas' indices and values, the optimizer state of subclasses): a
+     * sub-manager of the model's manager, closed by {@link #close()}.
+     */
+    protected final NDManager held;
 
     private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
     private boolean closed;
@@ -76,17 +84,19 @@ public abstract class SpielMethod implements FineTuningMethod {
      * @param weights the model's dense weights by name ({@code model.layers.0.mlp.up_proj.weight}, ...): float32 ones
      *                of targeted matrices are merged in place (see {@link MergedWeight}); may be empty, then every
      *                target uses a transient {@code W'}
+     * @param manager the model's manager: the method's engine arrays live in a sub-manager of it
      */
     protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                          Map<String, NDArray> weights) {
+                          Map<String, NDArray> weights, NDManager manager) {
         this.spec = spec;
+        this.held = manager.newSubManager();
         this.schedule = spec.schedule(totalSteps);
         long total = spec.budget().total(targets, modelParameters);
         int[] k = Budget.split(total, targets);
         SplittableRandom rng = new SplittableRandom(spec.seed());
         List<SparseDelta> list = new ArrayList<>();
         for (int i = 0; i < targets.size(); i++) {
-            list.add(SparseDelta.random(targets.get(i), k[i], rng));
+            list.add(SparseDelta.random(targets.get(i), k[i], rng, held));
             slotOf.put(targets.get(i).module(), i);
         }
         this.deltas = Collections.unmodifiableList(list);
@@ -98,7 +108,7 @@ public abstract class SpielMethod implements FineTuningMethod {
                 SparseDelta d = deltas.get(i);
                 NDArray w = weights.get(d.module() + ".weight");
                 if (w != null && w.getDataType() == DataType.FLOAT32) {
-                    merged[i] = new MergedWeight(d.module(), w, d.indices(), d.values());
+                    merged[i] = new MergedWeight(d.module(), w, d.slots(), d.valueArray());
                 }
             }
         } catch (RuntimeException e) {
@@ -198,9 +208,7 @@ public abstract class SpielMethod implements FineTuningMethod {
                 dy.attach(layer);
                 NDArray x2 = input.reshape(-1, m.cols());
                 x2.attach(layer);
-                // a merged weight keeps its slots on the engine: no per-step upload of the indices
-                NDArray slots = merged[i] != null && merged[i].slots() != null ? merged[i].slots()
-                        : EngineArrays.of(layer, d.indexArray());
+                NDArray slots = d.slots();
                 NDArray g;
                 if (!needsDenseGradient() && GatheredGradient.cheaperThanDense(d.size(), m)) {
                     g = GatheredGradient.atSlots(dy, x2, slots, m);
@@ -272,19 +280,20 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         List<NDArray> g = gradients();
         for (int i = 0; i < deltas.size(); i++) {
-            optimize(i, deltas.get(i).mutableValues(), g.get(i).toFloatArray(), lr, gradScale);
+            optimize(i, deltas.get(i).valueArray(), g.get(i), lr, gradScale);
         }
         afterOptimize(t);
         boolean reselect = schedule.isReselection(t);
-        if (reselect) {
-            for (int i = 0; i < deltas.size(); i++) {
-                SparseDelta d = deltas.get(i);
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            if (reselect) {
                 SelectionDecision decision = selector.apply(selectionRequest(i, t, schedule.replacements(d.size(), t)));
-                d.replace(decision);
+                reslot(i, () -> d.replace(decision));
                 onReplaced(i, decision);
+            } else if (merged[i] != null) {
+                merged[i].write(d.valueArray());
             }
         }
-        writeMerged();
         endStep();
         lastStep = t;
         return reselect;
@@ -302,26 +311,41 @@ public abstract class SpielMethod implements FineTuningMethod {
         stepScope = null;
     }
 
-    /** Brings every merged weight in line with its delta's current indices and values. */
-    private void writeMerged() {
-        for (int i = 0; i < merged.length; i++) {
-            if (merged[i] != null) {
-                merged[i].write(deltas.get(i).indexArray(), deltas.get(i).mutableValues());
-            }
+    /**
+     * Changes delta {@code i}'s indices with {@code change} and brings its merged weight along: the old slots get W
+     * back before the delta lets go of them, the new ones then hold {@code W + values}.
+     */
+    private void reslot(int i, Runnable change) {
+        if (merged[i] == null) {
+            change.run();
+            return;
+        }
+        merged[i].moveTo(null, null);
+        try {
+            change.run(); // validates before it changes anything
+        } finally {
+            merged[i].moveTo(deltas.get(i).slots(), deltas.get(i).valueArray());
         }
     }
 
-    /** Puts the base values of every merged weight back: the model is the base model again. */
+    /**
+     * Puts the base values of every merged weight back (the model is the base model again) and releases the deltas
+     * and the optimizer state.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        for (MergedWeight m : merged) {
-            if (m != null) {
-                m.restore();
+        try {
+            for (MergedWeight m : merged) {
+                if (m != null) {
+                    m.restore();
+                }
             }
+        } finally {
+            held.close();
         }
     }
 
@@ -339,8 +363,8 @@ public abstract class SpielMethod implements FineTuningMethod {
     protected void onBeginStep(NDManager scope, int t) {
     }
 
-    /** Optimizer update of delta {@code i}'s values in place. */
-    protected abstract void optimize(int i, float[] values, float[] grads, float lr, float gradScale);
+    /** Optimizer update of delta {@code i}'s values (an engine array) in place, from this step's gradient. */
+    protected abstract void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale);
 
     /** Hook after every delta was updated (statistics collection). */
     protected void afterOptimize(int t) {
@@ -395,11 +419,11 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         for (int i = 0; i < deltas.size(); i++) {
             SparseDelta d = deltas.get(i);
-            d.restore(HostArrays.longs(state.require(d.module() + ".sft_delta.indices")),
-                    HostArrays.floats(state.require(d.module() + ".sft_delta.values")));
+            long[] indices = HostArrays.longs(state.require(d.module() + ".sft_delta.indices"));
+            float[] values = HostArrays.floats(state.require(d.module() + ".sft_delta.values"));
+            reslot(i, () -> d.restore(indices, values));
         }
         restoreExtra(state);
-        writeMerged();
         lastStep = state.step();
     }
 

@@ -26,10 +26,10 @@ class GatheredGradientTest {
         Random rng = new Random(11);
         float[] dy = gaussian(rng, tokens * matrix.rows());
         float[] x = gaussian(rng, tokens * matrix.cols());
-        long[] idx = SparseDelta.random(matrix, k, new SplittableRandom(5)).indices();
-        assertTrue(idx[k - 1] > (1 << 24), "the test needs indices above 2^24");
         try (NDManager m = NDManager.newBaseManager(); NDManager held = m.newSubManager();
              NDManager scope = m.newSubManager()) {
+            long[] idx = SparseDelta.random(matrix, k, new SplittableRandom(5), m).indices();
+            assertTrue(idx[k - 1] > (1 << 24), "the test needs indices above 2^24");
             NDArray slots = EngineArrays.of(held, idx);
             NDArray dyArray = EngineArrays.of(scope, dy, new Shape(tokens, matrix.rows()));
             NDArray xArray = EngineArrays.of(scope, x, new Shape(tokens, matrix.cols()));

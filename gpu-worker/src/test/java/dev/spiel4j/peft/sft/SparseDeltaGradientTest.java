@@ -42,7 +42,7 @@ class SparseDeltaGradientTest {
             NDArray weight = m.create(w, new Shape(OUT, IN));
             SpielAg method = new SpielAg(MethodSpec.spielAg(new Budget.Count(9)),
                     List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100,
-                    merged ? Map.of(MODULE + ".weight", weight) : Map.of());
+                    merged ? Map.of(MODULE + ".weight", weight) : Map.of(), m);
             SparseDelta delta = method.deltas().get(0);
             assertEquals(9, delta.size());
             long[] idx = delta.indices();
@@ -123,9 +123,9 @@ class SparseDeltaGradientTest {
         Random rng = new Random(4);
         float[] w = gaussian(rng, OUT * IN);
         float[] x = gaussian(rng, TOKENS * IN);
-        SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
-                List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10, Map.of());
         try (NDManager m = NDManager.newBaseManager()) {
+            SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
+                    List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10, Map.of(), m);
             NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
             NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
             NDArray y = method.apply(MODULE, x16, weight16);
