@@ -99,7 +99,7 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
     void restore(MethodState state);
 
     /**
-     * Releases native resources the method holds (most hold none between steps) and leaves the model's base weights
+     * Releases the native resources the method holds (its trained values and optimizer state) and leaves the model's base weights
      * as they were before the method was created (full fine-tuning, which trains them, excepted).
      */
     @Override
