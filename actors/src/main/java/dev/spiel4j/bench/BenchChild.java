@@ -78,12 +78,36 @@ public final class BenchChild {
                 List.of(specFile.toAbsolutePath().toString()));
     }
 
+    /**
+     * RSS once the load's garbage is gone. Host copies of the weights go to the engine through Java direct buffers
+     * (see {@code EngineArrays}) that only a garbage collection frees; left alone they count as "base", and when a
+     * later collection frees them mid-training the RSS falls by up to the model's size and hides the method's own
+     * memory (measured on llama-100M: 400 MB of them, freed at step 4 of SpIEL-AG's run).
+     */
+    static long settledRss() throws InterruptedException {
+        long rss = rss();
+        for (int round = 0; round < 20; round++) {
+            System.gc();
+            Thread.sleep(100); // the Cleaner thread frees the buffers after the collection
+            long now = rss();
+            if (round >= 2 && rss - now < (1L << 20)) {
+                return now;
+            }
+            rss = now;
+        }
+        return rss;
+    }
+
+    private static long rss() {
+        return ProcMemory.selfStatusBytes("VmRSS").orElseThrow(
+                () -> new IllegalStateException("no VmRSS in /proc/self/status: memory cannot be measured here"));
+    }
+
     static ObjectNode run(BenchSpec spec) throws Exception {
         BatchFile batches = BatchFile.read(Path.of(spec.batches()));
         BenchWorkload.Factory factory = factory(spec.workload());
         try (BenchWorkload w = factory.loadBase(spec)) {
-            long rssAfterLoad = ProcMemory.selfStatusBytes("VmRSS").orElseThrow(
-                    () -> new IllegalStateException("no VmRSS in /proc/self/status: memory cannot be measured here"));
+            long rssAfterLoad = settledRss();
             long peakLoad = ProcMemory.selfStatusBytes("VmHWM").orElse(rssAfterLoad);
             boolean reset = ProcMemory.resetSelfPeak();
 

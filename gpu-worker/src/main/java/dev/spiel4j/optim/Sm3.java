@@ -161,9 +161,12 @@ public final class Sm3 implements AutoCloseable {
 
         /** The maximum of {@code values} (one per slot) over each group, exactly (see the class comment). */
         NDArray max(NDManager scope, NDArray values) {
-            // scatter (no two cells alike) rather than an indexed write: a third of the time on the CPU
+            // scatter (no two cells alike) rather than an indexed write: a third of the time on the CPU. The cells
+            // are widened to the int64 scatter takes here, in the step's scope: given the kept int32 array, DJL would
+            // attach its int64 copy to the kept array's manager, 8 bytes per slot and step until the next reselection
+            NDArray index = EngineArrays.borrow(cells, scope).toType(DataType.INT64, false);
             NDArray padded = scope.full(new Shape(groups * widest), Float.NEGATIVE_INFINITY, DataType.FLOAT32)
-                    .scatter(cells, values, 0);
+                    .scatter(index, values, 0);
             return padded.reshape(groups, widest).max(new int[]{1});
         }
 
