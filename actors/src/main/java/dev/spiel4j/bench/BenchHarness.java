@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
@@ -28,17 +29,33 @@ public final class BenchHarness {
      * @param forcePolling       enforce caps by polling RSS even where cgroups are writable
      * @param childEnv           environment variables set for every spiel4j child (e.g. {@code MALLOC_ARENA_MAX}),
      *                           to measure how much of a figure belongs to the allocator rather than the engine
+     * @param memoryEnv          when not empty, every configuration (the peer's too) runs a second time with these
+     *                           variables added, and its memory figures come from that run, its step times from the
+     *                           first; {@link #LIVE_MEMORY} is the default
      */
     public record Options(Path workDir, Duration childTimeout, String childHeap, PythonPeer peer,
-                          long toleranceBytes, int maxProbes, boolean forcePolling, Map<String, String> childEnv) {
+                          long toleranceBytes, int maxProbes, boolean forcePolling, Map<String, String> childEnv,
+                          Map<String, String> memoryEnv) {
         public Options {
             childEnv = Map.copyOf(childEnv);
+            memoryEnv = Map.copyOf(memoryEnv);
         }
     }
 
+    /**
+     * The memory run's environment: glibc serves every allocation of 64 KiB or more with its own mapping and returns
+     * it to the system when it is freed. Under the default (a threshold that rises to 32 MiB as large blocks are
+     * freed) the heap keeps freed layer-sized blocks and their fragments, and RSS shows the allocator's history
+     * rather than what a method holds: on llama-100M it put SpIEL-AG at 1.1-1.2x LoRA, against 0.85x here. The
+     * setting costs time (every large block is mapped and zeroed afresh: LoRA's step 0.54 -> 0.97 s), so steps are
+     * timed in the other run.
+     */
+    public static final Map<String, String> LIVE_MEMORY = Map.of("MALLOC_MMAP_THRESHOLD_", "65536");
+
     private final Options options;
     private final Consumer<String> log;
-    private final Map<BenchSpec, ChildRunner.Outcome> outcomes = new LinkedHashMap<>();
+    /** Outcomes by (spec, environment). */
+    private final Map<List<Object>, ChildRunner.Outcome> outcomes = new LinkedHashMap<>();
     private final Map<BenchSpec, Path> specFiles = new LinkedHashMap<>();
     private int specCounter;
 
@@ -52,13 +69,13 @@ public final class BenchHarness {
         List<BenchReport.Run> runs = new ArrayList<>();
         List<BenchReport.Failure> failures = new ArrayList<>();
         for (BenchSpec s : plan.configs()) {
-            ChildRunner.Outcome o = runChild(s);
-            if (!o.succeeded()) {
+            Measured o = measure(s);
+            if (o.failureReason() != null) {
                 failures.add(new BenchReport.Failure(s.model().name(), s.method(), s.activationCheckpointing(),
                         o.failureReason()));
                 continue;
             }
-            RunMeasurement m = RunMeasurement.fromJson(o.result().orElseThrow());
+            RunMeasurement m = o.measurement();
             String mismatch = m.mismatch(s);
             if (mismatch == null) {
                 runs.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(), m));
@@ -74,7 +91,14 @@ public final class BenchHarness {
             for (BenchSpec s : plan.configs()) {
                 if (BenchSpec.PEER_METHODS.contains(s.method())) {
                     log.accept("peer: " + label(s));
-                    PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout());
+                    PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout(), Map.of());
+                    if (o instanceof PeerOutcome.Ran r && !options.memoryEnv().isEmpty()) {
+                        PeerOutcome memory = options.peer().run(s, specFile(s), options.childTimeout(),
+                                options.memoryEnv());
+                        o = memory instanceof PeerOutcome.Ran rm
+                                ? new PeerOutcome.Ran(r.measurement().withMemoryOf(rm.measurement()))
+                                : new PeerOutcome.CouldNotRun("memory run: " + ((PeerOutcome.CouldNotRun) memory).reason());
+                    }
                     peerOutcomes.add(o);
                     if (o instanceof PeerOutcome.Ran r) {
                         peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(),
@@ -99,9 +123,9 @@ public final class BenchHarness {
                 boolean ok = true;
                 for (int j = 0; j < measured.size() && ok; j++) {
                     BenchSpec s = measured.get(j);
-                    ChildRunner.Outcome o = runChild(s);
-                    if (o.succeeded()) {
-                        double mb = RunMeasurement.fromJson(o.result().orElseThrow()).overheadBytes() / (1024.0 * 1024.0);
+                    Measured o = measure(s);
+                    if (o.failureReason() == null) {
+                        double mb = o.measurement().overheadBytes() / (1024.0 * 1024.0);
                         y += j == 0 ? mb : -mb;
                     } else {
                         ok = false;
@@ -123,7 +147,10 @@ public final class BenchHarness {
         for (BenchSpec s : plan.minimumMemory()) {
             minimum.add(minimumMemory(s));
         }
-        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine(), plan.targetModel(), runs,
+        String memorySource = options.memoryEnv().isEmpty() ? "memory figures from the timed runs"
+                : "memory figures from a second run of each configuration with " + new TreeMap<>(options.memoryEnv());
+        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine() + "; " + memorySource,
+                plan.targetModel(), runs,
                 failures, peerRuns, peerStatus, sweeps, minimum);
     }
 
@@ -133,7 +160,7 @@ public final class BenchHarness {
      * 64 MiB; without a successful uncapped run there is nothing to bracket and the result says so.
      */
     BenchReport.MinimumMemory minimumMemory(BenchSpec spec) {
-        ChildRunner.Outcome base = runChild(spec);
+        ChildRunner.Outcome base = runChild(spec, options.childEnv());
         MinimumMemorySearch search = new MinimumMemorySearch(options.toleranceBytes(), options.maxProbes());
         ChildRunner.Enforcement enforcement = options.forcePolling() ? ChildRunner.Enforcement.POLLING
                 : ChildRunner.Enforcement.CGROUP_V1;
@@ -160,29 +187,55 @@ public final class BenchHarness {
                 used.isEmpty() ? enforcement : used.get(used.size() - 1));
     }
 
-    /** Runs a configuration in a fresh JVM once; later requests for an equal spec reuse the outcome. */
     /** {@code command} run through {@code env NAME=VALUE ...} when {@code env} is not empty. */
     static List<String> withEnvironment(Map<String, String> env, List<String> command) {
         if (env.isEmpty()) {
             return command;
         }
         List<String> out = new ArrayList<>(List.of("env"));
-        new java.util.TreeMap<>(env).forEach((k, v) -> out.add(k + "=" + v));
+        new TreeMap<>(env).forEach((k, v) -> out.add(k + "=" + v));
         out.addAll(command);
         return out;
     }
 
-    private ChildRunner.Outcome runChild(BenchSpec spec) {
-        ChildRunner.Outcome known = outcomes.get(spec);
+    /** A configuration's measurement, or why there is none. */
+    private record Measured(RunMeasurement measurement, String failureReason) {
+    }
+
+    /**
+     * Step times from a run with the children's environment; memory from a second run with {@link Options#memoryEnv()}
+     * added, when there is one.
+     */
+    private Measured measure(BenchSpec spec) {
+        ChildRunner.Outcome timed = runChild(spec, options.childEnv());
+        if (!timed.succeeded()) {
+            return new Measured(null, timed.failureReason());
+        }
+        RunMeasurement m = RunMeasurement.fromJson(timed.result().orElseThrow());
+        if (options.memoryEnv().isEmpty()) {
+            return new Measured(m, null);
+        }
+        Map<String, String> env = new LinkedHashMap<>(options.childEnv());
+        env.putAll(options.memoryEnv());
+        ChildRunner.Outcome memory = runChild(spec, env);
+        return memory.succeeded()
+                ? new Measured(m.withMemoryOf(RunMeasurement.fromJson(memory.result().orElseThrow())), null)
+                : new Measured(null, "memory run " + env + ": " + memory.failureReason());
+    }
+
+    /** Runs a configuration in a fresh JVM with {@code env} once; later requests for both equal reuse the outcome. */
+    private ChildRunner.Outcome runChild(BenchSpec spec, Map<String, String> env) {
+        List<Object> key = List.of(spec, Map.copyOf(env));
+        ChildRunner.Outcome known = outcomes.get(key);
         if (known != null) {
             return known;
         }
-        log.accept("run: " + label(spec));
-        ChildRunner.Outcome o = ChildRunner.run(withEnvironment(options.childEnv(),
+        log.accept("run: " + label(spec) + (env.isEmpty() ? "" : " " + new TreeMap<>(env)));
+        ChildRunner.Outcome o = ChildRunner.run(withEnvironment(env,
                         BenchChild.command(spec, specFile(spec), options.childHeap())),
                 options.childTimeout());
         log.accept("  " + (o.succeeded() ? String.format(Locale.ROOT, "done in %.1f s", o.wallSeconds()) : o.failureReason()));
-        outcomes.put(spec, o);
+        outcomes.put(key, o);
         return o;
     }
 

@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -53,8 +54,9 @@ public final class PythonPeer {
      * Runs the peer on {@code spec} (written to {@code specFile}, whose batches file it reads).
      *
      * @param timeout limit for the training run itself (installation has its own)
+     * @param env     environment variables for the training run (none: the inherited environment)
      */
-    public PeerOutcome run(BenchSpec spec, Path specFile, Duration timeout) {
+    public PeerOutcome run(BenchSpec spec, Path specFile, Duration timeout, Map<String, String> env) {
         if (!BenchSpec.PEER_METHODS.contains(spec.method())) {
             return new PeerOutcome.CouldNotRun("method '" + spec.method() + "' has no Python peer (it runs "
                     + BenchSpec.PEER_METHODS + ")");
@@ -73,8 +75,8 @@ public final class PythonPeer {
         } catch (IOException e) {
             return new PeerOutcome.CouldNotRun("cannot write the peer script into " + venv + ": " + e.getMessage());
         }
-        ChildRunner.Outcome out = ChildRunner.run(
-                List.of(venvPython().toString(), script.toString(), specFile.toAbsolutePath().toString()), timeout);
+        ChildRunner.Outcome out = ChildRunner.run(BenchHarness.withEnvironment(env,
+                List.of(venvPython().toString(), script.toString(), specFile.toAbsolutePath().toString())), timeout);
         if (!out.succeeded()) {
             return new PeerOutcome.CouldNotRun("the peer's training run failed, " + out.failureReason());
         }

@@ -45,6 +45,18 @@ public record RunMeasurement(String tool, String model, String method, boolean a
         return Math.max(0, peakRssTrainBytes.orElse(peakRssBytes) - rssAfterLoadBytes);
     }
 
+    /**
+     * This run's step times and losses with {@code memoryRun}'s memory figures: the harness times a configuration
+     * under the default C allocator and takes its memory from a second run whose allocator returns freed blocks to
+     * the system at once (see {@link BenchHarness.Options#memoryEnv()}).
+     */
+    public RunMeasurement withMemoryOf(RunMeasurement memoryRun) {
+        return new RunMeasurement(tool, model, method, activationCheckpointing, dtype, threads, trainableParams,
+                baseWeightBytes, optimizerStateBytes, tokensPerStep, warmupSteps, stepTimesSeconds, trainLosses,
+                evalLossInitial, evalLoss, memoryRun.rssAfterLoadBytes, memoryRun.peakRssLoadBytes,
+                memoryRun.peakRssTrainBytes, memoryRun.peakRssBytes);
+    }
+
     /** Parses a child's or the peer's result line; a missing or malformed field is named in the exception. */
     public static RunMeasurement fromJson(JsonNode n) {
         if (!"ok".equals(n.path("status").asText())) {

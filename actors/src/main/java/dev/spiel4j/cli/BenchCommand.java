@@ -53,6 +53,11 @@ final class BenchCommand extends CliCommand {
                     + " MALLOC_ARENA_MAX=1 to see how much of a memory figure is the C allocator's.")
     Map<String, String> childEnv = new java.util.LinkedHashMap<>();
 
+    @Option(names = "--memory-from-timed-run",
+            description = "Take memory figures from the timed runs, under the default C allocator, instead of a"
+                    + " second run of each configuration with MALLOC_MMAP_THRESHOLD_=65536 (see BENCHMARKS.md).")
+    boolean memoryFromTimedRun;
+
     @Override
     Result run() throws Exception {
         if (!suite.equals("quick") && !suite.equals("full")) {
@@ -72,13 +77,14 @@ final class BenchCommand extends CliCommand {
                 SEQ_LEN, BATCH, 24, 4, 42).write(batches);
 
         StringBuilder command = new StringBuilder("./spiel4j bench --suite " + suite + " --threads " + threads
-                + (noPeer ? " --no-peer" : ""));
+                + (noPeer ? " --no-peer" : "") + (memoryFromTimedRun ? " --memory-from-timed-run" : ""));
         childEnv.forEach((k, v) -> command.append(" --child-env ").append(k).append('=').append(v));
         BenchSuites.Inputs inputs = new BenchSuites.Inputs(gguf, hf, batches, work, threads);
         BenchPlan plan = suite.equals("quick") ? BenchSuites.quick(inputs, command.toString())
                 : BenchSuites.full(inputs, command.toString());
         BenchHarness.Options options = new BenchHarness.Options(work, Duration.ofMinutes(10), childHeap,
-                noPeer ? null : PythonPeer.defaults(), 16L << 20, 6, false, childEnv);
+                noPeer ? null : PythonPeer.defaults(), 16L << 20, 6, false, childEnv,
+                memoryFromTimedRun ? Map.of() : BenchHarness.LIVE_MEMORY);
         BenchReport report = new BenchHarness(options, this::progress).run(plan);
         report.writeAll(out);
         progress("bench: wrote " + out.resolve("report.md") + ", results.json and plots");

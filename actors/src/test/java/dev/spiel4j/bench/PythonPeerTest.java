@@ -102,7 +102,7 @@ class PythonPeerTest {
                 activationCheckpointing);
         Path specFile = dir.resolve(method + (activationCheckpointing ? "-ckpt" : "") + ".json");
         s.write(specFile);
-        PeerOutcome o = peer.run(s, specFile, Duration.ofMinutes(5));
+        PeerOutcome o = peer.run(s, specFile, Duration.ofMinutes(5), Map.of());
         if (o instanceof PeerOutcome.CouldNotRun c) {
             throw new AssertionError(c.reason());
         }
@@ -168,24 +168,24 @@ class PythonPeerTest {
         assertTrue(fake.isInstalled());
 
         PeerOutcome asked = fake.run(spec(dir.resolve("b.json"), "lora", null, "/hf", 1e-3, true), dir.resolve("s.json"),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), Map.of());
         assertEquals("peer could not run: the peer ran another configuration: python-peft measured "
                 + "activation_checkpointing false (asked true)", assertInstanceOf(PeerOutcome.CouldNotRun.class, asked).reason());
         PeerOutcome plain = fake.run(spec(dir.resolve("b.json"), "lora", null, "/hf", 1e-3, false), dir.resolve("s.json"),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), Map.of());
         assertFalse(assertInstanceOf(PeerOutcome.Ran.class, plain).measurement().activationCheckpointing());
     }
 
     @Test
     void saysPlainlyWhyItCannotRun(@TempDir Path dir) {
         Path batches = dir.resolve("b.json");
-        PeerOutcome sparse = peer.run(spec(batches, "spiel-ag", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        PeerOutcome sparse = peer.run(spec(batches, "spiel-ag", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5), Map.of());
         assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, sparse).reason()
                 .matches("peer could not run: method 'spiel-ag' has no Python peer.*"));
-        PeerOutcome ggufOnly = peer.run(spec(batches, "lora", "/m.gguf", null, 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        PeerOutcome ggufOnly = peer.run(spec(batches, "lora", "/m.gguf", null, 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5), Map.of());
         assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, ggufOnly).reason().contains("hf_dir"));
         PythonPeer noPython = new PythonPeer(dir.resolve("no-such-python").toString(), dir.resolve("venv"), Duration.ofSeconds(30));
-        PeerOutcome none = noPython.run(spec(batches, "lora", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5));
+        PeerOutcome none = noPython.run(spec(batches, "lora", null, "/x", 1e-3), dir.resolve("s.json"), Duration.ofSeconds(5), Map.of());
         assertTrue(assertInstanceOf(PeerOutcome.CouldNotRun.class, none).reason()
                 .startsWith("peer could not run: cannot create a virtual environment"), none.toString());
     }

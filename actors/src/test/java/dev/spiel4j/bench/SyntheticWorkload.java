@@ -6,7 +6,9 @@ import java.util.List;
 
 /**
  * A stand-in for the engine with known memory behaviour, to test {@link BenchChild}'s measurement: the base model
- * is {@code random.dim} MiB of touched heap, the method {@code budget.deltas} bytes, and each step sleeps 5 ms.
+ * is {@code random.dim} MiB of touched heap, the method {@code budget.deltas} bytes (times the environment's
+ * {@value #METHOD_SCALE}, default 1: a run whose environment changes the memory it shows, as the harness's memory run
+ * does), and each step sleeps 5 ms.
  */
 final class SyntheticWorkload implements BenchWorkload {
 
@@ -22,6 +24,8 @@ final class SyntheticWorkload implements BenchWorkload {
             return new SyntheticWorkload(spec);
         }
     }
+
+    static final String METHOD_SCALE = "SPIEL4J_SYNTHETIC_METHOD_SCALE";
 
     private final BenchSpec spec;
     private final byte[] base;
@@ -48,7 +52,7 @@ final class SyntheticWorkload implements BenchWorkload {
 
     @Override
     public void attachMethod() {
-        method = touched(spec.budget().deltas());
+        method = touched(spec.budget().deltas() * Integer.parseInt(System.getenv().getOrDefault(METHOD_SCALE, "1")));
     }
 
     @Override
