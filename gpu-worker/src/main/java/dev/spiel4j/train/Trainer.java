@@ -232,9 +232,7 @@ public final class Trainer {
                                 long stepTokens, NDManager scope, NDArray[] gradient) {
         boolean headTrained = ModuleNames.HEAD_WEIGHTS.stream().map(model.weights()::get)
                 .anyMatch(w -> w != null && w.hasGradient());
-        long rowLogits = (long) batch.seqLen() * model.parameterShapes().get(ModuleNames.EMBED).get(0);
-        int rowsPerChunk = headTrained ? batch.size()
-                : (int) Math.max(1, Math.min(batch.size(), headChunkLogits / rowLogits));
+        int rowsPerChunk = headTrained ? batch.size() : rowsPerHeadChunk(batch);
         List<NDArray> rowGradients = new ArrayList<>();
         List<NDArray> rowTerms = new ArrayList<>();
         for (int from = 0; from < batch.size(); from += rowsPerChunk) {
@@ -253,6 +251,12 @@ public final class Trainer {
         }
         gradient[0] = concat(rowGradients);
         return concat(rowTerms).sum().neg().getFloat();
+    }
+
+    /** Batch rows per chunk of the head whose logits take about {@link #headChunkLogits} elements (one at least). */
+    private int rowsPerHeadChunk(Batch batch) {
+        long rowLogits = (long) batch.seqLen() * model.parameterShapes().get(ModuleNames.EMBED).get(0);
+        return (int) Math.max(1, Math.min(batch.size(), headChunkLogits / rowLogits));
     }
 
     private static NDArray concat(List<NDArray> parts) {
@@ -279,7 +283,7 @@ public final class Trainer {
         long tokens = 0;
         for (Batch b : batches) {
             try (NDManager scope = model.manager().newSubManager()) {
-                nll += maskedNllSum(b, segments(scope, b).logits(method)).getFloat();
+                nll += nllSum(scope, b);
                 tokens += b.lossTokens();
             }
         }
@@ -287,6 +291,36 @@ public final class Trainer {
             throw new IllegalArgumentException("evaluation batches have no loss tokens");
         }
         return nll / tokens;
+    }
+
+    /**
+     * The batch's summed negative log-likelihood without gradients, in as little memory as training: each block's
+     * intermediates live in a scope of their own until its output is made (a manager keeps every array until it
+     * closes, so one scope for the whole pass would hold every block's activations at once), and the head runs in
+     * chunks of rows as {@link #headBackward} does, its per-row terms summed once as there: the same sum as the
+     * whole-graph pass computes.
+     */
+    private double nllSum(NDManager scope, Batch b) {
+        ForwardSegments segments = segments(scope, b);
+        NDArray x = segments.embed();
+        for (int l = 0; l < segments.blocks(); l++) {
+            try (NDManager block = scope.newSubManager()) {
+                NDArray out = segments.block(l, view(x, block), method);
+                out.attach(scope);
+                x = out;
+            }
+        }
+        int rowsPerChunk = rowsPerHeadChunk(b);
+        List<NDArray> rowTerms = new ArrayList<>();
+        for (int from = 0; from < b.size(); from += rowsPerChunk) {
+            int to = Math.min(b.size(), from + rowsPerChunk);
+            try (NDManager chunk = scope.newSubManager()) {
+                NDArray terms = maskedLogLikelihoods(b, from, to, segments.head(view(x.get(from + ":" + to), chunk)));
+                terms.attach(scope);
+                rowTerms.add(terms);
+            }
+        }
+        return concat(rowTerms).sum().neg().getFloat();
     }
 
     private ForwardSegments segments(NDManager scope, Batch b) {

@@ -118,6 +118,13 @@ class BitIdenticalStepsTest {
         }
         // the head in chunks of one row (a micro-batch has two); the default keeps the rows of these batches together
         assertSameRun(whole, train(spec, compute, storage, BackwardPass.BLOCK_WISE, false, 1));
+        if (spec.loraDropout() == 0) {
+            // evaluation (block by block, head in chunks) against the whole graph's logits at the same values:
+            // the first step's loss, taken before any update, from the same batches
+            assertEquals(Double.doubleToRawLongBits(whole.results.get(0).loss()),
+                    Double.doubleToRawLongBits(whole.evalBefore), "evaluation before training vs step 1's loss: "
+                            + whole.evalBefore + " vs " + whole.results.get(0).loss());
+        }
     }
 
     private static void assertSameRun(Run reference, Run other) {
@@ -136,10 +143,15 @@ class BitIdenticalStepsTest {
         }
         assertEquals(reference.trained, other.trained, "trained tensors");
         assertEquals(reference.state, other.state, "optimizer and selector state");
+        assertEquals(Double.doubleToRawLongBits(reference.evalBefore), Double.doubleToRawLongBits(other.evalBefore),
+                "evaluation before the steps: " + reference.evalBefore + " vs " + other.evalBefore);
+        assertEquals(Double.doubleToRawLongBits(reference.evalLoss), Double.doubleToRawLongBits(other.evalLoss),
+                "evaluation after the steps (its head chunked as the run's): " + reference.evalLoss + " vs "
+                        + other.evalLoss);
     }
 
     private record Run(List<StepResult> results, List<ByteBuffer> gradients, Map<String, ByteBuffer> trained,
-                       Map<String, ByteBuffer> state) {
+                       Map<String, ByteBuffer> state, double evalBefore, double evalLoss) {
     }
 
     private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, BackwardPass pass,
@@ -156,6 +168,7 @@ class BitIdenticalStepsTest {
             Disturbing method = new Disturbing(inner, torture ? lastLinear : null);
             Trainer trainer = new Trainer(model, method, 1f, 0, pass, headChunkLogits);
             List<StepResult> results = new ArrayList<>();
+            double evalBefore = trainer.evaluate(steps.get(0));
             for (List<Batch> micro : steps) {
                 if (torture) {
                     Disturbing.torture();
@@ -163,7 +176,9 @@ class BitIdenticalStepsTest {
                 results.add(trainer.step(micro, 1e-2f));
             }
             MethodState state = inner.state();
-            return new Run(results, method.recorded, bytes(inner.exportTensors()), bytes(state.tensors()));
+            double evalLoss = trainer.evaluate(steps.get(0));
+            return new Run(results, method.recorded, bytes(inner.exportTensors()), bytes(state.tensors()), evalBefore,
+                    evalLoss);
         }
     }
 
