@@ -14,6 +14,7 @@ import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -195,7 +196,7 @@ public final class SpielAg extends SpielMethod {
      */
     static Candidates largestMagnitudes(NDArray g, int k) {
         NDArray abs = g.abs();
-        NDArray kth = abs.topK(k, 0, true, true).get(0).get(k - 1);
+        NDArray kth = kthLargest(abs, k);
         NDArray above = abs.gt(kth).nonzero().reshape(-1);
         NDArray tied = abs.eq(kth).nonzero().reshape(-1);
         long missing = k - above.size();
@@ -206,6 +207,30 @@ public final class SpielAg extends SpielMethod {
         NDArray values = g.take(idx);
         return allFinite(values) ? Candidates.first(idx, values) : null;
     }
+
+    /**
+     * The k-th largest value of the flat array {@code a}. The engine's topK keeps a scratch copy of its whole input with
+     * an int64 index per element (12 bytes per weight, the largest array of a selection step on a big matrix), so the
+     * top k of each chunk of {@link #TOP_K_CHUNK} elements are taken first and the k-th largest of their union
+     * second: every one of the k largest is among its chunk's top k, so the value is exactly the same.
+     */
+    static NDArray kthLargest(NDArray a, int k) {
+        long n = a.size();
+        long chunks = (n + TOP_K_CHUNK - 1) / TOP_K_CHUNK;
+        NDArray candidates = a;
+        if (chunks > 1 && chunks * k < n / 2) {
+            List<NDArray> tops = new ArrayList<>();
+            for (long from = 0; from < n; from += TOP_K_CHUNK) {
+                NDArray part = a.get(from + ":" + Math.min(n, from + TOP_K_CHUNK));
+                tops.add(part.topK((int) Math.min(k, part.size()), 0, true, false).get(0));
+            }
+            candidates = NDArrays.concat(new NDList(tops));
+        }
+        return candidates.topK(k, 0, true, false).get(0).get(k - 1);
+    }
+
+    /** Elements per chunk of {@link #kthLargest}: 3 MiB of topK scratch. */
+    static final long TOP_K_CHUNK = 1 << 18;
 
     /**
      * SpIEL-AG's growth statistics of one matrix during a phase, on the engine: the candidates' flat indices (int64)

@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 class CandidateChoiceTest {
@@ -51,6 +52,24 @@ class CandidateChoiceTest {
             long[] got = SpielAg.largestMagnitudes(m.create(g), k).toHost().indices();
             Arrays.sort(got);
             assertArrayEquals(expected, got);
+        }
+    }
+
+    @Test
+    void theKthLargestOverChunksIsTheKthOfTheSortedArray() {
+        SplittableRandom rng = new SplittableRandom(5);
+        int n = 3 * (int) SpielAg.TOP_K_CHUNK + 12345; // four chunks, the last one short
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            // coarse values: ties at the k-th value and across chunks
+            a[i] = rng.nextInt(20_000) / 16f;
+        }
+        float[] sorted = a.clone();
+        Arrays.sort(sorted);
+        try (NDManager m = NDManager.newBaseManager()) {
+            for (int k : new int[]{1, 777, 20_000, n / 9}) {
+                assertEquals(sorted[n - k], SpielAg.kthLargest(m.create(a), k).getFloat(), "k = " + k);
+            }
         }
     }
 }
