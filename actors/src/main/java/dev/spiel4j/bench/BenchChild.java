@@ -23,7 +23,10 @@ import java.util.ServiceLoader;
  * </pre>
  * or {@code {"status":"error","error":"..."}} (exit 1). Memory figures come from this process's
  * /proc/self/status: RSS after the base model is loaded, then the peak is reset so that the training peak is
- * measured on its own.
+ * measured on its own. With {@value #COLLECT_BETWEEN_STEPS} set in the environment (the harness's memory run) the JVM
+ * collects garbage after every step, outside the timed part, so that the Java heap holds what is live: otherwise
+ * its size follows the collector's heuristics within the 6 GiB it may take, and a method's host-side garbage counts as
+ * its memory.
  */
 public final class BenchChild {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -103,6 +106,9 @@ public final class BenchChild {
                 () -> new IllegalStateException("no VmRSS in /proc/self/status: memory cannot be measured here"));
     }
 
+    /** Set in the environment: collect garbage after every step (see the class comment). */
+    public static final String COLLECT_BETWEEN_STEPS = "SPIEL4J_BENCH_COLLECT_BETWEEN_STEPS";
+
     static ObjectNode run(BenchSpec spec) throws Exception {
         BatchFile batches = BatchFile.read(Path.of(spec.batches()));
         BenchWorkload.Factory factory = factory(spec.workload());
@@ -117,6 +123,7 @@ public final class BenchChild {
             double[] times = new double[spec.steps()];
             double[] losses = new double[spec.steps()];
             long measuredTokens = 0;
+            boolean collectBetweenSteps = System.getenv(COLLECT_BETWEEN_STEPS) != null;
             for (int i = 0; i < total; i++) {
                 Batch b = batches.train().get(i % batches.train().size());
                 long t0 = System.nanoTime();
@@ -124,6 +131,9 @@ public final class BenchChild {
                 long t1 = System.nanoTime();
                 if (!Double.isFinite(loss)) {
                     throw new IllegalStateException("loss is " + loss + " at step " + i);
+                }
+                if (collectBetweenSteps) {
+                    System.gc();
                 }
                 if (i >= spec.warmupSteps()) {
                     int k = i - spec.warmupSteps();

@@ -43,14 +43,15 @@ public final class BenchHarness {
     }
 
     /**
-     * The memory run's environment: glibc serves every allocation of 64 KiB or more with its own mapping and returns
-     * it to the system when it is freed. Under the default (a threshold that rises to 32 MiB as large blocks are
-     * freed) the heap keeps freed layer-sized blocks and their fragments, and RSS shows the allocator's history
-     * rather than what a method holds: on llama-100M it put SpIEL-AG at 1.1-1.2x LoRA, against 0.85x here. The
-     * setting costs time (every large block is mapped and zeroed afresh: LoRA's step 0.54 -> 0.97 s), so steps are
-     * timed in the other run.
+     * The memory run's environment. glibc serves every allocation of 64 KiB or more with its own mapping and returns
+     * it to the system when it is freed: under the default (a threshold that rises to 32 MiB as large blocks are
+     * freed) the C heap keeps freed layer-sized blocks and their fragments, and RSS shows the allocator's history
+     * rather than what a method holds (on llama-100M it put SpIEL-AG at 1.1-1.2x LoRA, against 0.85x here). And the
+     * child collects Java garbage after every step ({@link BenchChild#COLLECT_BETWEEN_STEPS}). Both cost time (every
+     * large block is mapped and zeroed afresh: LoRA's step 0.54 -> 0.97 s), so steps are timed in the other run.
      */
-    public static final Map<String, String> LIVE_MEMORY = Map.of("MALLOC_MMAP_THRESHOLD_", "65536");
+    public static final Map<String, String> LIVE_MEMORY = Map.of("MALLOC_MMAP_THRESHOLD_", "65536",
+            BenchChild.COLLECT_BETWEEN_STEPS, "1");
 
     private final Options options;
     private final Consumer<String> log;

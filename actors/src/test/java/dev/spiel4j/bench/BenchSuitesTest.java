@@ -42,6 +42,7 @@ class BenchSuitesTest {
             assertEquals(2, s.threads());
         }
         assertTrue(Files.exists(dir.resolve("synthetic-32k.json")));
+        assertTrue(Files.exists(dir.resolve("synthetic-32k-512.json")));
         long big = BenchSuites.llama100M(1).parameters();
         assertTrue(big > 95_000_000 && big < 115_000_000, "about 100M parameters: " + big);
         assertEquals("llama-100M", p.targetModel());
