@@ -303,8 +303,13 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
         NDArray kT = k.transpose(0, 2, 3, 1).expandDims(2);                             // [B, KV, 1, hd, S]
         NDArray v5 = v.transpose(0, 2, 1, 3).expandDims(2);                             // [B, KV, 1, S, hd]
         NDArray scale = EngineArrays.scalar(q.getManager(), 1.0 / Math.sqrt(hd));
-        NDArray scores = Casts.to(q5.mul(scale).matMul(kT), DataType.FLOAT32).add(bias);
+        NDArray raw = Casts.to(q5.mul(scale).matMul(kT), DataType.FLOAT32);
+        NDArray scores = raw.add(bias);
+        // A manager keeps its arrays until it closes, autograd only what a backward step reads: neither the sum's
+        // nor the softmax's backward reads these [B, KV, G, T, S] inputs, so they go now rather than with the block
+        raw.close();
         NDArray probs = Casts.to(scores.softmax(-1), computeType);                      // [B, KV, G, T, S]
+        scores.close();
         return probs.matMul(v5).transpose(0, 3, 1, 2, 4);                               // [B, T, KV, G, hd]
     }
 
