@@ -87,8 +87,8 @@ public final class BenchSuites {
         BenchSpec.RandomShape big = llama100M(1);
         // The rows the targets are read from train on 512-token sequences, the sweeps (3 steps each) on 128-token
         // ones. At 128 tokens a step's activations are smaller than the trained parameters' own state, which no
-        // fine-tuning run of a real model sees; there checkpointed SpIEL needs more than checkpointed LoRA (1.2-1.25x
-        // on llama-100M), at 512 and 1024 tokens less (BENCHMARKS.md).
+        // fine-tuning run of a real model sees; there checkpointed SpIEL needs more than checkpointed LoRA (1.15-1.25x
+        // on llama-100M), at 512 tokens about as much, at 1024 less (BENCHMARKS.md).
         String sequences = synthetic(in, "synthetic-32k-512.json", big.vocabSize(), 512);
         String synthetic = synthetic(in, "synthetic-32k.json", big.vocabSize(), 128);
         BenchSpec.Model bigModel = new BenchSpec.Model(TARGET_MODEL, null, null, big);
