@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import java.nio.Buffer;
+import java.util.function.Function;
 
 /**
  * The one place where engine arrays are made from host data or from Java numbers. Everything it returns lives in
@@ -75,23 +76,20 @@ public final class EngineArrays {
 
     /** Overwrites {@code target} in place with {@code values} (row-major), so every reference to it sees them. */
     public static void copyInto(NDArray target, float[] values) {
-        if (values.length != target.size()) {
-            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
-        }
-        try (NDManager scratch = target.getManager().newSubManager()) {
-            NDArray source = of(scratch, values, target.getShape());
-            target.set(ALL, source.toType(target.getDataType(), false));
-        }
+        copyInto(target, values.length, scratch -> of(scratch, values, target.getShape()));
     }
 
     /** As {@link #copyInto(NDArray, float[])} for integer arrays (optimizer ages). */
     public static void copyInto(NDArray target, int[] values) {
-        if (values.length != target.size()) {
-            throw new IllegalArgumentException(values.length + " values for an array of shape " + target.getShape());
+        copyInto(target, values.length, scratch -> of(scratch, values, target.getShape()));
+    }
+
+    private static void copyInto(NDArray target, int length, Function<NDManager, NDArray> source) {
+        if (length != target.size()) {
+            throw new IllegalArgumentException(length + " values for an array of shape " + target.getShape());
         }
         try (NDManager scratch = target.getManager().newSubManager()) {
-            NDArray source = of(scratch, values, target.getShape());
-            target.set(ALL, source.toType(target.getDataType(), false));
+            target.set(ALL, source.apply(scratch).toType(target.getDataType(), false));
         }
     }
 
