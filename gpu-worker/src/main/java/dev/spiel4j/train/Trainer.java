@@ -30,7 +30,7 @@ import java.util.List;
  * closed as soon as its backward segment is done, so no native memory outlives its use.
  */
 public final class Trainer {
-    /** Logits per chunk of rows in a block-wise pass's head (16 MiB of float32), see {@link #headBackward}. */
+    /** Logits per chunk of positions in a block-wise pass's head (16 MiB of float32), see {@link #headBackward}. */
     private static final long HEAD_CHUNK_LOGITS = 1 << 22;
 
     private final CausalLm model;
@@ -154,7 +154,7 @@ public final class Trainer {
         // inputs[l]: block l's input, a leaf of its own scope; inputs[blocks] is the head's input
         NDArray[] inputs = new NDArray[blocks + 1];
         NDArray[] outputs = new NDArray[blocks];
-        NDManager[] scopes = new NDManager[blocks + 1];
+        NDManager[] scopes = new NDManager[blocks];
         try {
             if (checkpointed) {
                 // outside the gradient collector nothing is recorded: only the blocks' inputs stay
@@ -182,12 +182,14 @@ public final class Trainer {
                     }
                     inputs[blocks] = x;
                 }
-                scopes[blocks] = mb.newSubManager();
+                // gradientScope holds only the gradient of the next block's output: each block's own scope closes
+                // as soon as its backward segment is done, so at most one block's intermediates are alive while
+                // checkpointed blocks are recomputed
+                NDManager gradientScope = mb.newSubManager();
                 NDArray[] headGradient = new NDArray[1];
-                double nll = headBackward(gc, segments, batch, inputs[blocks], stepTokens, scopes[blocks], headGradient);
+                double nll = headBackward(gc, segments, batch, inputs[blocks], stepTokens, gradientScope, headGradient);
+                NDArray outputGradient = headGradient[0];
                 for (int l = blocks - 1; l >= 0; l--) {
-                    NDArray outputGradient = l == blocks - 1 ? headGradient[0] : inputs[l + 1].getGradient();
-                    outputGradient.attach(scopes[l + 1]);
                     if (checkpointed) {
                         scopes[l] = mb.newSubManager();
                         inputs[l] = leaf(inputs[l], scopes[l]);
@@ -196,7 +198,11 @@ public final class Trainer {
                     // d(sum(out * g))/d(out) = 1 * g: the block receives exactly the gradient of its output
                     gc.backward(outputs[l].mul(outputGradient).sum());
                     method.collectGradients(l, last);
-                    scopes[l + 1].close();
+                    gradientScope.close();
+                    gradientScope = mb.newSubManager();
+                    outputGradient = inputs[l].getGradient();
+                    outputGradient.attach(gradientScope);
+                    scopes[l].close();
                 }
                 // the embeddings need a backward pass only where they are trained (full fine-tuning)
                 NDArray table = model.weights().get(ModuleNames.EMBED);
@@ -204,7 +210,7 @@ public final class Trainer {
                     if (embedded == null) {
                         embedded = segments.embed();
                     }
-                    gc.backward(embedded.mul(inputs[0].getGradient()).sum());
+                    gc.backward(embedded.mul(outputGradient).sum());
                 }
                 return nll;
             }
@@ -218,12 +224,13 @@ public final class Trainer {
     }
 
     /**
-     * The head's forward and backward passes on the top block's output {@code top}, in chunks of batch rows when the
-     * head's weights are frozen: the logits of a 32k vocabulary are the largest arrays of a step (4 bytes x tokens x
-     * vocabulary, several times over for the log-softmax and the gradients), and with frozen head weights each row's
-     * gradient depends on that row alone, so the chunks change no bit of it. The loss is summed once over all rows'
-     * terms, as the whole-graph pass sums it. Where the head is trained (full fine-tuning) its weights' gradients are
-     * sums over all rows, which chunks would reassociate: one chunk then.
+     * The head's forward and backward passes on the top block's output {@code top}, in chunks of positions (the
+     * batch's rows one after the other) when the head's weights are frozen: the logits of a 32k vocabulary are the
+     * largest arrays of a step (4 bytes x tokens x vocabulary, several times over for the log-softmax and the
+     * gradients; 260 MB for one 512-token row), and with frozen head weights each position's gradient depends on that
+     * position alone, so the chunks change no bit of it. The loss is summed once over all positions' terms, as the
+     * whole-graph pass sums it. Where the head is trained (full fine-tuning) its weights' gradients are sums over all
+     * positions, which chunks would reassociate: one chunk then.
      *
      * @param gradient receives {@code dL/dtop}, attached to {@code scope}
      * @return the summed negative log-likelihood of the micro-batch
@@ -232,31 +239,38 @@ public final class Trainer {
                                 long stepTokens, NDManager scope, NDArray[] gradient) {
         boolean headTrained = ModuleNames.HEAD_WEIGHTS.stream().map(model.weights()::get)
                 .anyMatch(w -> w != null && w.hasGradient());
-        int rowsPerChunk = headTrained ? batch.size() : rowsPerHeadChunk(batch);
-        List<NDArray> rowGradients = new ArrayList<>();
-        List<NDArray> rowTerms = new ArrayList<>();
-        for (int from = 0; from < batch.size(); from += rowsPerChunk) {
-            int to = Math.min(batch.size(), from + rowsPerChunk);
+        int positions = batch.size() * batch.seqLen();
+        int perChunk = headTrained ? positions : positionsPerHeadChunk(batch);
+        NDArray flat = top.reshape(positions, -1);
+        List<NDArray> chunkGradients = new ArrayList<>();
+        List<NDArray> chunkTerms = new ArrayList<>();
+        for (int from = 0; from < positions; from += perChunk) {
+            int to = Math.min(positions, from + perChunk);
             try (NDManager chunk = scope.newSubManager()) {
-                NDArray rows = leaf(top.get(from + ":" + to), chunk);
-                NDArray terms = maskedLogLikelihoods(batch, from, to, segments.head(rows));
+                NDArray hidden = leaf(flat.get(from + ":" + to), chunk);
+                NDArray terms = maskedLogLikelihoods(batch, from, to, segments.head(hidden));
                 gc.backward(terms.sum().neg().div(EngineArrays.scalar(chunk, stepTokens)));
-                NDArray rowGradient = rows.getGradient();
-                NDArray rowTerm = terms.stopGradient();
-                rowGradient.attach(scope);
-                rowTerm.attach(scope);
-                rowGradients.add(rowGradient);
-                rowTerms.add(rowTerm);
+                NDArray chunkGradient = hidden.getGradient();
+                NDArray chunkTerm = terms.stopGradient();
+                chunkGradient.attach(scope);
+                chunkTerm.attach(scope);
+                chunkGradients.add(chunkGradient);
+                chunkTerms.add(chunkTerm);
             }
         }
-        gradient[0] = concat(rowGradients);
-        return concat(rowTerms).sum().neg().getFloat();
+        gradient[0] = concat(chunkGradients).reshape(top.getShape());
+        return summedNll(batch, chunkTerms);
     }
 
-    /** Batch rows per chunk of the head whose logits take about {@link #headChunkLogits} elements (one at least). */
-    private int rowsPerHeadChunk(Batch batch) {
-        long rowLogits = (long) batch.seqLen() * model.parameterShapes().get(ModuleNames.EMBED).get(0);
-        return (int) Math.max(1, Math.min(batch.size(), headChunkLogits / rowLogits));
+    /** Positions per chunk of the head whose logits take about {@link #headChunkLogits} elements (one at least). */
+    private int positionsPerHeadChunk(Batch batch) {
+        long vocab = model.parameterShapes().get(ModuleNames.EMBED).get(0);
+        return (int) Math.max(1, Math.min((long) batch.size() * batch.seqLen(), headChunkLogits / vocab));
+    }
+
+    /** {@code -sum} of the chunks' log-likelihood terms, summed as one {@code [B, T]} array as the whole graph does. */
+    private static double summedNll(Batch batch, List<NDArray> chunkTerms) {
+        return concat(chunkTerms).reshape(batch.size(), batch.seqLen()).sum().neg().getFloat();
     }
 
     private static NDArray concat(List<NDArray> parts) {
@@ -297,7 +311,7 @@ public final class Trainer {
      * The batch's summed negative log-likelihood without gradients, in as little memory as training: each block's
      * intermediates live in a scope of their own until its output is made (a manager keeps every array until it
      * closes, so one scope for the whole pass would hold every block's activations at once), and the head runs in
-     * chunks of rows as {@link #headBackward} does, its per-row terms summed once as there: the same sum as the
+     * chunks of positions as {@link #headBackward} does, its terms summed once as there: the same sum as the
      * whole-graph pass computes.
      */
     private double nllSum(NDManager scope, Batch b) {
@@ -310,17 +324,19 @@ public final class Trainer {
                 x = out;
             }
         }
-        int rowsPerChunk = rowsPerHeadChunk(b);
-        List<NDArray> rowTerms = new ArrayList<>();
-        for (int from = 0; from < b.size(); from += rowsPerChunk) {
-            int to = Math.min(b.size(), from + rowsPerChunk);
+        int positions = b.size() * b.seqLen();
+        int perChunk = positionsPerHeadChunk(b);
+        NDArray flat = x.reshape(positions, -1);
+        List<NDArray> chunkTerms = new ArrayList<>();
+        for (int from = 0; from < positions; from += perChunk) {
+            int to = Math.min(positions, from + perChunk);
             try (NDManager chunk = scope.newSubManager()) {
-                NDArray terms = maskedLogLikelihoods(b, from, to, segments.head(view(x.get(from + ":" + to), chunk)));
+                NDArray terms = maskedLogLikelihoods(b, from, to, segments.head(view(flat.get(from + ":" + to), chunk)));
                 terms.attach(scope);
-                rowTerms.add(terms);
+                chunkTerms.add(terms);
             }
         }
-        return concat(rowTerms).sum().neg().getFloat();
+        return summedNll(b, chunkTerms);
     }
 
     private ForwardSegments segments(NDManager scope, Batch b) {
@@ -331,19 +347,19 @@ public final class Trainer {
 
     /** Sum over the batch's loss tokens of {@code -log p(target)}, a scalar attached to the logits' manager. */
     private static NDArray maskedNllSum(Batch b, NDArray logits) {
-        return maskedLogLikelihoods(b, 0, b.size(), logits).sum().neg();
+        return maskedLogLikelihoods(b, 0, b.size() * b.seqLen(), logits).sum().neg();
     }
 
     /**
-     * {@code log p(target)} at every position of rows {@code [from, to)} of the batch, 0 where the loss mask is 0:
-     * {@code [to - from, T]}, attached to the logits' manager.
+     * {@code log p(target)} at positions {@code [from, to)} of the batch (its rows one after the other), 0 where the
+     * loss mask is 0, attached to the logits' manager; {@code logits} is {@code [B, T, vocab]} for all positions or
+     * {@code [to - from, vocab]}, and the result has the logits' shape without the vocabulary.
      */
     private static NDArray maskedLogLikelihoods(Batch b, int from, int to, NDArray logits) {
         NDManager scope = logits.getManager();
-        int t = b.seqLen();
-        Shape shape = new Shape(to - from, t);
-        long vocab = logits.getShape().get(2);
-        long[] targets = Arrays.copyOfRange(b.targets(), from * t, to * t);
+        Shape shape = logits.getShape().slice(0, logits.getShape().dimension() - 1);
+        long vocab = logits.getShape().getLastDimension();
+        long[] targets = Arrays.copyOfRange(b.targets(), from, to);
         for (long target : targets) {
             if (target < 0 || target >= vocab) {
                 throw new IllegalArgumentException("batch " + b.exampleIds() + " has target id " + target
@@ -351,7 +367,7 @@ public final class Trainer {
             }
         }
         NDArray logp = Casts.to(logits, DataType.FLOAT32).logSoftmax(-1);
-        NDArray picked = logp.gather(EngineArrays.of(scope, targets, new Shape(to - from, t, 1)), -1).reshape(shape);
-        return picked.mul(EngineArrays.of(scope, Arrays.copyOfRange(b.lossMask(), from * t, to * t), shape));
+        NDArray picked = logp.gather(EngineArrays.of(scope, targets, shape).expandDims(-1), -1).reshape(shape);
+        return picked.mul(EngineArrays.of(scope, Arrays.copyOfRange(b.lossMask(), from, to), shape));
     }
 }

@@ -15,23 +15,22 @@ import java.util.SplittableRandom;
 
 /**
  * The sparse delta of one weight matrix: {@code k} slots, each a flat index {@code row * cols + col} into the
- * {@code [rows, cols]} matrix and a float32 value. The indices are kept on the host (reselection and checkpoints
- * read them) and, uploaded once per change, on the engine; the values live only on the engine, where the optimizer
- * updates them in place every step. Slots are stable: reselection changes a slot's index and resets its value but
+ * {@code [rows, cols]} matrix and a float32 value. Indices and values live only on the engine (the optimizer updates
+ * the values in place every step; the indices are uploaded once per change); reselection, checkpoints and exports
+ * copy them to the host when they read them, so the host holds no second copy of the indices (8 bytes per slot for
+ * the whole run). Slots are stable: reselection changes a slot's index and resets its value but
  * never moves slots, so per-slot optimizer state stays aligned. Indices are unique. The engine arrays belong to a
  * sub-manager of the manager given at creation until {@link #close()}.
  */
 public final class SparseDelta implements AutoCloseable {
     private final TargetMatrix matrix;
-    private final long[] indices;
     private final NDManager held;
-    /** {@link #indices} on the engine (int64), replaced when they change. */
+    /** The slots' flat indices (int64 {@code [k]}), replaced when they change. */
     private NDArray slots;
     private final NDArray values;
 
     private SparseDelta(TargetMatrix matrix, long[] indices, NDManager manager) {
         this.matrix = matrix;
-        this.indices = indices;
         this.held = manager.newSubManager();
         this.slots = EngineArrays.of(held, indices);
         this.values = held.zeros(new Shape(indices.length), DataType.FLOAT32);
@@ -64,11 +63,12 @@ public final class SparseDelta implements AutoCloseable {
     }
 
     public int size() {
-        return indices.length;
+        return Math.toIntExact(slots.size());
     }
 
+    /** The slots' indices (a host copy). */
     public long[] indices() {
-        return indices.clone();
+        return slots.toLongArray();
     }
 
     /** The values (a host copy). */
@@ -101,7 +101,7 @@ public final class SparseDelta implements AutoCloseable {
         if (changed.length == 0) {
             return;
         }
-        long[] next = indices.clone();
+        long[] next = indices();
         long[] idx = decision.newIndices();
         long[] at = new long[changed.length];
         for (int i = 0; i < changed.length; i++) {
@@ -118,9 +118,9 @@ public final class SparseDelta implements AutoCloseable {
 
     /** Overwrites every slot (resuming from saved state); validates before changing anything. */
     void restore(long[] newIndices, float[] newValues) {
-        if (newIndices.length != indices.length || newValues.length != indices.length) {
+        if (newIndices.length != size() || newValues.length != size()) {
             throw new IllegalArgumentException(matrix.module() + ": state holds " + newIndices.length + " indices and "
-                    + newValues.length + " values, the method has " + indices.length + " deltas");
+                    + newValues.length + " values, the method has " + size() + " deltas");
         }
         checkIndices(matrix, newIndices);
         EngineArrays.copyInto(values, newValues);
@@ -128,9 +128,8 @@ public final class SparseDelta implements AutoCloseable {
     }
 
     private void setIndices(long[] newIndices) {
-        System.arraycopy(newIndices, 0, indices, 0, indices.length);
         NDArray old = slots;
-        slots = EngineArrays.of(held, indices);
+        slots = EngineArrays.of(held, newIndices);
         old.close();
     }
 
@@ -162,12 +161,12 @@ public final class SparseDelta implements AutoCloseable {
 
     /** The delta as a checkpoint value. */
     public DeltaTensor toDeltaTensor() {
-        return new DeltaTensor(matrix.module(), matrix.rows(), matrix.cols(), indices, values());
+        return new DeltaTensor(matrix.module(), matrix.rows(), matrix.cols(), indices(), values());
     }
 
     @Override
     public String toString() {
-        return "SparseDelta[" + matrix + ", k=" + indices.length + ", first=" + Arrays.toString(
-                Arrays.copyOf(indices, Math.min(4, indices.length))) + "]";
+        long[] first = slots.get("0:" + Math.min(4, size())).toLongArray();
+        return "SparseDelta[" + matrix + ", k=" + size() + ", first=" + Arrays.toString(first) + "]";
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
@@ -143,8 +144,7 @@ public final class SpielAg extends SpielMethod {
                 denseSum[i] = accumulate(denseSum[i], denseGradient, stepScope);
             }
         } else if (tracking && stats[i] != null && stats[i].size() > 0) {
-            NDArray g = denseGradient.take(stats[i].indices);
-            candidateGrads[i] = accumulate(candidateGrads[i], g, stepScope);
+            candidateGrads[i] = accumulate(candidateGrads[i], stats[i].gradientsIn(denseGradient), stepScope);
         }
     }
 
@@ -233,7 +233,9 @@ public final class SpielAg extends SpielMethod {
     static final long TOP_K_CHUNK = 1 << 18;
 
     /**
-     * SpIEL-AG's growth statistics of one matrix during a phase, on the engine: the candidates' flat indices (int64)
+     * SpIEL-AG's growth statistics of one matrix during a phase, on the engine: the candidates' flat indices (int32:
+     * a targeted matrix has fewer than 2^31 weights, and the candidates are held through the whole phase, so 4 bytes
+     * per candidate less than int64 for the engine's {@code take}, which gets a widened copy of one matrix at a time)
      * and, per candidate, the sum of its gradients and of its squared gradients (float32, the same roundings as
      * {@link CandidateStats#plus}) over {@code samples} steps.
      */
@@ -250,14 +252,26 @@ public final class SpielAg extends SpielMethod {
             this.samples = samples;
         }
 
-        /** The statistics of a phase's first step, in the arrays' manager ({@code grads} becomes the sum). */
+        /**
+         * The statistics of a phase's first step from the candidates' int64 indices and gradients, in the arrays'
+         * manager ({@code grads} becomes the sum).
+         */
         static Candidates first(NDArray indices, NDArray grads) {
-            return new Candidates(indices, grads, grads.mul(grads), 1);
+            return new Candidates(indices.toType(DataType.INT32, false), grads, grads.mul(grads), 1);
         }
 
         static Candidates of(CandidateStats s, NDManager manager) {
-            return new Candidates(EngineArrays.of(manager, s.indices()), EngineArrays.of(manager, s.sumGrad()),
+            int[] narrow = new int[s.indices().length];
+            for (int j = 0; j < narrow.length; j++) {
+                narrow[j] = Math.toIntExact(s.indices()[j]);
+            }
+            return new Candidates(EngineArrays.of(manager, narrow), EngineArrays.of(manager, s.sumGrad()),
                     EngineArrays.of(manager, s.sumSquaredGrad()), s.samples());
+        }
+
+        /** The flat {@code dense} gradient at the candidates, in {@code dense}'s manager. */
+        NDArray gradientsIn(NDArray dense) {
+            return dense.take(EngineArrays.borrow(indices, dense.getManager()).toType(DataType.INT64, false));
         }
 
         long size() {
@@ -277,13 +291,14 @@ public final class SpielAg extends SpielMethod {
             sumSquared.attach(manager);
         }
 
-        /** Indices (int64) and two float32 sums per candidate. */
+        /** An int32 index and two float32 sums per candidate. */
         long bytes() {
-            return 16L * size();
+            return 12L * size();
         }
 
         CandidateStats toHost() {
-            return new CandidateStats(indices.toLongArray(), sum.toFloatArray(), sumSquared.toFloatArray(), samples);
+            long[] wide = Arrays.stream(indices.toIntArray()).asLongStream().toArray();
+            return new CandidateStats(wide, sum.toFloatArray(), sumSquared.toFloatArray(), samples);
         }
 
         @Override
