@@ -95,8 +95,8 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
 
     /** @param bootstrapServers empty = start the embedded broker */
     public record Kafka(String bootstrapServers, String topicPrefix, int partitions, short replicationFactor,
-                        int embeddedPort, Duration deliveryTimeout, Duration minBackoff, Duration maxBackoff,
-                        long bufferSize) {
+                        int embeddedPort, Duration outageAfter, Duration deliveryTimeout, Duration minBackoff,
+                        Duration maxBackoff, long bufferSize) {
         public boolean embedded() {
             return bootstrapServers.isEmpty();
         }
@@ -123,6 +123,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
     public ProducerSettings producerSettings(String bootstrapServers, String clientId) {
         int maxRecord = Math.max(1 << 20, CheckpointPublisher.recordBytesFor(checkpoint.chunkSize()));
         return ProducerSettings.defaults(bootstrapServers, clientId)
+                .withOutageAfter(kafka.outageAfter())
                 .withDeliveryTimeout(kafka.deliveryTimeout())
                 .withBackoff(kafka.minBackoff(), kafka.maxBackoff())
                 .withBuffer(Math.max(kafka.bufferSize(), maxRecord), maxRecord);
@@ -386,8 +387,13 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
             if (max.compareTo(min) < 0) {
                 throw bad("kafka.max-backoff", max + " is shorter than kafka.min-backoff " + min);
             }
+            Duration delivery = positiveDuration("kafka.delivery-timeout");
+            if (delivery.compareTo(ProducerSettings.MIN_DELIVERY_TIMEOUT) < 0) {
+                throw bad("kafka.delivery-timeout", delivery + " is shorter than " + ProducerSettings.MIN_DELIVERY_TIMEOUT
+                        + " (Kafka's request timeout and linger must fit in it)");
+            }
             return new Kafka(bootstrap, prefix, intAtLeast("kafka.partitions", 1), (short) replication, port,
-                    positiveDuration("kafka.delivery-timeout"), min, max,
+                    positiveDuration("kafka.outage-after"), delivery, min, max,
                     bytes("kafka.buffer-size", 1 << 20, Integer.MAX_VALUE));
         }
 

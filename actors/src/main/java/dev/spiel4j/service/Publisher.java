@@ -18,9 +18,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Writes a run's records to Kafka: metrics, events, dead letters and checkpoints. Senders never wait: the
- * publishers buffer and retry through a Kafka outage (nothing is dropped; see {@code ResilientProducer}), and
- * only this actor blocks when that buffer is full, which is why it runs on the blocking-IO dispatcher.
+ * Writes a run's records to Kafka: metrics, events, dead letters and checkpoints. Senders never wait: the Kafka
+ * client buffers and retries through an outage (idempotent, so nothing is dropped or written twice; see
+ * {@code ServiceProducer}), and only this actor blocks when that buffer is full, which is why it runs on the
+ * blocking-IO dispatcher.
  * {@link Flush} answers once everything sent so far was acknowledged (or failed for good).
  */
 public final class Publisher {

@@ -8,7 +8,7 @@ import dev.spiel4j.kafka.EmbeddedKafka;
 import dev.spiel4j.kafka.OutageListener;
 import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.kafka.ProtoPublisher;
-import dev.spiel4j.kafka.ResilientProducer;
+import dev.spiel4j.kafka.ServiceProducer;
 import dev.spiel4j.kafka.TopicAdmin;
 import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.proto.v1.KafkaOutage;
@@ -142,7 +142,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
      * the run directory's newest checkpoint (0: none), where the first trainer resumes.
      */
     private record Resources(RunPlan plan, int resumeStep, EmbeddedKafka kafka, String bootstrap,
-                             ResilientProducer producer, Publisher.Sinks sinks) {
+                             ServiceProducer producer, Publisher.Sinks sinks) {
         static Resources open(RunSettings s, ActorRef<Command> self) {
             Path runDir = s.run().runDir();
             try {
@@ -155,7 +155,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
             latest.ifPresent(c -> TrainerActor.requireBase(c, plan));
             EmbeddedKafka kafka = s.kafka().embedded()
                     ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
-            ResilientProducer producer = null;
+            ServiceProducer producer = null;
             try {
                 String bootstrap = kafka != null ? kafka.bootstrapServers() : s.kafka().bootstrapServers();
                 // where `watch`, `pull` and `report` find this run's topics while it runs
@@ -164,11 +164,11 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 Topics topics = s.kafka().topics();
                 TopicAdmin.ensureTopics(bootstrap, topics, s.kafka().partitions(), s.kafka().replicationFactor(),
                         ps.maxRecordBytes());
-                producer = new ResilientProducer(ps);
+                producer = new ServiceProducer(ps);
                 producer.addListener(new OutageListener() {
                     @Override
-                    public void outageStarted(Instant since, Throwable cause, int bufferedRecords) {
-                        self.tell(new KafkaOutageChanged(true, since, bufferedRecords, String.valueOf(cause)));
+                    public void outageStarted(Instant since, String cause, int waitingRecords) {
+                        self.tell(new KafkaOutageChanged(true, since, waitingRecords, cause));
                     }
 
                     @Override
@@ -317,7 +317,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                         case FAILED -> RunStatus.State.FAILED;
                     }, error == null ? "" : error);
                     getContext().ask(Publisher.Flushed.class, publisher,
-                            settings.kafka().deliveryTimeout().multipliedBy(2), Publisher.Flush::new,
+                            settings.kafka().outageAfter().multipliedBy(2), Publisher.Flush::new,
                             (ok, err) -> new PublishersFlushed());
                     return this;
                 })

@@ -33,7 +33,8 @@ class RunSettingsTest {
         assertEquals(512 * 1024, s.checkpoint().chunkSize());
         assertTrue(s.kafka().embedded());
         assertEquals("spiel4j.checkpoints", s.kafka().topics().checkpoints());
-        assertEquals(Duration.ofSeconds(30), s.kafka().deliveryTimeout());
+        assertEquals(Duration.ofSeconds(30), s.kafka().outageAfter());
+        assertEquals(Duration.ofHours(24), s.kafka().deliveryTimeout());
         assertEquals(64L << 20, s.kafka().bufferSize());
         assertEquals(DeviceSetting.AUTO, s.device());
         assertEquals(3, s.supervision().maxRestartsWithoutProgress());
@@ -41,7 +42,8 @@ class RunSettingsTest {
         assertTrue(s.run().id().startsWith("run-"), s.run().id());
         ProducerSettings producer = s.producerSettings("127.0.0.1:9092", "test");
         assertEquals(1 << 20, producer.maxRecordBytes());
-        assertEquals(Duration.ofSeconds(30), producer.deliveryTimeout());
+        assertEquals(Duration.ofSeconds(30), producer.outageAfter());
+        assertEquals(Duration.ofHours(24), producer.deliveryTimeout());
     }
 
     @ParameterizedTest

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Bit-for-bit comparison of two checkpoints of runs with the same seed, data and configuration: the promise is that
  * an interrupted and resumed run ends exactly where the uninterrupted one does, so nothing here has a tolerance.
  */
-final class CheckpointAssertions {
+public final class CheckpointAssertions {
     /** The one metadata entry that may differ: it names the run that wrote the state file. */
     private static final String RUN_ID = "run_id";
 
@@ -34,7 +34,7 @@ final class CheckpointAssertions {
      * candidate statistics) bit for bit. The decoded comparisons come first so that a failure says which tensor
      * differs and by how much.
      */
-    static void assertSameCheckpoint(Path expected, Path actual) throws IOException {
+    public static void assertSameCheckpoint(Path expected, Path actual) throws IOException {
         String where = actual + " against " + expected;
         SparseFineTuning expectedSft = SparseFineTuning.load(expected.resolve(CheckpointStore.DELTA_FILE));
         SparseFineTuning actualSft = SparseFineTuning.load(actual.resolve(CheckpointStore.DELTA_FILE));

@@ -1,5 +1,6 @@
 package dev.spiel4j.service;
 
+import org.junit.jupiter.api.Tag;
 import com.typesafe.config.Config;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.TrainingStateFile;
@@ -61,6 +62,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * included), and must end with the same checkpoint bit for bit: the sparse fine-tuning and the optimizer and selector
  * state ({@link CheckpointAssertions#assertSameCheckpoint}).
  */
+@Tag("kafka")
 class TrainingServiceTest {
     private static final int STEPS = 12;
 

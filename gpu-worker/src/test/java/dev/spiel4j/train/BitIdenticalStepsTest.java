@@ -1,5 +1,6 @@
 package dev.spiel4j.train;
 
+import org.junit.jupiter.api.Tag;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -53,6 +54,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   checkpointing ({@link BackwardPass}): the same arithmetic in another order of segments.</li>
  * </ul>
  */
+@Tag("slow")
 class BitIdenticalStepsTest {
     private static final int STEPS = 4;
     private static LoadedModel loaded;

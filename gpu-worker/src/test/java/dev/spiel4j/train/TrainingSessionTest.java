@@ -1,5 +1,6 @@
 package dev.spiel4j.train;
 
+import org.junit.jupiter.api.Tag;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -51,6 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The training session on the real stories260K.gguf and the dolly instruction data, on the CPU (where a step is a
  * deterministic function of its inputs, so runs are compared bit for bit).
  */
+@Tag("slow")
 class TrainingSessionTest {
     static final Path GGUF = SharedAssets.file("model/stories260K.gguf");
     static final Path DOLLY = SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl");

@@ -1,5 +1,6 @@
 package dev.spiel4j.streams;
 
+import org.junit.jupiter.api.Tag;
 import dev.spiel4j.kafka.EmbeddedKafka;
 
 import dev.spiel4j.data.ByteTokenizer;
@@ -33,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The continual-mode source against a real (in-JVM) broker: order, dead letters, resume from stored offsets. */
+@Tag("kafka")
 class KafkaTrainingDataStreamTest {
     private static final String TOPIC = "examples";
     private static EmbeddedKafka kafka;

@@ -1,0 +1,533 @@
+package dev.spiel4j.cli;
+
+import org.junit.jupiter.api.Tag;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spiel4j.checkpoint.DeltaTensor;
+import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.io.HostDType;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.io.SafeTensors;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.model.ModuleNames;
+import dev.spiel4j.service.CheckpointStore;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The command line run in-process (Main.execute) against the real stories260K model and its golden values. */
+@Tag("kafka")
+class CliTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String GGUF = SharedAssets.file("model/stories260K.gguf").toString();
+    private static final String HF = SharedAssets.file("model/stories260K-hf").toString();
+
+    private static LoadedModel hf;
+
+    /** One command's exit code and captured streams. */
+    record Run(int code, String out, String err) {
+        /** The last stdout line parsed as JSON, after checking stdout holds nothing else. */
+        JsonNode json() throws IOException {
+            assertEquals(0, code, () -> "exit code; stderr: " + err);
+            String[] lines = out.strip().split("\n");
+            assertEquals(1, lines.length, () -> "stdout should hold only the JSON line: " + out);
+            return JSON.readTree(lines[0]);
+        }
+    }
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.execute(new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8), args);
+        return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @BeforeAll
+    static void loadHf() {
+        hf = ModelLoader.load(Path.of(HF));
+    }
+
+    private static int[] ids(JsonNode node) {
+        int[] ids = new int[node.get("ids").size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = node.get("ids").get(i).asInt();
+        }
+        return ids;
+    }
+
+    private static int[] greedy(String model, String... sfts) throws IOException {
+        List<String> args = new ArrayList<>(List.of("generate", "--model", model, "--prompt", "",
+                "--max-new-tokens", "40", "--greedy", "--json"));
+        for (String s : sfts) {
+            args.add("--sft");
+            args.add(s);
+        }
+        return ids(run(args.toArray(String[]::new)).json());
+    }
+
+    /** The golden file's line "greedy 40 from BOS ids [...]", from the independent float64 implementation. */
+    private static int[] goldenGreedy() throws IOException {
+        String ref = Files.readString(SharedAssets.file("golden/stories260K_reference.txt"));
+        Matcher m = Pattern.compile("greedy 40 from BOS ids \\[([0-9, ]+)]").matcher(ref);
+        assertTrue(m.find(), "golden greedy ids line");
+        return Arrays.stream(m.group(1).split(",\\s*")).mapToInt(Integer::parseInt).toArray();
+    }
+
+    /** A few seeded deltas on every q_proj and down_proj, large enough to change greedy decoding. */
+    private static SparseFineTuning handMade(LoadedModel base, String fingerprint, long seed) {
+        Random rnd = new Random(seed);
+        List<DeltaTensor> deltas = new ArrayList<>();
+        for (int l = 0; l < base.config().layers(); l++) {
+            for (String shortName : List.of("self_attn.q_proj", "mlp.down_proj")) {
+                String module = ModuleNames.linear(l, shortName);
+                long[] shape = base.tensors().get(module + ".weight").shape();
+                int rows = (int) shape[0];
+                int cols = (int) shape[1];
+                Set<Long> picked = new LinkedHashSet<>();
+                while (picked.size() < 40) {
+                    picked.add((long) rnd.nextInt(rows * cols));
+                }
+                float[] values = new float[picked.size()];
+                for (int j = 0; j < values.length; j++) {
+                    values[j] = (float) rnd.nextGaussian() * 0.5f;
+                }
+                deltas.add(new DeltaTensor(module, rows, cols,
+                        picked.stream().mapToLong(Long::longValue).toArray(), values));
+            }
+        }
+        return new SparseFineTuning(fingerprint, "hand-made", Map.of("seed", Long.toString(seed)), deltas);
+    }
+
+    @Test
+    void generateReproducesTheGoldenGreedyIds() throws IOException {
+        assertArrayEquals(goldenGreedy(), greedy(GGUF));
+    }
+
+    @Test
+    void generatedTextContinuesThePromptWithItsSpaces() throws IOException {
+        String[] args = {"generate", "--model", GGUF, "--prompt", "Lily and", "--max-new-tokens", "10", "--greedy"};
+        Run human = run(args);
+        assertEquals(0, human.code(), human.err());
+        JsonNode j = run(Stream.concat(Arrays.stream(args), Stream.of("--json")).toArray(String[]::new)).json();
+        String text = j.get("text").asText();
+        assertEquals(ModelLoader.load(Path.of(GGUF)).tokenizer().decode(ids(j)).strip(), text.strip());
+        assertTrue(text.startsWith(" "), "a new word after the prompt keeps its space: '" + text + "'");
+        assertEquals("Lily and" + text + "\n", human.out());
+    }
+
+    @Test
+    void sampledGenerationIsDeterministicForASeed() throws IOException {
+        String[] args = {"generate", "--model", GGUF, "--prompt", "Lily", "--max-new-tokens", "20",
+                "--temperature", "1.0", "--seed", "3", "--json"};
+        assertArrayEquals(ids(run(args).json()), ids(run(args).json()));
+    }
+
+    @Test
+    void scoreReproducesTheGoldenLoss() throws IOException {
+        JsonNode j = run("score", "--model", GGUF, "--data",
+                SharedAssets.file("data/tinystories_valid_head.txt").toString(), "--seq-len", "511",
+                "--max-chars", "12000", "--max-chunks", "10", "--json").json();
+        assertEquals(1.3182, j.get("mean_nll").asDouble(), 0.002);
+        assertEquals(5110, j.get("tokens").asLong());
+    }
+
+    @Test
+    void scoreOfInstructionRecordsCountsResponseTokensAndIgnoresPadding(@TempDir Path dir) throws IOException {
+        String a = "{\"prompt\": \"Tell a story about a cat.\", \"response\": \"The cat sat in the sun.\"}";
+        String b = "{\"prompt\": \"Who is Lily?\", \"response\": \"Lily is a little girl who loves to play"
+                + " outside with her dog every day.\"}";
+        Path fa = Files.writeString(dir.resolve("a.jsonl"), a + "\n");
+        Path fb = Files.writeString(dir.resolve("b.jsonl"), b + "\n");
+        Path both = Files.writeString(dir.resolve("both.jsonl"), a + "\n" + b + "\n");
+        JsonNode ja = score(fa);
+        JsonNode jb = score(fb);
+        JsonNode jboth = score(both);
+        // loss on the response and the EOS only
+        assertEquals(hf.tokenizer().encode("The cat sat in the sun.").length + 1, ja.get("tokens").asLong());
+        // scored together (one padded batch) = the token-weighted mean of each alone
+        long ta = ja.get("tokens").asLong();
+        long tb = jb.get("tokens").asLong();
+        assertEquals(ta + tb, jboth.get("tokens").asLong());
+        double expected = (ja.get("mean_nll").asDouble() * ta + jb.get("mean_nll").asDouble() * tb) / (ta + tb);
+        assertEquals(expected, jboth.get("mean_nll").asDouble(), 1e-4);
+    }
+
+    private static JsonNode score(Path data) throws IOException {
+        return run("score", "--model", HF, "--data", data.toString(), "--seq-len", "128", "--json").json();
+    }
+
+    @Test
+    void unknownFlagIsAUsageErrorNamingTheFlag() {
+        Run r = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--bogus");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--bogus"), r.err());
+        assertEquals("", r.out());
+    }
+
+    @Test
+    void missingFileIsAUsageErrorNamingTheFile() {
+        Run r = run("generate", "--model", "no/such/model.gguf", "--prompt", "", "--max-new-tokens", "4");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--model") && r.err().contains("no/such/model.gguf"), r.err());
+        Run s = run("score", "--model", GGUF, "--data", "missing.txt", "--seq-len", "16");
+        assertEquals(2, s.code());
+        assertTrue(s.err().contains("--data") && s.err().contains("missing.txt"), s.err());
+    }
+
+    @Test
+    void badValuesAreUsageErrorsNamingTheFlag() {
+        Run notANumber = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "many");
+        assertEquals(2, notANumber.code());
+        assertTrue(notANumber.err().contains("--max-new-tokens"), notANumber.err());
+        Run device = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--device", "tpu");
+        assertEquals(2, device.code());
+        assertTrue(device.err().contains("--device"), device.err());
+        Run topP = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--top-p", "1.5");
+        assertEquals(2, topP.code());
+        assertTrue(topP.err().contains("--top-p"), topP.err());
+        Run both = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--greedy",
+                "--temperature", "0.5");
+        assertEquals(2, both.code());
+        assertTrue(both.err().contains("--greedy") && both.err().contains("mutually exclusive"), both.err());
+        Run gpu = run("generate", "--model", GGUF, "--prompt", "", "--max-new-tokens", "4", "--device", "gpu:99");
+        assertEquals(1, gpu.code(), "a well-formed device the engine lacks is a runtime failure");
+        assertTrue(gpu.err().contains("--device gpu:99"), gpu.err());
+        Run dtype = run("score", "--model", GGUF, "--data", GGUF, "--seq-len", "8", "--dtype", "bfloat16");
+        assertEquals(2, dtype.code());
+        assertTrue(dtype.err().contains("--dtype"), dtype.err());
+    }
+
+    @Test
+    void helpWorksEverywhere() {
+        for (String cmd : List.of("generate", "score", "merge", "compose", "export", "inspect")) {
+            Run r = run(cmd, "--help");
+            assertEquals(0, r.code(), cmd);
+            assertTrue(r.out().contains("Usage: spiel4j " + cmd), r.out());
+        }
+        Run top = run("--help");
+        assertEquals(0, top.code());
+        assertTrue(top.out().contains("generate") && top.out().contains("inspect"), top.out());
+        assertEquals(2, run().code());
+    }
+
+    /**
+     * A training run that ends FAILED (here: the trainer fails before step 2, is restarted once, the one restart
+     * allowed without a new checkpoint, and fails again before step 1) still prints its summary, with the outcome
+     * and the failure naming the step, its examples and the cause; the progress on stderr says so; exit code 1.
+     */
+    @Test
+    void aFailedTrainingRunPrintsItsSummaryWithTheFailureAndExits1(@TempDir Path dir) throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            lines.add("{\"prompt\":\"What comes after " + i + "?\\n\",\"response\":\"" + (i + 1) + ".\"}");
+        }
+        Path data = Files.write(dir.resolve("train.jsonl"), lines, StandardCharsets.UTF_8);
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        Run r = run("train", "--config", config.toString(), "--model", GGUF, "--data", data.toString(),
+                "--out", dir.resolve("runs").toString(), "--run-id", "cli-failing", "--steps", "4", "--batch-size", "2",
+                "--seq-len", "32", "eval.interval=0", "supervision.max-restarts-without-progress=1",
+                "debug.fail-at-steps=[2, 1]", "--json");
+        assertEquals(1, r.code(), () -> "exit code; stderr: " + r.err());
+        String[] out = r.out().strip().split("\n");
+        assertEquals(1, out.length, () -> "stdout should hold only the JSON line: " + r.out());
+        JsonNode json = JSON.readTree(out[0]);
+        assertEquals("FAILED", json.get("outcome").asText());
+        assertEquals("cli-failing", json.get("run_id").asText());
+        assertTrue(json.get("checkpoint").isNull(), "no checkpoint was written");
+        String failure = json.get("failure").asText();
+        assertTrue(Pattern.matches("the trainer failed 2 times before writing a checkpoint \\(step 2, step 1;"
+                + " spiel4j\\.supervision\\.max-restarts-without-progress = 1\\); the last failure: step 1 \\(examples"
+                + " \\[train\\.jsonl:\\d+, train\\.jsonl:\\d+]\\): injected failure before step 1"
+                + " \\(spiel4j\\.debug\\.fail-at-steps\\)", failure), failure);
+        assertTrue(Pattern.compile("^trainer failed at step 2 \\(examples \\[train\\.jsonl:\\d+,"
+                + " train\\.jsonl:\\d+]\\): injected failure before step 2 .*; restart 1 of at most 1 without a new"
+                + " checkpoint, in \\d+ ms$",
+                Pattern.MULTILINE).matcher(r.err()).find(), r.err());
+        assertTrue(r.err().contains("\ntrainer restarted from the beginning\n"), r.err());
+        assertTrue(r.err().contains("\nrun FAILED: " + failure + "\n"), r.err());
+        assertTrue(r.err().contains("\nspiel4j train: error: run cli-failing failed: " + failure + "\n"), r.err());
+    }
+
+    @Test
+    void sparseFineTuningRoundTripsThroughGenerateMergeComposeExportAndInspect(@TempDir Path dir) throws IOException {
+        Path a = dir.resolve("a.safetensors");
+        SparseFineTuning sft = handMade(hf, hf.fingerprint(), 11);
+        sft.save(a);
+
+        int[] base = greedy(HF);
+        int[] tuned = greedy(HF, a.toString());
+        assertFalse(Arrays.equals(base, tuned), "the hand-made deltas should change greedy decoding");
+
+        // generate --sft == generate from the merged export
+        Path merged = dir.resolve("merged");
+        assertEquals(0, run("merge", "--model", HF, "--sft", a.toString(), "--out", merged.toString()).code());
+        assertArrayEquals(tuned, greedy(merged.toString()));
+
+        // A with weight 1 plus A with weight -1 is the base, through merge and through compose
+        Path cancelled = dir.resolve("cancelled");
+        Run m = run("merge", "--model", HF, "--sft", a.toString(), "--sft", a.toString(), "--weight", "-1",
+                "--out", cancelled.toString(), "--json");
+        assertEquals(sft.numDeltas(), m.json().get("num_deltas").asLong()); // the union of the same indices
+        assertArrayEquals(base, greedy(cancelled.toString()));
+        Path zero = dir.resolve("zero.safetensors");
+        JsonNode c = run("compose", "--sft", a.toString(), "--sft", a.toString(), "--weights", "1,-1",
+                "--out", zero.toString(), "--json").json();
+        assertEquals(sft.numDeltas(), c.get("num_deltas").asLong());
+        assertArrayEquals(base, greedy(HF, zero.toString()));
+        // several --sft add up: A + A == compose(A, A) with weights 2
+        Path doubled = dir.resolve("doubled.safetensors");
+        run("compose", "--sft", a.toString(), "--weights", "2", "--out", doubled.toString(), "--json").json();
+        assertArrayEquals(greedy(HF, a.toString(), a.toString()), greedy(HF, doubled.toString()));
+
+        // export merged == merge; export peft is inspectable and agrees with the fine-tuning
+        Path exported = dir.resolve("exported");
+        JsonNode e = run("export", "--sft", a.toString(), "--model", HF, "--format", "merged",
+                "--out", exported.toString(), "--json").json();
+        assertTrue(e.get("files").toString().contains("model.safetensors"), e.toString());
+        assertArrayEquals(tuned, greedy(exported.toString()));
+        Path adapter = dir.resolve("adapter");
+        run("export", "--sft", a.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
+                "--json").json();
+        JsonNode ia = run("inspect", adapter.toString(), "--json").json();
+        assertEquals("peft-adapter", ia.get("kind").asText());
+        assertEquals(sft.numDeltas(), ia.get("num_tunable_weights").asLong());
+        assertEquals(40, ia.get("num_deltas").get(ModuleNames.linear(0, "self_attn.q_proj")).asLong());
+
+        JsonNode is = run("inspect", a.toString(), "--json").json();
+        assertEquals("sparse-fine-tuning", is.get("kind").asText());
+        assertEquals(sft.numDeltas(), is.get("total").get("count").asLong());
+        assertEquals(hf.fingerprint(), is.get("base_fingerprint").asText());
+        Run text = run("inspect", a.toString());
+        assertEquals(0, text.code());
+        assertTrue(text.out().contains("hand-made") && text.out().contains("model.layers.4.mlp.down_proj"),
+                text.out());
+        // the service names its checkpoints delta.sft: recognised by content, not by extension
+        Path renamed = Files.copy(a, a.resolveSibling("delta.sft"));
+        assertEquals("sparse-fine-tuning", run("inspect", renamed.toString(), "--json").json().get("kind").asText());
+    }
+
+    @Test
+    void aFineTuningOfAnotherBaseIsRefusedNamingTheFile(@TempDir Path dir) {
+        Path other = dir.resolve("other.safetensors");
+        handMade(hf, "sha256:0123456789abcdef", 5).save(other);
+        for (String[] args : List.of(
+                new String[]{"generate", "--model", HF, "--sft", other.toString(), "--prompt", "",
+                        "--max-new-tokens", "4"},
+                new String[]{"merge", "--model", HF, "--sft", other.toString(), "--out", dir.resolve("m").toString()},
+                new String[]{"export", "--model", HF, "--sft", other.toString(), "--format", "peft",
+                        "--out", dir.resolve("p").toString()})) {
+            Run r = run(args);
+            assertEquals(1, r.code(), args[0]);
+            assertTrue(r.err().contains(other.toString()) && r.err().contains("sha256:0123456789abcdef")
+                    && r.err().contains(hf.fingerprint()), r.err());
+            assertFalse(r.err().contains("\tat "), "no stack trace without --verbose: " + r.err());
+        }
+        // the GGUF file is another base too (its q/k rows are in the other rotary layout)
+        Run gguf = run("generate", "--model", GGUF, "--sft", dir.resolve("other.safetensors").toString(),
+                "--prompt", "", "--max-new-tokens", "4", "--verbose");
+        assertEquals(1, gguf.code());
+        assertTrue(gguf.err().contains("\tat "), "--verbose shows the stack trace: " + gguf.err());
+    }
+
+    @Test
+    void inspectShowsATrainingStateFileAndRefusesOtherSafetensors(@TempDir Path dir) throws IOException {
+        Path state = dir.resolve("state.safetensors");
+        new TrainingStateFile(Map.of("step", "12"), Map.of("adam.m", new float[]{1, 2, 3}),
+                Map.of("ages", new int[]{4, 5}), Map.of()).save(state);
+        JsonNode j = run("inspect", state.toString(), "--json").json();
+        assertEquals("training-state", j.get("kind").asText());
+        assertEquals("12", j.get("metadata").get("step").asText());
+        assertEquals(2, j.get("arrays").size());
+
+        Path plain = dir.resolve("plain.safetensors");
+        SafeTensors.write(plain, List.of(new HostTensor("x", new long[]{1}, HostDType.F32,
+                ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, 1f))), Map.of());
+        Run other = run("inspect", plain.toString());
+        assertEquals(1, other.code());
+        assertTrue(other.err().contains("plain.safetensors") && other.err().contains("no spiel4j checkpoint"),
+                other.err());
+    }
+
+    @Test
+    void inspectShowsAModelsFingerprint() throws IOException {
+        JsonNode gguf = run("inspect", GGUF, "--json").json();
+        assertEquals("model", gguf.get("kind").asText());
+        assertEquals(ModelLoader.load(Path.of(GGUF)).fingerprint(), gguf.get("fingerprint").asText());
+        assertEquals(64, gguf.get("config").get("dim").asInt());
+        assertEquals("INTERLEAVED", gguf.get("config").get("rope_layout").asText());
+        assertEquals(hf.fingerprint(), run("inspect", HF, "--json").json().get("fingerprint").asText());
+    }
+
+    /** A checkpoint as the service writes it: {@code <run>/checkpoints/step-NNNNNN/{delta.sft, state.bin}}. */
+    private static Path checkpoint(Path runDir, int step, SparseFineTuning sft) throws IOException {
+        Path dir = Files.createDirectories(new CheckpointStore(runDir, 0).dir().resolve(CheckpointStore.idOf(step)));
+        sft.save(dir.resolve(CheckpointStore.DELTA_FILE));
+        new TrainingStateFile(Map.of("step", Integer.toString(step), "method", sft.method()),
+                Map.of("values", new float[]{1, 2}), Map.of(), Map.of()).save(dir.resolve(CheckpointStore.STATE_FILE));
+        return dir;
+    }
+
+    private static JsonNode scoreWith(String sft) throws IOException {
+        return run("score", "--model", HF, "--sft", sft, "--data",
+                SharedAssets.file("data/tinystories_valid_head.txt").toString(), "--seq-len", "64",
+                "--max-chars", "3000", "--max-chunks", "3", "--json").json();
+    }
+
+    @Test
+    void aCheckpointDirectoryStandsForItsDeltaFileInEveryCommand(@TempDir Path dir) throws IOException {
+        Path run = dir.resolve("run");
+        SparseFineTuning older = handMade(hf, hf.fingerprint(), 11);
+        SparseFineTuning newer = handMade(hf, hf.fingerprint(), 12);
+        Path step10 = checkpoint(run, 10, older);
+        Path step20 = checkpoint(run, 20, newer);
+        String file10 = step10.resolve(CheckpointStore.DELTA_FILE).toString();
+        String file20 = step20.resolve(CheckpointStore.DELTA_FILE).toString();
+
+        int[] fromFile = greedy(HF, file10);
+        assertFalse(Arrays.equals(greedy(HF), fromFile), "the hand-made deltas should change greedy decoding");
+        assertArrayEquals(fromFile, greedy(HF, step10.toString()));
+        assertEquals(scoreWith(file10).get("mean_nll").asDouble(),
+                scoreWith(step10.toString()).get("mean_nll").asDouble(), 0.0);
+
+        // merge, compose and export take it too
+        Path merged = dir.resolve("merged");
+        assertEquals(older.numDeltas(), run("merge", "--model", HF, "--sft", step10.toString(),
+                "--out", merged.toString(), "--json").json().get("num_deltas").asLong());
+        assertArrayEquals(fromFile, greedy(merged.toString()));
+        Path doubled = dir.resolve("doubled.safetensors");
+        run("compose", "--sft", step10.toString(), "--weights", "2", "--out", doubled.toString(), "--json").json();
+        assertArrayEquals(greedy(HF, file10, file10), greedy(HF, doubled.toString()));
+        Path adapter = dir.resolve("adapter");
+        run("export", "--sft", step10.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
+                "--json").json();
+        assertEquals(older.numDeltas(), run("inspect", adapter.toString(), "--json").json()
+                .get("num_tunable_weights").asLong());
+
+        // inspect shows the checkpoint's fine-tuning
+        JsonNode inspected = run("inspect", step10.toString(), "--json").json();
+        assertEquals("sparse-fine-tuning", inspected.get("kind").asText());
+        assertEquals(older.numDeltas(), inspected.get("total").get("count").asLong());
+        assertEquals(older.hyperparameters().get("seed"), inspected.get("hyperparameters").get("seed").asText());
+
+        // the run directory and its checkpoints folder mean the newest checkpoint, and say so on stderr
+        int[] newest = greedy(HF, file20);
+        assertFalse(Arrays.equals(fromFile, newest), "the two checkpoints should decode differently");
+        for (Path runOrFolder : List.of(run, run.resolve("checkpoints"))) {
+            Run r = run("generate", "--model", HF, "--sft", runOrFolder.toString(), "--prompt", "",
+                    "--max-new-tokens", "40", "--greedy", "--json");
+            assertArrayEquals(newest, ids(r.json()));
+            assertTrue(r.err().contains(runOrFolder + " holds 2 checkpoint(s): using the newest, " + step20),
+                    r.err());
+            Run i = run("inspect", runOrFolder.toString(), "--json");
+            assertEquals(newer.hyperparameters().get("seed"),
+                    i.json().get("hyperparameters").get("seed").asText());
+            assertTrue(i.err().contains("using the newest, " + step20), i.err());
+        }
+    }
+
+    @Test
+    void directoriesThatAreNotCheckpointsAreRefusedNamingThem(@TempDir Path dir) throws IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        Path notes = Files.createDirectories(dir.resolve("notes"));
+        Files.writeString(notes.resolve("readme.txt"), "not a checkpoint");
+        String data = SharedAssets.file("data/tinystories_valid_head.txt").toString();
+        for (Path d : List.of(empty, notes)) {
+            String expected = "expected a sparse fine-tuning file or a checkpoint directory containing delta.sft";
+            for (String[] args : List.of(
+                    new String[]{"generate", "--model", HF, "--sft", d.toString(), "--prompt", "",
+                            "--max-new-tokens", "4"},
+                    new String[]{"score", "--model", HF, "--sft", d.toString(), "--data", data, "--seq-len", "8"},
+                    new String[]{"merge", "--model", HF, "--sft", d.toString(), "--out", dir.resolve("m").toString()},
+                    new String[]{"compose", "--sft", d.toString(), "--out", dir.resolve("c").toString()},
+                    new String[]{"export", "--model", HF, "--sft", d.toString(), "--format", "peft",
+                            "--out", dir.resolve("p").toString()})) {
+                Run r = run(args);
+                assertEquals(2, r.code(), args[0] + ": " + r.err());
+                assertTrue(r.err().contains("--sft: " + d + " is " + (d == empty ? "an empty directory"
+                        : "a directory without delta.sft")) && r.err().contains(expected), r.err());
+            }
+        }
+        assertFalse(Files.exists(dir.resolve("m")) || Files.exists(dir.resolve("c")) || Files.exists(dir.resolve("p")),
+                "nothing written");
+        Run inspectEmpty = run("inspect", empty.toString());
+        assertEquals(2, inspectEmpty.code(), inspectEmpty.err());
+        assertTrue(inspectEmpty.err().contains(empty + " is a directory without delta.sft (a checkpoint),"
+                + " adapter_config.json (an exported adapter) or config.json (a Hugging Face model)"),
+                inspectEmpty.err());
+
+        // an exported adapter is for Python; a run directory needs a checkpoint
+        Path adapter = dir.resolve("adapter");
+        Path sft = dir.resolve("a.safetensors");
+        handMade(hf, hf.fingerprint(), 11).save(sft);
+        run("export", "--sft", sft.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
+                "--json").json();
+        Run fromAdapter = run("compose", "--sft", adapter.toString(), "--out", dir.resolve("c").toString());
+        assertEquals(2, fromAdapter.code());
+        assertTrue(fromAdapter.err().contains(adapter + " is an exported PEFT adapter"), fromAdapter.err());
+        Path fresh = Files.createDirectories(dir.resolve("fresh-run").resolve("checkpoints"));
+        Run noCheckpoint = run("compose", "--sft", fresh.getParent().toString(), "--out", dir.resolve("c").toString());
+        assertEquals(2, noCheckpoint.code());
+        assertTrue(noCheckpoint.err().contains(fresh.getParent() + " is a run directory without checkpoints yet"),
+                noCheckpoint.err());
+        Run inspectFresh = run("inspect", fresh.getParent().toString());
+        assertEquals(2, inspectFresh.code());
+        assertTrue(inspectFresh.err().contains("without checkpoints yet"), inspectFresh.err());
+    }
+
+    @Test
+    void aCheckpointOfAMethodThatIsNotSparseIsRefusedSayingWhy(@TempDir Path dir) throws IOException {
+        Path step = checkpoint(dir.resolve("run"), 30,
+                new SparseFineTuning(hf.fingerprint(), "lora", Map.of("lr", "0.002"), List.of()));
+        Path deltaFile = step.resolve(CheckpointStore.DELTA_FILE);
+        String why = step + " is a checkpoint of a lora run: its fine-tuning is not sparse";
+        for (String sft : List.of(step.toString(), deltaFile.toString())) {
+            Run g = run("generate", "--model", HF, "--sft", sft, "--prompt", "", "--max-new-tokens", "4");
+            assertEquals(1, g.code(), g.err());
+            assertTrue(g.err().contains(why) && g.err().contains("state.bin"), g.err());
+            Run c = run("compose", "--sft", sft, "--out", dir.resolve("c").toString());
+            assertEquals(1, c.code(), c.err());
+            assertTrue(c.err().contains(why), c.err());
+        }
+        assertFalse(Files.exists(dir.resolve("c")), "nothing composed");
+        // inspect still shows what the file holds, and says why it holds no deltas
+        Run i = run("inspect", step.toString(), "--json");
+        assertEquals(0, i.json().get("total").get("count").asLong());
+        assertEquals("lora", i.json().get("method").asText());
+        assertTrue(i.err().contains("warning: " + why), i.err());
+        // a fine-tuning without deltas that is no checkpoint is refused too
+        Path empty = dir.resolve("empty.safetensors");
+        new SparseFineTuning(hf.fingerprint(), "spiel-ag", Map.of(), List.of()).save(empty);
+        Run e = run("score", "--model", HF, "--sft", empty.toString(), "--data",
+                SharedAssets.file("data/tinystories_valid_head.txt").toString(), "--seq-len", "8");
+        assertEquals(1, e.code(), e.err());
+        assertTrue(e.err().contains(empty + " holds no deltas (method spiel-ag): there is nothing to apply"), e.err());
+    }
+}

@@ -1,0 +1,360 @@
+package dev.spiel4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spiel4j.bench.ChildRunner;
+import dev.spiel4j.checkpoint.TrainingStateFile;
+import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.service.CheckpointAssertions;
+import dev.spiel4j.service.CheckpointStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Random;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The resume promise under the harshest interruption: the real training CLI ({@code Main train}, embedded Kafka
+ * broker included) in a child JVM, SIGKILLed 4 times while it trains (twice at a seeded random moment, twice while it
+ * writes a checkpoint) and restarted with the same run id each time, must end with checkpoints bit-identical to
+ * those of an uninterrupted run: the sparse fine-tuning, the optimizer and selector state, the step and the data
+ * position (so no example was lost or trained twice), and every step it reports, replayed ones included, must have
+ * the uninterrupted run's loss.
+ *
+ * <p>The children run with the options the launcher ({@code ./spiel4j}) sets, plus the heap and {@code -XX:}
+ * options of this test JVM (none by default): running the tests with, e.g., {@code -XX:+UseEpsilonGC} in
+ * {@code spiel4j.test.jvm} runs the children under that collector too.
+ */
+@Tag("slow")
+class KillResumeTest {
+    private static final int STEPS = 30;
+    private static final int BATCH = 4;
+    private static final int CHECKPOINT_INTERVAL = 5;
+    private static final int KILLS = 4;
+    /** Seeds the kill moments, so a failing sequence of kills can be replayed. */
+    private static final long KILL_SEED = 20261203L;
+    private static final Duration LINE_TIMEOUT = Duration.ofMinutes(2);
+    private static final Duration RUN_TIMEOUT = Duration.ofMinutes(5);
+    /** The exit status of a process killed by SIGKILL (128 + 9). */
+    private static final int SIGKILLED = 137;
+    private static final Pattern STEP_LINE = Pattern.compile("^step (\\d+)/" + STEPS + " {2}loss (\\S+) ");
+    private static final String UNINTERRUPTED = "uninterrupted";
+    private static final String KILLED = "killed";
+
+    @TempDir
+    Path dir;
+    private final List<Process> children = new ArrayList<>();
+
+    @AfterEach
+    void killLeftoverChildren() {
+        children.forEach(Process::destroyForcibly);
+    }
+
+    @Test
+    @Timeout(value = 20, unit = TimeUnit.MINUTES)
+    void runKilledBySigkillAndRestartedEndsBitIdenticalToTheUninterruptedRun() throws Exception {
+        long t0 = System.nanoTime();
+        TrainProcess uninterrupted = start(UNINTERRUPTED);
+        assertEquals(1, uninterrupted.awaitStep(s -> true), "a fresh run starts at step 1");
+        List<StepLoss> reference = uninterrupted.finish().steps;
+        assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(), reference.stream().map(StepLoss::step).toList());
+        System.out.printf("uninterrupted run: %.1f s%n", seconds(t0));
+
+        // Odd kills land at a random moment within about a step after a random one 6 to 8 steps into the start (so
+        // the checkpoint 5 steps in was written); even kills land while the start writes its first checkpoint, as
+        // soon as the checkpoint's temporary directory appears. Each start thus resumes about 5 steps further than
+        // the one before it, and no killed start gets near the last step.
+        Random random = new Random(KILL_SEED);
+        List<TrainProcess> starts = new ArrayList<>();
+        for (int kill = 1; kill <= KILLS; kill++) {
+            TrainProcess child = resume();
+            starts.add(child);
+            int resumedAt = child.firstStep - 1;
+            String moment;
+            if (kill % 2 == 1) {
+                int step = resumedAt + CHECKPOINT_INTERVAL + 1 + random.nextInt(3);
+                child.awaitStep(s -> s == step);
+                long delayNanos = (long) (random.nextDouble() * child.meanStepNanos());
+                TimeUnit.NANOSECONDS.sleep(delayNanos);
+                moment = String.format("%.0f ms after the line of step %d", delayNanos / 1e6, step);
+            } else {
+                int step = resumedAt + CHECKPOINT_INTERVAL;
+                child.awaitStep(s -> s == step);
+                moment = awaitCheckpointWrite(step) ? "while writing checkpoint " + CheckpointStore.idOf(step)
+                        : "after the line of step " + step + " (the checkpoint's temporary directory was not seen)";
+            }
+            assertTrue(child.process.isAlive(), "start " + kill + " ended before its kill:\n" + child.tail());
+            double at = seconds(child.startNanos);
+            child.process.destroyForcibly();
+            assertTrue(child.process.waitFor(30, TimeUnit.SECONDS), "start " + kill + " did not die");
+            assertEquals(SIGKILLED, child.process.exitValue(), "start " + kill + " was killed by SIGKILL");
+            child.readToEnd();
+            System.out.printf("kill %d: SIGKILL %.2f s after the start that resumed at step %d, %s; last step"
+                            + " reported %d; newest checkpoint %s; partial checkpoint directories: %s%n", kill, at,
+                    resumedAt, moment, child.steps.get(child.steps.size() - 1).step(), newestCheckpoint(KILLED),
+                    partialCheckpoints());
+        }
+        TrainProcess last = resume();
+        starts.add(last);
+        last.finish();
+        assertEquals(List.of(), partialCheckpoints(), "the checkpoint writes the kills interrupted are cleaned up");
+        System.out.printf("killed run: %d starts, %.1f s in all%n", starts.size(), seconds(t0));
+
+        // Every step was trained, and every execution of a step (replayed ones included) had the same loss.
+        for (TrainProcess s : starts) {
+            for (StepLoss done : s.steps) {
+                assertEquals(reference.get(done.step() - 1), done, "the start that began at step " + s.firstStep
+                        + " against the uninterrupted run");
+            }
+        }
+        assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(),
+                starts.stream().flatMap(s -> s.steps.stream()).map(StepLoss::step).distinct().sorted().toList());
+
+        List<String> ids = IntStream.rangeClosed(1, STEPS / CHECKPOINT_INTERVAL)
+                .mapToObj(i -> CheckpointStore.idOf(i * CHECKPOINT_INTERVAL)).toList();
+        assertEquals(ids, checkpointIds(UNINTERRUPTED));
+        assertEquals(ids, checkpointIds(KILLED), "every checkpoint was written, none left incomplete");
+        for (String id : ids) {
+            CheckpointAssertions.assertSameCheckpoint(checkpoints(UNINTERRUPTED).resolve(id),
+                    checkpoints(KILLED).resolve(id));
+        }
+        // The final data position is right after the last trained example: one batch per step, nothing skipped.
+        Map<String, String> end = TrainingStateFile.load(checkpoints(UNINTERRUPTED).resolve(CheckpointStore.idOf(STEPS))
+                .resolve(CheckpointStore.STATE_FILE)).metadata();
+        assertEquals(Integer.toString(STEPS), end.get("step"));
+        assertEquals("0", end.get("data.epoch"));
+        assertEquals(Integer.toString(STEPS * BATCH), end.get("data.record"));
+    }
+
+    /** Starts the killed run's next child and checks that it goes on right after the newest complete checkpoint. */
+    private TrainProcess resume() throws IOException, InterruptedException {
+        int newest = newestCheckpoint(KILLED);
+        TrainProcess child = start(KILLED);
+        assertEquals(newest + 1, child.awaitStep(s -> true), "resumes after the newest checkpoint, step " + newest);
+        return child;
+    }
+
+    private TrainProcess start(String runId) throws IOException {
+        Path config = dir.resolve("kill-resume.conf");
+        if (!Files.exists(config)) {
+            // The settings that have no train flag: SpIEL reselects after steps 7, 17 and 27 (selection phases
+            // span checkpoints 5, 15 and 25), every checkpoint is kept for the comparison, no evaluation.
+            Files.writeString(config, """
+                    spiel4j {
+                      method { reselection-interval = 10, selection-steps = 3 }
+                      checkpoint { interval = %d, keep = 0 }
+                      eval.interval = 0
+                      device = cpu
+                    }
+                    """.formatted(CHECKPOINT_INTERVAL));
+        }
+        List<String> jvm = new ArrayList<>(List.of("-Dai.djl.offline=true",
+                "-Djava.util.concurrent.ForkJoinPool.common.parallelism=4", "-Xss4m",
+                "-Dspiel4j.assets=" + SharedAssets.root()));
+        if (Runtime.version().feature() >= 24) {
+            jvm.add("--enable-native-access=ALL-UNNAMED");
+        }
+        ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("-XX:") || a.startsWith("-Xmx") || a.startsWith("-Xms"))
+                .forEach(jvm::add);
+        List<String> command = ChildRunner.javaCommand("dev.spiel4j.cli.Main", jvm, List.of("train",
+                "--config", config.toString(), "--run-id", runId, "--out", dir.resolve("runs").toString(),
+                "--model", SharedAssets.file("model/stories260K.gguf").toString(),
+                "--data", SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl").toString(),
+                "--method", "spiel-ag", "--steps", Integer.toString(STEPS), "--batch-size", Integer.toString(BATCH),
+                "--seq-len", "64", "--seed", "7", "--json"));
+        ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true);
+        // as the launcher does (see ./spiel4j)
+        pb.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
+        Process p = pb.start();
+        children.add(p);
+        return new TrainProcess(p);
+    }
+
+    private Path checkpoints(String runId) {
+        return dir.resolve("runs").resolve(runId).resolve("checkpoints");
+    }
+
+    private List<String> checkpointIds(String runId) {
+        return new CheckpointStore(dir.resolve("runs").resolve(runId), 0).checkpoints().stream()
+                .map(p -> p.getFileName().toString()).toList();
+    }
+
+    /** The step of the run's newest complete checkpoint, 0 if none. */
+    private int newestCheckpoint(String runId) {
+        List<String> ids = checkpointIds(runId);
+        return ids.isEmpty() ? 0 : Integer.parseInt(ids.get(ids.size() - 1).substring("step-".length()));
+    }
+
+    /**
+     * Waits (up to 10 s) until the killed run writes the checkpoint of {@code step}: true as soon as its temporary
+     * directory exists, false if the complete checkpoint appears first.
+     */
+    private boolean awaitCheckpointWrite(int step) throws IOException {
+        Path complete = checkpoints(KILLED).resolve(CheckpointStore.idOf(step));
+        String temporary = "." + CheckpointStore.idOf(step) + "-";
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline && !Files.isDirectory(complete)) {
+            if (Files.isDirectory(checkpoints(KILLED))) {
+                try (Stream<Path> s = Files.list(checkpoints(KILLED))) {
+                    if (s.anyMatch(p -> p.getFileName().toString().startsWith(temporary))) {
+                        return true;
+                    }
+                }
+            }
+            Thread.onSpinWait();
+        }
+        return false;
+    }
+
+    /** Temporary checkpoint directories a kill interrupted (CheckpointStore renames complete ones into place). */
+    private List<String> partialCheckpoints() throws IOException {
+        if (!Files.isDirectory(checkpoints(KILLED))) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(checkpoints(KILLED))) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".")).sorted().toList();
+        }
+    }
+
+    private static double seconds(long sinceNanos) {
+        return (System.nanoTime() - sinceNanos) / 1e9;
+    }
+
+    private record StepLoss(int step, String loss) {
+    }
+
+    /** One child JVM running {@code train}: its output read line by line as it comes, the step lines parsed. */
+    private static final class TrainProcess {
+        private static final String END = "\u0000end of output";
+        final Process process;
+        final long startNanos = System.nanoTime();
+        final BlockingQueue<String> unread = new LinkedBlockingQueue<>();
+        final List<String> output = new CopyOnWriteArrayList<>();
+        /** The steps this start reported, in order, with their loss as printed (4 decimals). */
+        final List<StepLoss> steps = new CopyOnWriteArrayList<>();
+        int firstStep = -1;
+        private long firstStepSeenNanos;
+        private long lastStepSeenNanos;
+
+        TrainProcess(Process process) {
+            this.process = process;
+            Thread reader = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                        StandardCharsets.UTF_8))) {
+                    for (String line = r.readLine(); line != null; line = r.readLine()) {
+                        output.add(line);
+                        unread.add(line);
+                    }
+                } catch (IOException e) {
+                    output.add("(reading the output failed: " + e + ")");
+                } finally {
+                    unread.add(END);
+                }
+            }, "train-child-output");
+            reader.setDaemon(true);
+            reader.start();
+        }
+
+        /** Reads output up to the first step line whose step matches; returns that step. */
+        int awaitStep(IntPredicate wanted) throws InterruptedException {
+            while (true) {
+                String line = unread.poll(LINE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                if (line == null || line.equals(END)) {
+                    fail((line == null ? "no output for " + LINE_TIMEOUT : "the child ended") + " before the"
+                            + " awaited step line:\n" + tail());
+                }
+                OptionalInt step = parse(line);
+                if (step.isPresent() && wanted.test(step.getAsInt())) {
+                    return step.getAsInt();
+                }
+            }
+        }
+
+        /** Reads the rest of the output of the ended process. */
+        void readToEnd() throws InterruptedException {
+            for (String line = ""; !line.equals(END); ) {
+                line = unread.poll(LINE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                assertNotNull(line, "the output of an ended child did not end:\n" + tail());
+                parse(line);
+            }
+        }
+
+        private OptionalInt parse(String line) {
+            Matcher m = STEP_LINE.matcher(line);
+            if (!m.find()) {
+                return OptionalInt.empty();
+            }
+            int step = Integer.parseInt(m.group(1));
+            lastStepSeenNanos = System.nanoTime();
+            if (firstStep < 0) {
+                firstStep = step;
+                firstStepSeenNanos = lastStepSeenNanos;
+            }
+            steps.add(new StepLoss(step, m.group(2)));
+            return OptionalInt.of(step);
+        }
+
+        /** Waits for a successful end with every step done; returns this. */
+        TrainProcess finish() throws InterruptedException {
+            assertTrue(process.waitFor(RUN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS), "the run did not end:\n"
+                    + tail());
+            readToEnd();
+            assertEquals(0, process.exitValue(), "exit status:\n" + tail());
+            String json = output.stream().filter(l -> l.startsWith("{")).reduce((a, b) -> b)
+                    .orElseThrow(() -> new AssertionError("no JSON summary:\n" + tail()));
+            JsonNode summary;
+            try {
+                summary = JsonFiles.MAPPER.readTree(json);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            assertEquals("COMPLETED", summary.path("outcome").asText(), json);
+            assertTrue(summary.path("checkpoint").asText().endsWith(CheckpointStore.idOf(STEPS)), json);
+            assertEquals(STEPS, steps.get(steps.size() - 1).step(), "the last step was reported:\n" + tail());
+            return this;
+        }
+
+        /**
+         * The mean time between this start's step lines so far, checkpoint writes and reselections included (one
+         * step's own time can be far from the next one's).
+         */
+        long meanStepNanos() {
+            return steps.size() < 2 ? 0 : (lastStepSeenNanos - firstStepSeenNanos) / (steps.size() - 1);
+        }
+
+        String tail() {
+            List<String> all = List.copyOf(output);
+            return String.join("\n", all.subList(Math.max(0, all.size() - 40), all.size()));
+        }
+    }
+}
