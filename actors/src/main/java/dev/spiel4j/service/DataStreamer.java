@@ -1,14 +1,8 @@
 package dev.spiel4j.service;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.Timestamp;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Rejected;
-import dev.spiel4j.proto.v1.DeadLetter;
-import dev.spiel4j.proto.v1.FileLocation;
-import dev.spiel4j.proto.v1.SourceLocation;
-import dev.spiel4j.proto.v1.TopicLocation;
 import dev.spiel4j.streams.ExampleSources;
 import dev.spiel4j.streams.KafkaOffsets;
 import dev.spiel4j.streams.TrainingDataStream;
@@ -25,8 +19,6 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Source;
 
-import java.nio.charset.StandardCharsets;
-import java.time.Instant;
 import java.util.Optional;
 
 /**
@@ -79,6 +71,7 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     }
 
     private final RunPlan plan;
+    private final Telemetry telemetry;
     private final String bootstrapServers;
     private final ActorRef<Publisher.Command> publisher;
     private final Materializer materializer;
@@ -93,6 +86,7 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
                          ActorRef<Publisher.Command> publisher) {
         super(ctx);
         this.plan = plan;
+        this.telemetry = new Telemetry(plan.settings());
         this.bootstrapServers = bootstrapServers;
         this.publisher = publisher;
         // Streams materialised here stop with this actor.
@@ -154,7 +148,7 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
 
     private Behavior<Command> onDeadLetter(DeadLettered d) {
         deadLetters++;
-        publisher.tell(new Publisher.PublishDeadLetter(deadLetter(d.rejected())));
+        publisher.tell(new Publisher.PublishDeadLetter(telemetry.deadLetter(d.rejected())));
         return this;
     }
 
@@ -190,53 +184,6 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
                     .map(b -> new Served(b.batch(), new StreamPosition.InTopic(b.resume())));
         }
         queue = source.runWith(Sink.queue(), materializer);
-    }
-
-    private DeadLetter deadLetter(Rejected r) {
-        int colon = r.reason().indexOf(':');
-        String category = (colon > 0 ? r.reason().substring(0, colon) : r.reason().split("'")[0]).trim()
-                .toLowerCase().replaceAll("[^a-z0-9]+", "_");
-        return DeadLetter.newBuilder()
-                .setRunId(plan.settings().run().id())
-                .setSource(location(r.sourcePosition()))
-                .setReason(category)
-                .setDetail(r.reason())
-                .setRaw(ByteString.copyFrom(r.raw(), StandardCharsets.UTF_8))
-                .setTime(now())
-                .build();
-    }
-
-    /** Parses the source ids of {@code dev.spiel4j.data} ({@code file:line}, {@code file#index}, {@code topic-p@offset}). */
-    private SourceLocation location(String id) {
-        int at = id.lastIndexOf('@');
-        int dash = at > 0 ? id.lastIndexOf('-', at) : -1;
-        if (plan.settings().data().source() == RunSettings.Source.KAFKA && dash > 0) {
-            try {
-                return SourceLocation.newBuilder().setTopic(TopicLocation.newBuilder()
-                        .setTopic(id.substring(0, dash))
-                        .setPartition(Integer.parseInt(id.substring(dash + 1, at)))
-                        .setOffset(Long.parseLong(id.substring(at + 1)))).build();
-            } catch (NumberFormatException e) {
-                // an example's own id, not a topic position: reported as is below
-            }
-        }
-        int sep = Math.max(id.lastIndexOf(':'), id.lastIndexOf('#'));
-        FileLocation.Builder file = FileLocation.newBuilder().setPath(id);
-        if (sep > 0) {
-            try {
-                file.setLine(Long.parseLong(id.substring(sep + 1).replaceAll("#.*", ""))).setPath(
-                        plan.settings().data().source() == RunSettings.Source.FILE
-                                ? plan.settings().data().train().toString() : id.substring(0, sep));
-            } catch (NumberFormatException e) {
-                file.setPath(id);
-            }
-        }
-        return SourceLocation.newBuilder().setFile(file).build();
-    }
-
-    static Timestamp now() {
-        Instant t = Instant.now();
-        return Timestamp.newBuilder().setSeconds(t.getEpochSecond()).setNanos(t.getNano()).build();
     }
 
     /** The position a new run starts from. */

@@ -16,8 +16,6 @@ import dev.spiel4j.data.ReadPosition;
 import dev.spiel4j.data.RecordDecoder;
 import dev.spiel4j.data.TokenizedExample;
 import dev.spiel4j.peft.MethodState;
-import dev.spiel4j.proto.v1.EvalResult;
-import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.train.SessionSpec;
 import dev.spiel4j.train.TrainingSession;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -66,6 +64,7 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
     }
 
     private final RunPlan plan;
+    private final Telemetry telemetry;
     private final ActorRef<Publisher.Command> publisher;
     private final ActorRef<RunSupervisor.Command> supervisor;
     private TrainingSession session;
@@ -79,6 +78,7 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                       ActorRef<RunSupervisor.Command> supervisor) {
         super(ctx);
         this.plan = plan;
+        this.telemetry = new Telemetry(plan.settings());
         this.publisher = publisher;
         this.supervisor = supervisor;
     }
@@ -110,22 +110,15 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
         long tokens = heldOut.stream().mapToLong(Batch::lossTokens).sum();
         long examples = heldOut.stream().mapToLong(Batch::size).sum();
         double seconds = (System.nanoTime() - start) / 1e9;
-        publisher.tell(new Publisher.PublishEvent(RunEvent.newBuilder()
-                .setRunId(plan.settings().run().id()).setTime(DataStreamer.now())
-                .setEval(EvalResult.newBuilder().setRunId(plan.settings().run().id()).setStep(e.step())
-                        .setDataset(dataset).setLoss(loss).setTokens(tokens).setExamples(examples)
-                        .setSeconds(seconds))
-                .build()));
+        publisher.tell(new Publisher.PublishEvent(telemetry.evaluation(e.step(), dataset, loss, tokens, examples,
+                seconds)));
         supervisor.tell(new RunSupervisor.EvalDone(e.step(), loss));
         for (Map.Entry<Path, List<Question>> set : multipleChoice.entrySet()) {
             long began = System.nanoTime();
             double accuracy = choices.score(set.getValue(), session.method()).accuracy();
-            publisher.tell(new Publisher.PublishEvent(RunEvent.newBuilder()
-                    .setRunId(plan.settings().run().id()).setTime(DataStreamer.now())
-                    .setEval(EvalResult.newBuilder().setRunId(plan.settings().run().id()).setStep(e.step())
-                            .setDataset(set.getKey().getFileName().toString()).setAccuracy(accuracy)
-                            .setExamples(set.getValue().size()).setSeconds((System.nanoTime() - began) / 1e9))
-                    .build()));
+            publisher.tell(new Publisher.PublishEvent(telemetry.accuracy(e.step(),
+                    set.getKey().getFileName().toString(), accuracy, set.getValue().size(),
+                    (System.nanoTime() - began) / 1e9)));
         }
         return this;
     }

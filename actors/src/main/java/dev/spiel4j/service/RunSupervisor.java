@@ -11,8 +11,6 @@ import dev.spiel4j.kafka.ProtoPublisher;
 import dev.spiel4j.kafka.ServiceProducer;
 import dev.spiel4j.kafka.TopicAdmin;
 import dev.spiel4j.kafka.Topics;
-import dev.spiel4j.proto.v1.KafkaOutage;
-import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.RunStatus;
 import org.apache.pekko.actor.ActorInitializationException;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -204,6 +202,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     private final RunSettings settings;
+    private final Telemetry telemetry;
     private final ProgressListener listener;
     private final CompletableFuture<RunSummary> result;
     private final Resources resources;
@@ -240,6 +239,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                          CompletableFuture<RunSummary> result, FailureInjection failures, Resources resources) {
         super(ctx);
         this.settings = settings;
+        this.telemetry = new Telemetry(settings);
         this.listener = listener;
         this.result = result;
         this.resources = resources;
@@ -424,9 +424,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         } else {
             getContext().getLog().info("Kafka available again: {}", m.cause());
         }
-        publisher.tell(new Publisher.PublishEvent(event().setOutage(KafkaOutage.newBuilder().setOngoing(m.ongoing())
-                .setSince(com.google.protobuf.Timestamp.newBuilder().setSeconds(m.since().getEpochSecond()))
-                .setBufferedRecords(m.buffered()).setCause(m.cause())).build()));
+        publisher.tell(new Publisher.PublishEvent(telemetry.outage(m.ongoing(), m.since(), m.buffered(), m.cause())));
         return this;
     }
 
@@ -444,11 +442,6 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     private void status(RunStatus.State state, String message) {
-        publisher.tell(new Publisher.PublishEvent(event().setStatus(RunStatus.newBuilder().setState(state)
-                .setStep(steps).setMessage(message)).build()));
-    }
-
-    private RunEvent.Builder event() {
-        return RunEvent.newBuilder().setRunId(settings.run().id()).setTime(DataStreamer.now());
+        publisher.tell(new Publisher.PublishEvent(telemetry.status(state, steps, message)));
     }
 }

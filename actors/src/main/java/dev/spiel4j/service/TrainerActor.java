@@ -1,6 +1,5 @@
 package dev.spiel4j.service;
 
-import com.google.protobuf.ByteString;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
@@ -9,13 +8,8 @@ import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.peft.sft.SelectionRequest;
 import dev.spiel4j.peft.sft.SpielAg;
 import dev.spiel4j.peft.sft.SpielMethod;
-import dev.spiel4j.proto.v1.AgeBucket;
 import dev.spiel4j.proto.v1.CheckpointManifest;
-import dev.spiel4j.proto.v1.CheckpointWritten;
-import dev.spiel4j.proto.v1.Metrics;
-import dev.spiel4j.proto.v1.ModuleSelection;
 import dev.spiel4j.proto.v1.RunEvent;
-import dev.spiel4j.proto.v1.SelectionEvent;
 import dev.spiel4j.train.StepResult;
 import dev.spiel4j.train.TrainingSession;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -24,20 +18,15 @@ import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.PreRestart;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Trains: owns the run's {@link TrainingSession} (the engine model, the fine-tuning method, the step), and runs on
@@ -50,10 +39,10 @@ import java.util.concurrent.TimeoutException;
  * snapshot of the method state to the {@link Evaluator} every {@code eval.interval} steps, ask for the next.
  * At the last step (or on {@link Stop}) it writes a final checkpoint.
  *
- * <p>At a SpIEL reselection the method calls its selector function inside the update; here that function asks
- * the {@link Selector} actor and <em>blocks</em> until it answers. Blocking is deliberate and harmless: the
- * update cannot go on without the decision, and the thread blocked is the trainer's own dispatcher thread, which
- * nothing else uses.
+ * <p>At a SpIEL reselection the session's update leaves one selection request per delta
+ * ({@link TrainingSession#pendingSelection()}); the trainer asks the {@link Selector} actor for each decision
+ * ({@code ActorContext.ask}, no thread waits) and carries them out when all have arrived, before it reports the step,
+ * checkpoints or asks for the next batch. A {@link Stop} that arrives meanwhile is acted on once they are carried out.
  */
 public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
@@ -65,6 +54,10 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     }
 
     private record Fed(DataStreamer.Reply reply) implements Command {
+    }
+
+    /** The selector's answer (or the ask's failure) for delta {@code index} of the waiting reselection. */
+    private record Decided(int index, SelectionDecision decision, Throwable failure) implements Command {
     }
 
     /** The actors a trainer talks to. */
@@ -82,13 +75,20 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     private final RunPlan plan;
     private final RunSettings settings;
+    private final Telemetry telemetry;
     private final Peers peers;
     private final FailureInjection failures;
     private final CheckpointStore store;
     private final TrainingSession session;
     private final ActorRef<DataStreamer.Reply> feed;
     private final List<DataStreamer.Served> pending = new ArrayList<>();
-    private final List<SelectionDecision> decisions = new ArrayList<>();
+    /** The last reselection's decisions, one per delta: filled as the selector answers. */
+    private SelectionDecision[] decisions = new SelectionDecision[0];
+    private int outstandingDecisions;
+    /** The step whose reselection waits for decisions; null when none waits. */
+    private StepReport awaitingSelection;
+    private boolean dataEnded;
+    private boolean stopRequested;
     private StreamPosition position;
     private int lastCheckpoint;
     private int lastEval;
@@ -99,6 +99,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         super(ctx);
         this.plan = plan;
         this.settings = plan.settings();
+        this.telemetry = new Telemetry(settings);
         this.peers = peers;
         this.failures = failures;
         this.store = new CheckpointStore(settings.run().runDir(), settings.checkpoint().keep());
@@ -117,9 +118,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             throw e;
         }
         int step = session.completedSteps();
-        if (session.method() instanceof SpielMethod spiel) {
-            spiel.setSelector(this::askSelector);
-        }
+        session.deferSelections();
         lastCheckpoint = step;
         lastEval = step;
         if (step == 0 && settings.eval().interval() > 0) {
@@ -154,6 +153,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(Fed.class, this::onFed)
+                .onMessage(Decided.class, this::onDecided)
                 .onMessage(Stop.class, this::onStop)
                 .onSignal(PreRestart.class, s -> release())
                 .onSignal(PostStop.class, s -> release())
@@ -176,23 +176,21 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 requestBatch();
                 return this;
             }
-            step();
-        } else if (!pending.isEmpty()) {
-            step(); // the data ended inside a step: train on what there is
+        } else {
+            dataEnded = true;
+            if (pending.isEmpty()) {
+                return finish();
+            }
+            // the data ended inside a step: train on what there is
         }
-        if (fed.reply() instanceof DataStreamer.EndOfData || session.completedSteps() >= plan.totalSteps()) {
-            return finish();
-        }
-        requestBatch();
-        return this;
+        return step();
     }
 
-    private void step() {
+    private Behavior<Command> step() {
         int t = session.completedSteps() + 1;
         List<Batch> batches = pending.stream().map(DataStreamer.Served::batch).toList();
         List<String> ids = batches.stream().flatMap(b -> b.exampleIds().stream()).toList();
         float lr = plan.learningRate().at(t);
-        decisions.clear();
         StepResult r;
         try {
             failures.beforeStep(t);
@@ -211,10 +209,45 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         examplesSeen += ids.size();
         StepReport report = new StepReport(t, plan.totalSteps(), r.loss(), lr, r.gradNorm(), r.lossTokens(),
                 r.seconds(), ids, r.reselected());
+        List<SelectionRequest> requests = session.pendingSelection();
+        if (requests.isEmpty()) {
+            return afterStep(report);
+        }
+        awaitingSelection = report;
+        decisions = new SelectionDecision[requests.size()];
+        outstandingDecisions = requests.size();
+        for (int i = 0; i < requests.size(); i++) {
+            int index = i;
+            getContext().ask(SelectionDecision.class, peers.selector(), SELECTOR_TIMEOUT,
+                    reply -> new Selector.Decide(requests.get(index), reply),
+                    (decision, failure) -> new Decided(index, decision, failure));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onDecided(Decided m) {
+        StepReport report = awaitingSelection;
+        if (m.failure() != null) {
+            throw new StepFailed(report.step(), report.exampleIds(), new IllegalStateException(
+                    "the selector did not decide the reselection: " + m.failure(), m.failure()));
+        }
+        decisions[m.index()] = m.decision();
+        if (--outstandingDecisions > 0) {
+            return this;
+        }
+        session.applySelection(List.of(decisions));
+        awaitingSelection = null;
+        return afterStep(report);
+    }
+
+    /** Reports step {@code report.step()} (its reselection carried out), checkpoints, evaluates, goes on. */
+    private Behavior<Command> afterStep(StepReport report) {
+        int t = report.step();
         peers.supervisor().tell(new RunSupervisor.StepDone(report));
-        peers.publisher().tell(new Publisher.PublishMetrics(metrics(report)));
-        if (r.reselected()) {
-            peers.publisher().tell(new Publisher.PublishEvent(event().setSelection(selection(t)).build()));
+        peers.publisher().tell(new Publisher.PublishMetrics(telemetry.metrics(report,
+                plan.unbounded() ? 0 : plan.totalSteps(), tokensSeen, examplesSeen)));
+        if (report.reselected()) {
+            peers.publisher().tell(new Publisher.PublishEvent(selection(t)));
         }
         if (settings.checkpoint().interval() > 0 && t % settings.checkpoint().interval() == 0) {
             checkpoint();
@@ -222,6 +255,14 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         if (settings.eval().interval() > 0 && t % settings.eval().interval() == 0) {
             evaluate();
         }
+        if (stopRequested) {
+            return stop();
+        }
+        if (dataEnded || session.completedSteps() >= plan.totalSteps()) {
+            return finish();
+        }
+        requestBatch();
+        return this;
     }
 
     private Behavior<Command> finish() {
@@ -234,6 +275,14 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     }
 
     private Behavior<Command> onStop(Stop stop) {
+        if (awaitingSelection != null) {
+            stopRequested = true; // the state can be saved once the reselection is carried out
+            return this;
+        }
+        return stop();
+    }
+
+    private Behavior<Command> stop() {
         checkpoint();
         // Told directly (not as an ask reply) so that it reaches the supervisor before the Terminated signal.
         peers.supervisor().tell(new RunSupervisor.TrainerStopped(session.completedSteps()));
@@ -265,103 +314,27 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 session.method().exportDeltas());
         SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, session.state(), position);
         lastCheckpoint = t;
-        CheckpointManifest header = CheckpointManifest.newBuilder()
-                .setRunId(settings.run().id())
-                .setCheckpointId(c.id())
-                .setStep(t)
-                .setDataPosition(position.toProto(settings.data().train().toString()))
-                .setRngState(ByteString.copyFrom(ByteBuffer.allocate(8).putLong(settings.run().seed()).array()))
-                .setBaseFingerprint(c.baseFingerprint())
-                .setMethod(session.method().name())
-                .setCreatedAt(DataStreamer.now())
-                .build();
+        CheckpointManifest header = telemetry.checkpointManifest(c, position, session.method().name());
         peers.publisher().tell(new Publisher.PublishCheckpoint(header, List.of(
                 new CheckpointPart(CheckpointStore.DELTA_FILE, c.deltaFile()),
                 new CheckpointPart(CheckpointStore.STATE_FILE, c.stateFile()))));
         long bytes = c.deltaFile().toFile().length() + c.stateFile().toFile().length();
-        peers.publisher().tell(new Publisher.PublishEvent(event().setCheckpoint(CheckpointWritten.newBuilder()
-                .setCheckpointId(c.id()).setStep(t).setPath(c.deltaFile().getParent().toString())
-                .setBytes(bytes)).build()));
+        peers.publisher().tell(new Publisher.PublishEvent(telemetry.checkpointWritten(c, bytes)));
         peers.supervisor().tell(new RunSupervisor.CheckpointDone(c));
     }
 
-    private SelectionDecision askSelector(SelectionRequest request) {
-        try {
-            SelectionDecision d = AskPattern.<Selector.Command, SelectionDecision>ask(peers.selector(),
-                            reply -> new Selector.Decide(request, reply), SELECTOR_TIMEOUT,
-                            getContext().getSystem().scheduler())
-                    .toCompletableFuture().get(SELECTOR_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            decisions.add(d);
-            return d;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for the selector", e);
-        } catch (ExecutionException | TimeoutException e) {
-            throw new IllegalStateException("the selector did not decide the reselection: " + e, e);
-        }
-    }
-
-    private RunEvent.Builder event() {
-        return RunEvent.newBuilder().setRunId(settings.run().id()).setTime(DataStreamer.now());
-    }
-
-    private Metrics metrics(StepReport s) {
-        return Metrics.newBuilder()
-                .setRunId(settings.run().id())
-                .setStep(s.step())
-                .setTotalSteps(plan.unbounded() ? 0 : plan.totalSteps())
-                .setLoss(s.loss())
-                .setLearningRate(s.learningRate())
-                .setTokensPerSecond(s.tokensPerSecond())
-                .setGradNorm(s.gradNorm())
-                .setStepSeconds(s.seconds())
-                .setTokensSeen(tokensSeen)
-                .setExamplesSeen(examplesSeen)
-                .setTime(DataStreamer.now())
-                .build();
-    }
-
     /** What the reselection after step {@code t} did: per matrix the slots replaced, and the slot ages. */
-    private SelectionEvent selection(int t) {
+    private RunEvent selection(int t) {
         SpielMethod spiel = (SpielMethod) session.method();
-        SelectionEvent.Builder e = SelectionEvent.newBuilder().setRunId(settings.run().id()).setStep(t)
-                .setFraction(spiel.schedule().fraction(t));
+        List<Telemetry.ModuleChange> modules = new ArrayList<>();
         List<int[]> ages = new ArrayList<>();
         for (int i = 0; i < spiel.deltas().size(); i++) {
-            int changed = i < decisions.size() ? decisions.get(i).size() : 0;
-            e.addModules(ModuleSelection.newBuilder().setModule(spiel.deltas().get(i).module())
-                    .setDropped(changed).setGrown(changed).setActive(spiel.deltas().get(i).size()));
+            modules.add(new Telemetry.ModuleChange(spiel.deltas().get(i).module(), decisions[i].size(),
+                    spiel.deltas().get(i).size()));
             if (spiel instanceof SpielAg ag) {
                 ages.add(ag.optimizer(i).ages());
             }
         }
-        e.addAllAgeHistogram(ageHistogram(ages));
-        return e.build();
-    }
-
-    /** Buckets [0,1), [1,2), [2,4), [4,8)...: the paper's Figure 2 on a log scale; empty ones inside the range kept. */
-    static List<AgeBucket> ageHistogram(List<int[]> ages) {
-        long[] counts = new long[32];
-        for (int[] a : ages) {
-            for (int age : a) {
-                counts[age <= 0 ? 0 : 32 - Integer.numberOfLeadingZeros(age)]++;
-            }
-        }
-        int first = 0;
-        int last = counts.length - 1;
-        while (first < last && counts[first] == 0) {
-            first++;
-        }
-        while (last > first && counts[last] == 0) {
-            last--;
-        }
-        // contiguous from the first to the last non-empty bucket: readers take the buckets as one axis of edges
-        List<AgeBucket> out = new ArrayList<>();
-        for (int b = first; b <= last; b++) {
-            int min = b == 0 ? 0 : 1 << (b - 1);
-            int max = b == 0 ? 1 : (int) Math.min(Integer.MAX_VALUE, 1L << b);
-            out.add(AgeBucket.newBuilder().setMinAge(min).setMaxAge(max).setCount(counts[b]).build());
-        }
-        return out;
+        return telemetry.selection(t, spiel.schedule().fraction(t), modules, ages);
     }
 }

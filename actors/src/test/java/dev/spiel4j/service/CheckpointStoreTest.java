@@ -115,7 +115,7 @@ class CheckpointStoreTest {
 
     @Test
     void ageHistogramUsesPowerOfTwoBuckets() {
-        var buckets = TrainerActor.ageHistogram(List.of(new int[]{0, 0, 1, 2, 3}, new int[]{4, 7, 8, 100}));
+        var buckets = Telemetry.ageHistogram(List.of(new int[]{0, 0, 1, 2, 3}, new int[]{4, 7, 8, 100}));
         assertEquals(List.of("0-1:2", "1-2:1", "2-4:2", "4-8:2", "8-16:1", "16-32:0", "32-64:0", "64-128:1"), buckets.stream()
                 .map(b -> b.getMinAge() + "-" + b.getMaxAge() + ":" + b.getCount()).toList());
     }

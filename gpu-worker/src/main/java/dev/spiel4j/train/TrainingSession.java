@@ -6,6 +6,9 @@ import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.sft.SelectionDecision;
+import dev.spiel4j.peft.sft.SelectionRequest;
+import dev.spiel4j.peft.sft.SpielMethod;
 
 import java.util.List;
 
@@ -104,6 +107,31 @@ public final class TrainingSession implements AutoCloseable {
     public MethodState state() {
         requireOpen();
         return method.state();
+    }
+
+    /**
+     * Makes a SpIEL method's reselections wait for decisions made elsewhere (see {@link SpielMethod#deferSelections});
+     * other methods never reselect.
+     */
+    public void deferSelections() {
+        requireOpen();
+        if (method instanceof SpielMethod spiel) {
+            spiel.deferSelections();
+        }
+    }
+
+    /** The requests of a reselection waiting for its decisions, one per delta; empty when none waits. */
+    public List<SelectionRequest> pendingSelection() {
+        return method instanceof SpielMethod spiel ? spiel.pendingSelection() : List.of();
+    }
+
+    /** Carries out the decisions for {@link #pendingSelection()}, in the same order. */
+    public void applySelection(List<SelectionDecision> decisions) {
+        requireOpen();
+        if (!(method instanceof SpielMethod spiel)) {
+            throw new IllegalStateException(method.name() + " does not reselect");
+        }
+        spiel.applySelection(decisions);
     }
 
     public SessionSpec spec() {

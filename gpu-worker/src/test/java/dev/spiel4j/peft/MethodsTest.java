@@ -71,13 +71,13 @@ class MethodsTest {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 2)) {
             SpielMa ma = (SpielMa) MethodSpec.spielMa(new Budget.Density(0.1))
                     .withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR).create(model, 12);
-            List<dev.spiel4j.peft.sft.SelectionRequest> requests = new java.util.ArrayList<>();
-            ma.setSelector(request -> {
-                requests.add(request);
-                return dev.spiel4j.peft.sft.DropGrowSelector.decide(request);
-            });
+            ma.deferSelections();
             Trainer trainer = new Trainer(model, ma, 1f);
             trainer.step(List.of(data.get(0)), 0.05f);
+            List<dev.spiel4j.peft.sft.SelectionRequest> requests = ma.pendingSelection();
+            assertThrows(IllegalStateException.class, ma::state, "no state is saved while decisions are outstanding");
+            ma.applySelection(requests.stream().map(dev.spiel4j.peft.sft.DropGrowSelector::decide).toList());
+            assertTrue(ma.pendingSelection().isEmpty());
             assertEquals(List.of(TinyLm.V, TinyLm.UP, TinyLm.DOWN),
                     requests.stream().map(dev.spiel4j.peft.sft.SelectionRequest::module).toList(),
                     "one request per matrix at the step-1 reselection");
@@ -104,6 +104,12 @@ class MethodsTest {
             }
             for (int t = 2; t <= 12; t++) {
                 trainer.step(List.of(data.get(t % 2)), 0.05f);
+                boolean reselection = ma.schedule().isReselection(t);
+                assertEquals(reselection, !ma.pendingSelection().isEmpty(), "step " + t);
+                if (reselection) {
+                    ma.applySelection(ma.pendingSelection().stream()
+                            .map(dev.spiel4j.peft.sft.DropGrowSelector::decide).toList());
+                }
             }
             for (SparseDelta d : ma.deltas()) {
                 assertEquals(d.size(), Arrays.stream(d.indices()).distinct().count());

@@ -24,7 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.Function;
 
 /**
  * SpIEL: a {@link SparseDelta} per targeted matrix, trained with W frozen, whose indices are dropped and regrown on a
@@ -67,7 +66,10 @@ public abstract class SpielMethod implements FineTuningMethod {
      */
     protected final NDManager held;
 
-    private Function<SelectionRequest, SelectionDecision> selector = DropGrowSelector::decide;
+    /** Whether a reselection waits for decisions from elsewhere ({@link #deferSelections()}). */
+    private boolean deferSelections;
+    /** The requests of a deferred reselection, until {@link #applySelection} carries out their decisions. */
+    private List<SelectionRequest> pendingSelection = List.of();
     private boolean closed;
     private NDManager stepScope;
     private int step;
@@ -249,6 +251,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         if (stepScope != null) {
             throw new IllegalStateException("step " + step + " was begun but never updated");
         }
+        requireNoPendingSelection("begin step " + t);
         if (t != lastStep + 1) {
             throw new IllegalArgumentException("step " + t + " does not follow step " + lastStep);
         }
@@ -283,20 +286,67 @@ public abstract class SpielMethod implements FineTuningMethod {
             optimize(i, deltas.get(i).valueArray(), g.get(i), lr, gradScale);
         }
         afterOptimize(t);
-        boolean reselect = schedule.isReselection(t);
         for (int i = 0; i < deltas.size(); i++) {
-            SparseDelta d = deltas.get(i);
-            if (reselect) {
-                SelectionDecision decision = selector.apply(selectionRequest(i, t, schedule.replacements(d.size(), t)));
-                reslot(i, () -> d.replace(decision));
-                onReplaced(i, decision);
-            } else if (merged[i] != null) {
-                merged[i].write(d.valueArray());
+            if (merged[i] != null) {
+                merged[i].write(deltas.get(i).valueArray());
+            }
+        }
+        boolean reselect = schedule.isReselection(t);
+        if (reselect) {
+            List<SelectionRequest> requests = new ArrayList<>(deltas.size());
+            for (int i = 0; i < deltas.size(); i++) {
+                requests.add(selectionRequest(i, t, schedule.replacements(deltas.get(i).size(), t)));
+            }
+            pendingSelection = List.copyOf(requests);
+            if (!deferSelections) {
+                applySelection(requests.stream().map(DropGrowSelector::decide).toList());
             }
         }
         endStep();
         lastStep = t;
         return reselect;
+    }
+
+    /**
+     * From now on a reselection waits for decisions made elsewhere (a selector actor, a coordinator): the update of
+     * a reselection step leaves one request per delta in {@link #pendingSelection()}, and {@link #applySelection}
+     * carries out the decisions, which must be {@link DropGrowSelector#decide}'s for those requests. Until then no
+     * step begins and no state is saved. By default the method decides itself, inside the update.
+     */
+    public void deferSelections() {
+        deferSelections = true;
+    }
+
+    /** The requests of the last reselection, one per delta in order, while their decisions are outstanding. */
+    public List<SelectionRequest> pendingSelection() {
+        return pendingSelection;
+    }
+
+    /**
+     * Carries out the decisions for {@link #pendingSelection()}, one per delta in order: the slots move (the merged
+     * weights with them) and the optimizer is seeded.
+     */
+    public void applySelection(List<SelectionDecision> decisions) {
+        if (pendingSelection.isEmpty()) {
+            throw new IllegalStateException("no reselection is waiting for decisions");
+        }
+        if (decisions.size() != deltas.size()) {
+            throw new IllegalArgumentException(decisions.size() + " decisions for " + deltas.size() + " deltas");
+        }
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            SelectionDecision decision = decisions.get(i);
+            reslot(i, () -> d.replace(decision));
+            onReplaced(i, decision);
+        }
+        pendingSelection = List.of();
+    }
+
+    private void requireNoPendingSelection(String action) {
+        if (!pendingSelection.isEmpty()) {
+            throw new IllegalStateException("cannot " + action + ": the reselection of step " + lastStep
+                    + " waits for its decisions");
+        }
     }
 
     @Override
@@ -373,15 +423,6 @@ public abstract class SpielMethod implements FineTuningMethod {
     /** The inputs of delta {@code i}'s reselection at step {@code t}, replacing up to {@code n} slots. */
     protected abstract SelectionRequest selectionRequest(int i, int t, int n);
 
-    /**
-     * Who turns a {@link SelectionRequest} into a {@link SelectionDecision}: by default the local pure
-     * {@link DropGrowSelector#decide}; a service can route requests to a selector elsewhere, which must answer with
-     * the same pure function's result.
-     */
-    public void setSelector(Function<SelectionRequest, SelectionDecision> selector) {
-        this.selector = java.util.Objects.requireNonNull(selector, "selector");
-    }
-
     /** Hook after delta {@code i}'s slots were replaced (optimizer seeding). */
     protected void onReplaced(int i, SelectionDecision decision) {
     }
@@ -407,6 +448,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         if (stepScope != null) {
             throw new IllegalStateException("cannot save state in the middle of step " + step);
         }
+        requireNoPendingSelection("save state");
         Map<String, HostTensor> out = new LinkedHashMap<>(exportTensors());
         saveExtra(out);
         return new MethodState(name(), lastStep, out);

@@ -1,0 +1,111 @@
+package dev.spiel4j.service;
+
+import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.Batches;
+import dev.spiel4j.data.ExampleEncoder;
+import dev.spiel4j.data.TokenizedData;
+import dev.spiel4j.data.TokenizedExample;
+import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.peft.sft.DropGrowSelector;
+import dev.spiel4j.peft.sft.SelectionDecision;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The trainer alone, its peers played by probes: it positions the data, asks for batches, steps, and at a SpIEL
+ * reselection asks the selector for every matrix's decision without waiting on a thread, reporting the step only
+ * once the decisions are carried out; the data's end ends the run with a checkpoint.
+ */
+class TrainerActorTest {
+    private static final ActorTestKit KIT = ActorTestKit.create();
+
+    @TempDir
+    Path dir;
+
+    @AfterAll
+    static void stop() {
+        KIT.shutdownTestKit();
+    }
+
+    @Test
+    void asksTheSelectorForEveryMatrixAndReportsTheStepOnceItsDecisionsAreCarriedOut() throws IOException {
+        Path data = SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl");
+        RunSettings settings = RunSettings.from(RunSettings.load(null, List.of(
+                "run.id=trainer-test",
+                "run.dir=\"" + dir.resolve("runs") + "\"",
+                "model.path=\"" + SharedAssets.file("model/stories260K.gguf") + "\"",
+                "data.train=\"" + data + "\"",
+                "data.seq-len=32",
+                "batch.size=2",
+                "method.name=spiel-ma",
+                "method.reselection-interval=2",
+                "method.selection-steps=2",
+                "schedule.steps=3",
+                "checkpoint.interval=0",
+                "eval.interval=0",
+                "device=cpu")));
+        LoadedModel model = ModelLoader.load(settings.model().path());
+        RunPlan plan = RunPlan.of(settings, model);
+        List<TokenizedExample> examples = TokenizedData.load(data,
+                new ExampleEncoder(model.tokenizer(), 33, ExampleEncoder.Overflow.TRUNCATE)).examples();
+
+        TestProbe<DataStreamer.Command> streamer = KIT.createTestProbe();
+        TestProbe<Selector.Command> selector = KIT.createTestProbe();
+        TestProbe<Evaluator.Command> evaluator = KIT.createTestProbe();
+        TestProbe<Publisher.Command> publisher = KIT.createTestProbe();
+        TestProbe<RunSupervisor.Command> supervisor = KIT.createTestProbe();
+        KIT.spawn(TrainerActor.create(plan, new TrainerActor.Peers(streamer.getRef(), selector.getRef(),
+                evaluator.getRef(), publisher.getRef(), supervisor.getRef()), FailureInjection.NONE));
+
+        streamer.expectMessageClass(DataStreamer.ResetTo.class);
+        assertEquals(0, supervisor.expectMessageClass(RunSupervisor.TrainerStarted.class).step());
+        int reselectionsAnswered = 0;
+        for (int step = 1; step <= 3; step++) {
+            Batch batch = Batches.pad(examples.subList(2 * step, 2 * step + 2), 32);
+            streamer.expectMessageClass(DataStreamer.NextBatch.class).replyTo()
+                    .tell(new DataStreamer.Served(batch, StreamPosition.InFile.start()));
+            if (step == 2) {
+                // the reselection: one request per targeted matrix, and nothing reported until all are answered
+                List<Selector.Decide> asked = new ArrayList<>();
+                int matrices = plan.model().config().layers() * 7;
+                for (int i = 0; i < matrices; i++) {
+                    asked.add(selector.expectMessageClass(Selector.Decide.class));
+                }
+                supervisor.expectNoMessage();
+                streamer.expectNoMessage();
+                // answered out of order: each decision still goes to its own matrix
+                for (int i = asked.size() - 1; i >= 0; i--) {
+                    Selector.Decide d = asked.get(i);
+                    SelectionDecision decision = DropGrowSelector.decide(d.request());
+                    assertFalse(decision.size() == 0 && d.request().replacements() > 0, d.request().module());
+                    d.replyTo().tell(decision);
+                    reselectionsAnswered++;
+                }
+            }
+            StepReport report = supervisor.expectMessageClass(RunSupervisor.StepDone.class).report();
+            assertEquals(step, report.step());
+            assertEquals(step == 2, report.reselected());
+            assertTrue(Double.isFinite(report.loss()));
+        }
+        selector.expectNoMessage();
+        assertEquals(plan.model().config().layers() * 7, reselectionsAnswered);
+        // the last step ends the run: a final checkpoint, then the trainer is done
+        assertEquals(3, supervisor.expectMessageClass(RunSupervisor.CheckpointDone.class).checkpoint().step());
+        assertEquals(3, supervisor.expectMessageClass(RunSupervisor.TrainerFinished.class).step());
+    }
+}
