@@ -1,13 +1,5 @@
 package dev.spiel4j.service;
 
-import dev.spiel4j.config.RunSettings;
-import dev.spiel4j.data.Batches;
-import dev.spiel4j.data.ExampleEncoder;
-import dev.spiel4j.data.TokenizedData;
-import dev.spiel4j.data.TokenizedExample;
-import dev.spiel4j.io.LoadedModel;
-import dev.spiel4j.io.ModelLoader;
-import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.proto.v1.EvalResult;
 import dev.spiel4j.train.TrainingSession;
@@ -44,26 +36,15 @@ class EvaluatorTest {
 
     @Test
     void scoresTheSnapshotItIsSentAndReportsItToThePublisherAndTheSupervisor() throws IOException {
-        Path data = SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl");
-        RunSettings settings = RunSettings.from(RunSettings.load(null, List.of(
-                "run.id=evaluator-test",
-                "run.dir=\"" + dir.resolve("runs") + "\"",
-                "model.path=\"" + SharedAssets.file("model/stories260K.gguf") + "\"",
-                "data.train=\"" + data + "\"",
-                "data.seq-len=32",
+        RunPlan plan = TestPlans.stories260K(dir, "evaluator-test",
                 "schedule.steps=2",
                 "eval.holdout-examples=4",
-                "eval.max-examples=4",
-                "device=cpu")));
-        LoadedModel model = ModelLoader.load(settings.model().path());
-        RunPlan plan = RunPlan.of(settings, model);
+                "eval.max-examples=4");
         MethodState untrained;
         MethodState trained;
         try (TrainingSession session = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
             untrained = session.state();
-            List<TokenizedExample> examples = TokenizedData.load(data,
-                    new ExampleEncoder(model.tokenizer(), 33, ExampleEncoder.Overflow.TRUNCATE)).examples();
-            session.step(List.of(Batches.pad(examples.subList(0, 4), 32)), 0.05f);
+            session.step(List.of(TestPlans.batch(plan, 0, 4)), 0.05f);
             trained = session.state();
         }
 

@@ -1,14 +1,6 @@
 package dev.spiel4j.service;
 
-import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.data.Batches;
-import dev.spiel4j.data.ExampleEncoder;
-import dev.spiel4j.data.TokenizedData;
-import dev.spiel4j.data.TokenizedExample;
-import dev.spiel4j.io.LoadedModel;
-import dev.spiel4j.io.ModelLoader;
-import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.peft.sft.DropGrowSelector;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -44,25 +36,14 @@ class TrainerActorTest {
 
     @Test
     void asksTheSelectorForEveryMatrixAndReportsTheStepOnceItsDecisionsAreCarriedOut() throws IOException {
-        Path data = SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl");
-        RunSettings settings = RunSettings.from(RunSettings.load(null, List.of(
-                "run.id=trainer-test",
-                "run.dir=\"" + dir.resolve("runs") + "\"",
-                "model.path=\"" + SharedAssets.file("model/stories260K.gguf") + "\"",
-                "data.train=\"" + data + "\"",
-                "data.seq-len=32",
+        RunPlan plan = TestPlans.stories260K(dir, "trainer-test",
                 "batch.size=2",
                 "method.name=spiel-ma",
                 "method.reselection-interval=2",
                 "method.selection-steps=2",
                 "schedule.steps=3",
                 "checkpoint.interval=0",
-                "eval.interval=0",
-                "device=cpu")));
-        LoadedModel model = ModelLoader.load(settings.model().path());
-        RunPlan plan = RunPlan.of(settings, model);
-        List<TokenizedExample> examples = TokenizedData.load(data,
-                new ExampleEncoder(model.tokenizer(), 33, ExampleEncoder.Overflow.TRUNCATE)).examples();
+                "eval.interval=0");
 
         TestProbe<DataStreamer.Command> streamer = KIT.createTestProbe();
         TestProbe<Selector.Command> selector = KIT.createTestProbe();
@@ -76,7 +57,7 @@ class TrainerActorTest {
         assertEquals(0, supervisor.expectMessageClass(RunSupervisor.TrainerStarted.class).step());
         int reselectionsAnswered = 0;
         for (int step = 1; step <= 3; step++) {
-            Batch batch = Batches.pad(examples.subList(2 * step, 2 * step + 2), 32);
+            Batch batch = TestPlans.batch(plan, 2 * step, 2 * step + 2);
             streamer.expectMessageClass(DataStreamer.NextBatch.class).replyTo()
                     .tell(new DataStreamer.Served(batch, StreamPosition.InFile.start()));
             if (step == 2) {

@@ -1,0 +1,86 @@
+package dev.spiel4j.service;
+
+import dev.spiel4j.proto.v1.DeadLetter;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The data streamer alone, the trainer and the publisher played by probes: batches come in file order, a reset to
+ * a batch's resume position serves exactly the batches that followed it (nothing lost, nothing repeated), and each
+ * unusable record goes to the publisher as a dead letter with its raw text.
+ */
+class DataStreamerTest {
+    private static final ActorTestKit KIT = ActorTestKit.create();
+
+    @TempDir
+    Path dir;
+
+    @AfterAll
+    static void stop() {
+        KIT.shutdownTestKit();
+    }
+
+    @Test
+    void servesInFileOrderResumesAtAServedPositionAndDeadLettersBrokenRecords() throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            lines.add("{\"prompt\": \"say " + i + "\", \"response\": \"" + i + " it is\"}");
+            if (i == 2) {
+                lines.add("{not json");
+            }
+            if (i == 6) {
+                lines.add("[1, 2");
+            }
+        }
+        Path file = dir.resolve("train.jsonl");
+        Files.write(file, lines);
+        RunPlan plan = TestPlans.stories260K(dir, "streamer-test", "data.train=\"" + file + "\"", "batch.size=2",
+                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=4");
+        TestProbe<Publisher.Command> publisher = KIT.createTestProbe();
+        TestProbe<DataStreamer.Reply> trainer = KIT.createTestProbe();
+        ActorRef<DataStreamer.Command> streamer = KIT.spawn(DataStreamer.create(plan, "", publisher.getRef()));
+
+        streamer.tell(new DataStreamer.ResetTo(DataStreamer.start(plan.settings())));
+        List<DataStreamer.Served> served = new ArrayList<>();
+        for (int b = 0; b < 4; b++) {
+            streamer.tell(new DataStreamer.NextBatch(trainer.getRef()));
+            served.add(trainer.expectMessageClass(DataStreamer.Served.class));
+        }
+        for (int b = 0; b < 4; b++) {
+            assertEquals(2, served.get(b).batch().size(), "batch " + b);
+        }
+        Set<String> raw = new java.util.TreeSet<>();
+        for (int i = 0; i < 2; i++) {
+            DeadLetter d = publisher.expectMessageClass(Publisher.PublishDeadLetter.class).deadLetter();
+            raw.add(d.getRaw().toStringUtf8());
+            assertEquals("streamer-test", d.getRunId());
+        }
+        assertEquals(Set.of("{not json", "[1, 2"), raw);
+
+        // after a reset to the first batch's resume position, the second and third batches come again, unchanged
+        streamer.tell(new DataStreamer.ResetTo(served.get(0).resume()));
+        for (int b = 1; b < 4; b++) {
+            streamer.tell(new DataStreamer.NextBatch(trainer.getRef()));
+            DataStreamer.Served again = trainer.expectMessageClass(DataStreamer.Served.class);
+            assertEquals(served.get(b).batch().exampleIds(), again.batch().exampleIds(), "batch " + b);
+            assertEquals(served.get(b).resume(), again.resume(), "resume position of batch " + b);
+        }
+        // file order: the records' lines, the broken lines 4 and 9 left out
+        List<Integer> linesServed = served.stream().flatMap(s -> s.batch().exampleIds().stream())
+                .map(id -> Integer.parseInt(id.substring(id.lastIndexOf(':') + 1))).toList();
+        assertEquals(List.of(1, 2, 3, 5, 6, 7, 8, 10), linesServed);
+    }
+}
