@@ -1,11 +1,14 @@
 package dev.spiel4j.service;
 
 import dev.spiel4j.proto.v1.DeadLetter;
+import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.JUnit5TestKitBuilder;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestKitJUnit5Extension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -22,16 +25,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * a batch's resume position serves exactly the batches that followed it (nothing lost, nothing repeated), and each
  * unusable record goes to the publisher as a dead letter with its raw text.
  */
+@ExtendWith(TestKitJUnit5Extension.class)
 class DataStreamerTest {
-    private static final ActorTestKit KIT = ActorTestKit.create();
+    @JUnit5TestKit
+    ActorTestKit kit = new JUnit5TestKitBuilder().build();
 
     @TempDir
     Path dir;
-
-    @AfterAll
-    static void stop() {
-        KIT.shutdownTestKit();
-    }
 
     @Test
     void servesInFileOrderResumesAtAServedPositionAndDeadLettersBrokenRecords() throws IOException {
@@ -49,9 +49,9 @@ class DataStreamerTest {
         Files.write(file, lines);
         RunPlan plan = TestPlans.stories260K(dir, "streamer-test", "data.train=\"" + file + "\"", "batch.size=2",
                 "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=4");
-        TestProbe<Publisher.Command> publisher = KIT.createTestProbe();
-        TestProbe<DataStreamer.Reply> trainer = KIT.createTestProbe();
-        ActorRef<DataStreamer.Command> streamer = KIT.spawn(DataStreamer.create(plan, "", publisher.getRef()));
+        TestProbe<Publisher.Command> publisher = kit.createTestProbe();
+        TestProbe<DataStreamer.Reply> trainer = kit.createTestProbe();
+        ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef()));
 
         streamer.tell(new DataStreamer.ResetTo(DataStreamer.start(plan.settings())));
         List<DataStreamer.Served> served = new ArrayList<>();

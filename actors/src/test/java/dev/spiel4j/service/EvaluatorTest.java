@@ -3,11 +3,14 @@ package dev.spiel4j.service;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.proto.v1.EvalResult;
 import dev.spiel4j.train.TrainingSession;
+import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.JUnit5TestKitBuilder;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestKitJUnit5Extension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -23,16 +26,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (the same state twice gives the same bits, a trained one another loss), reports each result to both, and answers a
  * drain once what was asked before it is done.
  */
+@ExtendWith(TestKitJUnit5Extension.class)
 class EvaluatorTest {
-    private static final ActorTestKit KIT = ActorTestKit.create();
+    @JUnit5TestKit
+    ActorTestKit kit = new JUnit5TestKitBuilder().build();
 
     @TempDir
     Path dir;
-
-    @AfterAll
-    static void stop() {
-        KIT.shutdownTestKit();
-    }
 
     @Test
     void scoresTheSnapshotItIsSentAndReportsItToThePublisherAndTheSupervisor() throws IOException {
@@ -48,10 +48,10 @@ class EvaluatorTest {
             trained = session.state();
         }
 
-        TestProbe<Publisher.Command> publisher = KIT.createTestProbe();
-        TestProbe<RunSupervisor.Command> supervisor = KIT.createTestProbe();
-        TestProbe<Evaluator.Drained> drained = KIT.createTestProbe();
-        ActorRef<Evaluator.Command> evaluator = KIT.spawn(Evaluator.create(plan, publisher.getRef(),
+        TestProbe<Publisher.Command> publisher = kit.createTestProbe();
+        TestProbe<RunSupervisor.Command> supervisor = kit.createTestProbe();
+        TestProbe<Evaluator.Drained> drained = kit.createTestProbe();
+        ActorRef<Evaluator.Command> evaluator = kit.spawn(Evaluator.create(plan, publisher.getRef(),
                 supervisor.getRef()));
         evaluator.tell(new Evaluator.Evaluate(0, untrained));
         evaluator.tell(new Evaluator.Evaluate(1, trained));

@@ -3,10 +3,13 @@ package dev.spiel4j.service;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.peft.sft.DropGrowSelector;
 import dev.spiel4j.peft.sft.SelectionDecision;
+import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.JUnit5TestKitBuilder;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestKitJUnit5Extension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -23,16 +26,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * reselection asks the selector for every matrix's decision without waiting on a thread, reporting the step only
  * once the decisions are carried out; the data's end ends the run with a checkpoint.
  */
+@ExtendWith(TestKitJUnit5Extension.class)
 class TrainerActorTest {
-    private static final ActorTestKit KIT = ActorTestKit.create();
+    @JUnit5TestKit
+    ActorTestKit kit = new JUnit5TestKitBuilder().build();
 
     @TempDir
     Path dir;
-
-    @AfterAll
-    static void stop() {
-        KIT.shutdownTestKit();
-    }
 
     @Test
     void asksTheSelectorForEveryMatrixAndReportsTheStepOnceItsDecisionsAreCarriedOut() throws IOException {
@@ -45,12 +45,12 @@ class TrainerActorTest {
                 "checkpoint.interval=0",
                 "eval.interval=0");
 
-        TestProbe<DataStreamer.Command> streamer = KIT.createTestProbe();
-        TestProbe<Selector.Command> selector = KIT.createTestProbe();
-        TestProbe<Evaluator.Command> evaluator = KIT.createTestProbe();
-        TestProbe<Publisher.Command> publisher = KIT.createTestProbe();
-        TestProbe<RunSupervisor.Command> supervisor = KIT.createTestProbe();
-        KIT.spawn(TrainerActor.create(plan, new TrainerActor.Peers(streamer.getRef(), selector.getRef(),
+        TestProbe<DataStreamer.Command> streamer = kit.createTestProbe();
+        TestProbe<Selector.Command> selector = kit.createTestProbe();
+        TestProbe<Evaluator.Command> evaluator = kit.createTestProbe();
+        TestProbe<Publisher.Command> publisher = kit.createTestProbe();
+        TestProbe<RunSupervisor.Command> supervisor = kit.createTestProbe();
+        kit.spawn(TrainerActor.create(plan, new TrainerActor.Peers(streamer.getRef(), selector.getRef(),
                 evaluator.getRef(), publisher.getRef(), supervisor.getRef()), FailureInjection.NONE));
 
         streamer.expectMessageClass(DataStreamer.ResetTo.class);
