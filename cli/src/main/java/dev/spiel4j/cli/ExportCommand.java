@@ -48,7 +48,8 @@ final class ExportCommand extends CliCommand {
         LoadedModel base = model.load();
         SparseFineTuning tuning = SftFiles.loadFor(sftFile, base.fingerprint());
         switch (format) {
-            case peft -> SftExport.writePeftAdapter(tuning, base.config(), out);
+            case peft -> SftExport.writePeftAdapter(tuning, base.config(), base.source().toAbsolutePath().toString(),
+                    out);
             case merged -> SftExport.writeMergedModel(tuning, base, out);
         }
         List<String> files;

@@ -81,6 +81,7 @@ final class InspectCommand extends CliCommand {
             return model(); // the loader says what else is wrong
         }
         if (!isSafetensors(file)) {
+            SafeTensors.refusePyTorchPickle(file); // e.g. the fork's adapter_model.bin
             return model(); // a GGUF file; the loader says what is wrong otherwise
         }
         SafeTensors.Contents contents = SafeTensors.read(file);
@@ -156,7 +157,11 @@ final class InspectCommand extends CliCommand {
         return new Result(text.toString(), json);
     }
 
-    /** An exported adapter: its config's per-module counts, each checked against the stored values. */
+    /**
+     * An exported adapter: its config's per-module counts, each checked against the stored values, and their total:
+     * the deltas the file holds. The fork's {@code num_tunable_weights} is its budget, which can exceed what it
+     * stored (3000 against 2985 in one of its adapters), so it is shown as the config's figure, not as the count.
+     */
     private Result adapter(Path configFile) {
         ObjectNode config = JsonFiles.readObject(configFile);
         Path weights = configFile.resolveSibling(SftExport.ADAPTER_WEIGHTS);
@@ -165,8 +170,7 @@ final class InspectCommand extends CliCommand {
         if (!numDeltas.isObject()) {
             throw new ModelFormatException(configFile, "has no num_deltas object");
         }
-        StringBuilder text = new StringBuilder("exported adapter: peft_type " + config.path("peft_type").asText()
-                + ", " + config.path("num_tunable_weights").asLong() + " deltas\n");
+        StringBuilder text = new StringBuilder();
         Map<String, Object> modules = new LinkedHashMap<>();
         numDeltas.fields().forEachRemaining(e -> {
             String key = "base_model.model." + e.getKey() + ".sft_delta.values";
@@ -179,9 +183,13 @@ final class InspectCommand extends CliCommand {
             modules.put(e.getKey(), e.getValue().asLong());
             text.append(String.format(Locale.ROOT, "  %-48s %d%n", e.getKey(), e.getValue().asLong()));
         });
+        long stored = modules.values().stream().mapToLong(n -> (Long) n).sum();
+        text.insert(0, "exported adapter: peft_type " + config.path("peft_type").asText() + ", " + stored
+                + " deltas (num_tunable_weights " + config.path("num_tunable_weights").asLong() + ")\n");
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("kind", "peft-adapter");
         json.put("peft_type", config.path("peft_type").asText());
+        json.put("deltas", stored);
         json.put("num_tunable_weights", config.path("num_tunable_weights").asLong());
         json.put("num_deltas", modules);
         json.put("spiel4j", JsonFiles.MAPPER.convertValue(config.path("spiel4j"), Map.class));

@@ -319,7 +319,15 @@ class CliTest {
         JsonNode ia = run("inspect", adapter.toString(), "--json").json();
         assertEquals("peft-adapter", ia.get("kind").asText());
         assertEquals(sft.numDeltas(), ia.get("num_tunable_weights").asLong());
+        assertEquals(sft.numDeltas(), ia.get("deltas").asLong());
         assertEquals(40, ia.get("num_deltas").get(ModuleNames.linear(0, "self_attn.q_proj")).asLong());
+        assertEquals(Path.of(HF).toAbsolutePath().toString(), JSON.readTree(adapter.resolve("adapter_config.json")
+                .toFile()).get("base_model_name_or_path").asText(), "where PEFT's AutoPeftModelForCausalLM finds the base");
+        // the fork's default torch.save file is refused, saying how to re-save it; nothing is unpickled
+        Path pickle = Files.write(dir.resolve("adapter_model.bin"), new byte[]{'P', 'K', 3, 4, 0x14, 0, 8, 8, 0, 0});
+        Run refused = run("inspect", pickle.toString());
+        assertEquals(1, refused.code(), refused.err());
+        assertTrue(refused.err().contains("PyTorch pickle") && refused.err().contains("save_file"), refused.err());
 
         JsonNode is = run("inspect", a.toString(), "--json").json();
         assertEquals("sparse-fine-tuning", is.get("kind").asText());

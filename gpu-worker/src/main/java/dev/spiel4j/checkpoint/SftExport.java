@@ -40,6 +40,8 @@ import java.util.stream.IntStream;
  * {@code adapter_config.json} holds the fields of the fork's {@code SftConfig}:
  * <ul>
  *   <li>{@code peft_type} "SFT", {@code task_type} "CAUSAL_LM", {@code inference_mode} true</li>
+ *   <li>{@code base_model_name_or_path}: where the base came from, which PEFT's {@code AutoPeftModelForCausalLM}
+ *       loads the base from</li>
  *   <li>{@code num_deltas}: module path (e.g. {@code model.layers.0.self_attn.q_proj}) to its number of deltas;
  *       the fork sizes each module's delta from this map when loading</li>
  *   <li>{@code target_modules}: the short names targeted, e.g. {@code ["q_proj", ...]}</li>
@@ -58,8 +60,12 @@ public final class SftExport {
     private SftExport() {
     }
 
-    /** Writes {@link #ADAPTER_WEIGHTS} and {@link #ADAPTER_CONFIG} into {@code dir} (created if needed). */
-    public static void writePeftAdapter(SparseFineTuning sft, LlamaConfig base, Path dir) {
+    /**
+     * Writes {@link #ADAPTER_WEIGHTS} and {@link #ADAPTER_CONFIG} into {@code dir} (created if needed).
+     *
+     * @param baseModelNameOrPath the base's Hub id or path, as {@code base_model_name_or_path}
+     */
+    public static void writePeftAdapter(SparseFineTuning sft, LlamaConfig base, String baseModelNameOrPath, Path dir) {
         createDirectories(dir);
         List<HostTensor> tensors = new ArrayList<>();
         ObjectNode numDeltas = JsonFiles.MAPPER.createObjectNode();
@@ -96,6 +102,7 @@ public final class SftExport {
 
         ObjectNode config = JsonFiles.MAPPER.createObjectNode();
         config.put("peft_type", "SFT");
+        config.put("base_model_name_or_path", baseModelNameOrPath);
         config.put("task_type", "CAUSAL_LM");
         config.put("inference_mode", true);
         config.set("num_deltas", numDeltas);

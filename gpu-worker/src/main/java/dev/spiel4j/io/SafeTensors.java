@@ -72,6 +72,36 @@ public final class SafeTensors {
     private record Entry(String name, HostDType dtype, long[] shape, long begin, long end) {
     }
 
+    /**
+     * Refuses a file that {@code torch.save} wrote (see {@link #isPyTorchPickle}), saying how to re-save it as
+     * safetensors; does nothing for any other file.
+     */
+    public static void refusePyTorchPickle(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (ch.size() >= 8 && isPyTorchPickle(readFully(ch, 0, 8))) {
+                throw pickleRefused(file);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static ModelFormatException pickleRefused(Path file) {
+        return new ModelFormatException(file, "is a PyTorch pickle (torch.save), which spiel4j never loads"
+                + " (unpickling runs code); re-save it as safetensors in Python: from safetensors.torch import"
+                + " save_file; import torch; save_file(torch.load('" + file.getFileName() + "',"
+                + " weights_only=True), 'adapter_model.safetensors')");
+    }
+
+    /**
+     * Whether a file that is no safetensors file starts as {@code torch.save} writes: a zip archive (PyTorch 1.6 and
+     * later, {@code PK\3\4}) or a bare pickle (protocol 2 to 5: {@code 0x80} and the protocol number).
+     */
+    private static boolean isPyTorchPickle(ByteBuffer head) {
+        boolean zip = head.get(0) == 'P' && head.get(1) == 'K' && head.get(2) == 3 && head.get(3) == 4;
+        return zip || ((head.get(0) & 0xFF) == 0x80 && head.get(1) >= 2 && head.get(1) <= 5);
+    }
+
     /** Reads and validates a safetensors file; every problem is reported as a {@link ModelFormatException}. */
     public static Contents read(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -79,7 +109,12 @@ public final class SafeTensors {
             if (size < 8) {
                 throw new ModelFormatException(file, "file is " + size + " bytes, too short for a safetensors header");
             }
-            long headerLength = readFully(ch, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+            ByteBuffer head = readFully(ch, 0, 8);
+            long headerLength = head.order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+            boolean invalidLength = headerLength < 2 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size;
+            if (invalidLength && isPyTorchPickle(head)) {
+                throw pickleRefused(file);
+            }
             if (headerLength < 2 || headerLength > MAX_HEADER_BYTES) {
                 throw new ModelFormatException(file, "header length " + headerLength
                         + " is outside [2, " + MAX_HEADER_BYTES + "] (not a safetensors file?)");

@@ -81,7 +81,7 @@ class SftExportTest {
         LoadedModel model = Fixtures.model();
         SparseFineTuning sft = Fixtures.random(model, 64, 1e-2f, 21, "spiel-ag");
         Path out = dir.resolve("adapter");
-        SftExport.writePeftAdapter(sft, model.config(), out);
+        SftExport.writePeftAdapter(sft, model.config(), model.source().toString(), out);
 
         Map<String, Map<Long, Float>> adapter = readAdapter(out);
         assertEquals(sft.deltas().size(), adapter.size());
@@ -96,6 +96,7 @@ class SftExportTest {
         }
         JsonNode config = JsonFiles.readObject(out.resolve(SftExport.ADAPTER_CONFIG));
         assertEquals("SFT", config.path("peft_type").asText());
+        assertEquals(model.source().toString(), config.path("base_model_name_or_path").asText());
         assertEquals(64, config.path("num_deltas").path("model.layers.3.mlp.down_proj").asInt());
         assertEquals(35, config.path("num_deltas").size());
         assertEquals(List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
@@ -157,7 +158,7 @@ class SftExportTest {
 
         // Merged: the permuted GGUF weights plus deltas must equal the HF weights plus the adapter export's deltas.
         SftExport.writeMergedModel(sft, gguf, dir.resolve("merged"));
-        SftExport.writePeftAdapter(sft, interleaved, dir.resolve("adapter"));
+        SftExport.writePeftAdapter(sft, interleaved, gguf.source().toString(), dir.resolve("adapter"));
         Map<String, Map<Long, Float>> adapter = readAdapter(dir.resolve("adapter"));
         SafeTensors.Contents merged = SafeTensors.read(dir.resolve("merged/model.safetensors"));
         assertEquals(hf.tensors().keySet(), merged.tensors().keySet());

@@ -138,6 +138,18 @@ class SafeTensorsTest {
     }
 
     @Test
+    void refusesPyTorchPicklesSayingHowToResaveThem() throws IOException {
+        // what torch.save writes: a zip archive (PyTorch >= 1.6), or a bare pickle (protocol 2: 0x80 0x02)
+        for (byte[] start : List.of(new byte[]{'P', 'K', 3, 4, 0x14, 0, 8, 8, 0, 0}, new byte[]{(byte) 0x80, 2, 'c', 't', 'o', 'r', 'c', 'h'})) {
+            Path bin = dir.resolve("adapter_model.bin");
+            Files.write(bin, start);
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> SafeTensors.read(bin));
+            assertTrue(e.getMessage().contains("PyTorch pickle") && e.getMessage().contains("save_file"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
     void refusesMalformedJson() throws IOException {
         assertTrue(error(craft("{\"w\": [", 0)).contains("not valid JSON"));
         assertTrue(error(craft("[1, 2]", 0)).contains("not a JSON object"));
