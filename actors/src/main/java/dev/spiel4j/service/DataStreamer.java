@@ -19,7 +19,9 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Source;
 
+import java.util.HashSet;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Serves training batches on demand from the streams module's {@link TrainingDataStream}: {@link NextBatch}
@@ -30,7 +32,8 @@ import java.util.Optional;
  * <p>Sources: the training file ({@code data.source = file}), read pass after pass in file order, without its
  * held-out tail; or the input topic ({@code data.source = kafka}) from explicit partition offsets (never
  * committed to Kafka: the offsets live in the checkpoints). Unusable records go to the dead-letter topic and are
- * counted; records between a checkpoint and a failure are read, and dead-lettered, again after the resume.
+ * counted, each once: in the file's first pass, and not again when a reset replays steps. Only a process restart
+ * in the first pass dead-letters the records between the checkpoint and the crash a second time.
  */
 public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
 
@@ -63,7 +66,8 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     private record Pulled(int generation, Optional<Served> batch, Throwable error) implements Command {
     }
 
-    private record DeadLettered(Rejected rejected) implements Command {
+    /** A record the stream refused, read in pass {@code pass} over the file (0 for a topic). */
+    private record DeadLettered(Rejected rejected, long pass) implements Command {
     }
 
     public static Behavior<Command> create(RunPlan plan, String bootstrapServers, ActorRef<Publisher.Command> publisher) {
@@ -81,6 +85,8 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     private int generation;
     private ActorRef<Reply> waiting;
     private long deadLetters;
+    /** Source positions of the records dead-lettered so far. */
+    private final Set<String> deadLettered = new HashSet<>();
 
     private DataStreamer(ActorContext<Command> ctx, RunPlan plan, String bootstrapServers,
                          ActorRef<Publisher.Command> publisher) {
@@ -147,6 +153,12 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     }
 
     private Behavior<Command> onDeadLetter(DeadLettered d) {
+        // Once per record: later passes over the file read every broken record again (those were dead-lettered
+        // in the first pass, by this process or the one this run resumed from), and so do the steps replayed after
+        // a ResetTo.
+        if (d.pass() > 0 || !deadLettered.add(d.rejected().sourcePosition())) {
+            return this;
+        }
         deadLetters++;
         publisher.tell(new Publisher.PublishDeadLetter(telemetry.deadLetter(d.rejected())));
         return this;
@@ -167,7 +179,8 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
         servedSinceStart = position instanceof StreamPosition.InFile f && !f.at().equals(
                 StreamPosition.InFile.start().at());
         ActorRef<Command> self = getContext().getSelf();
-        Sink<Rejected, ?> dead = Sink.foreach(r -> self.tell(new DeadLettered(r)));
+        long pass = position instanceof StreamPosition.InFile f ? f.epoch() : 0;
+        Sink<Rejected, ?> dead = Sink.foreach(r -> self.tell(new DeadLettered(r, pass)));
         Source<Served, ?> source;
         if (position instanceof StreamPosition.InFile f) {
             source = TrainingDataStream.batches(

@@ -269,71 +269,97 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(TrainerStarted.class, this::onTrainerStarted)
-                .onMessage(StepDone.class, m -> {
-                    steps = m.report().step();
-                    finalLoss = m.report().loss();
-                    listener.onStep(m.report());
-                    return this;
-                })
-                .onMessage(CheckpointDone.class, m -> {
-                    checkpoints++;
-                    newestCheckpoint = Math.max(newestCheckpoint, m.checkpoint().step());
-                    lastCheckpoint = m.checkpoint().deltaFile().getParent();
-                    listener.onCheckpoint(m.checkpoint());
-                    return this;
-                })
-                .onMessage(EvalDone.class, m -> {
-                    finalEval = OptionalDouble.of(m.loss());
-                    listener.onEvaluation(m.step(), m.loss());
-                    return this;
-                })
+                .onMessage(StepDone.class, this::onStepDone)
+                .onMessage(CheckpointDone.class, this::onCheckpointDone)
+                .onMessage(EvalDone.class, this::onEvalDone)
                 .onMessage(KafkaOutageChanged.class, this::onOutage)
                 .onMessage(TrainerFinished.class, m -> end(RunSummary.Outcome.COMPLETED, m.step(), null))
                 .onMessage(Stop.class, this::onStop)
                 .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(), null))
-                .onMessage(RestartTrainer.class, m -> {
-                    if (outcome == null && !stopping) {
-                        restarts++;
-                        startTrainer();
-                    }
-                    return this;
-                })
-                .onSignal(ChildFailed.class, s -> s.getRef().equals(trainer) ? onTrainerFailed(s.getCause()) : this)
-                .onSignal(Terminated.class, s -> !s.getRef().equals(trainer) || outcome != null ? this
-                        : end(stopping ? RunSummary.Outcome.STOPPED : RunSummary.Outcome.FAILED, steps,
-                                "the trainer ended without confirming a final checkpoint"))
+                .onMessage(RestartTrainer.class, this::onRestartTrainer)
+                .onSignal(ChildFailed.class, this::onChildFailed)
+                .onSignal(Terminated.class, this::onTerminated)
                 .onMessage(StreamerTerminated.class, m -> end(RunSummary.Outcome.FAILED, steps,
                         "the training data stream failed; see the log for the cause"))
-                .onMessage(EvaluationsDrained.class, m -> {
-                    getContext().ask(Long.class, streamer, Duration.ofSeconds(30), DataStreamer.GetDeadLetters::new,
-                            (n, err) -> new DeadLettersCounted(n == null ? -1 : n));
-                    return this;
-                })
-                .onMessage(DeadLettersCounted.class, m -> {
-                    deadLetters = m.count();
-                    status(switch (outcome) {
-                        case COMPLETED -> RunStatus.State.COMPLETED;
-                        case STOPPED -> RunStatus.State.STOPPED;
-                        case FAILED -> RunStatus.State.FAILED;
-                    }, error == null ? "" : error);
-                    getContext().ask(Publisher.Flushed.class, publisher,
-                            settings.kafka().outageAfter().multipliedBy(2), Publisher.Flush::new,
-                            (ok, err) -> new PublishersFlushed());
-                    return this;
-                })
-                .onMessage(PublishersFlushed.class, m -> {
-                    result.complete(new RunSummary(settings.run().id(), settings.run().runDir(), outcome, steps,
-                            checkpoints, lastCheckpoint, deadLetters, restarts, outages, finalLoss,
-                            finalEval, (System.nanoTime() - startNanos) / 1e9, error));
-                    return Behaviors.stopped();
-                })
-                .onSignal(PostStop.class, s -> {
-                    resources.close();
-                    result.completeExceptionally(new IllegalStateException("run " + settings.run().id()
-                            + " was stopped before it could report"));
-                    return this;
-                })
+                .onMessage(EvaluationsDrained.class, this::onEvaluationsDrained)
+                .onMessage(DeadLettersCounted.class, this::onDeadLettersCounted)
+                .onMessage(PublishersFlushed.class, this::onPublishersFlushed)
+                .onSignal(PostStop.class, this::onPostStop)
                 .build();
+    }
+
+    private Behavior<Command> onStepDone(StepDone m) {
+        steps = m.report().step();
+        finalLoss = m.report().loss();
+        listener.onStep(m.report());
+        return this;
+    }
+
+    private Behavior<Command> onCheckpointDone(CheckpointDone m) {
+        checkpoints++;
+        newestCheckpoint = Math.max(newestCheckpoint, m.checkpoint().step());
+        lastCheckpoint = m.checkpoint().deltaFile().getParent();
+        listener.onCheckpoint(m.checkpoint());
+        return this;
+    }
+
+    private Behavior<Command> onEvalDone(EvalDone m) {
+        finalEval = OptionalDouble.of(m.loss());
+        listener.onEvaluation(m.step(), m.loss());
+        return this;
+    }
+
+    private Behavior<Command> onRestartTrainer(RestartTrainer m) {
+        if (outcome == null && !stopping) {
+            restarts++;
+            startTrainer();
+        }
+        return this;
+    }
+
+    private Behavior<Command> onChildFailed(ChildFailed s) {
+        return s.getRef().equals(trainer) ? onTrainerFailed(s.getCause()) : this;
+    }
+
+    /** A trainer that stops without confirming its final checkpoint ends the run. */
+    private Behavior<Command> onTerminated(Terminated s) {
+        if (!s.getRef().equals(trainer) || outcome != null) {
+            return this;
+        }
+        return end(stopping ? RunSummary.Outcome.STOPPED : RunSummary.Outcome.FAILED, steps,
+                "the trainer ended without confirming a final checkpoint");
+    }
+
+    private Behavior<Command> onEvaluationsDrained(EvaluationsDrained m) {
+        getContext().ask(Long.class, streamer, Duration.ofSeconds(30), DataStreamer.GetDeadLetters::new,
+                (n, err) -> new DeadLettersCounted(n == null ? -1 : n));
+        return this;
+    }
+
+    private Behavior<Command> onDeadLettersCounted(DeadLettersCounted m) {
+        deadLetters = m.count();
+        status(switch (outcome) {
+            case COMPLETED -> RunStatus.State.COMPLETED;
+            case STOPPED -> RunStatus.State.STOPPED;
+            case FAILED -> RunStatus.State.FAILED;
+        }, error == null ? "" : error);
+        getContext().ask(Publisher.Flushed.class, publisher, settings.kafka().outageAfter().multipliedBy(2),
+                Publisher.Flush::new, (ok, err) -> new PublishersFlushed());
+        return this;
+    }
+
+    private Behavior<Command> onPublishersFlushed(PublishersFlushed m) {
+        result.complete(new RunSummary(settings.run().id(), settings.run().runDir(), outcome, steps, checkpoints,
+                lastCheckpoint, deadLetters, restarts, outages, finalLoss, finalEval,
+                (System.nanoTime() - startNanos) / 1e9, error));
+        return Behaviors.stopped();
+    }
+
+    private Behavior<Command> onPostStop(PostStop s) {
+        resources.close();
+        result.completeExceptionally(new IllegalStateException("run " + settings.run().id()
+                + " was stopped before it could report"));
+        return this;
     }
 
     private Behavior<Command> onTrainerStarted(TrainerStarted m) {
