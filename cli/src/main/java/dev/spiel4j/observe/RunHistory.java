@@ -1,6 +1,5 @@
 package dev.spiel4j.observe;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spiel4j.io.JsonFiles;
 
@@ -170,16 +169,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
                     continue;
                 }
                 String where = name + ":" + number;
-                JsonNode node;
-                try {
-                    node = JsonFiles.MAPPER.readTree(line);
-                } catch (JsonProcessingException e) {
-                    throw new IllegalArgumentException(where + ": not valid JSON: " + e.getOriginalMessage());
-                }
-                if (node == null || !node.isObject()) {
-                    throw new IllegalArgumentException(where + ": not a JSON object");
-                }
-                sink.accept(where, node);
+                sink.accept(where, JsonFiles.objectLine(where, line));
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e); // reading a string

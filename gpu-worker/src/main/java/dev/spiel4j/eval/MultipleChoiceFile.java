@@ -1,6 +1,5 @@
 package dev.spiel4j.eval;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spiel4j.io.JsonFiles;
 
@@ -69,15 +68,7 @@ public final class MultipleChoiceFile {
 
     /** One JSON line as a question; {@code where} is {@code file:line} for error messages. */
     static Question parse(String where, String line) {
-        JsonNode node;
-        try {
-            node = JsonFiles.MAPPER.readTree(line);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON: " + e.getOriginalMessage());
-        }
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException(where + ": not a JSON object");
-        }
+        JsonNode node = JsonFiles.objectLine(where, line);
         if (node.has("choices")) {
             return arc(where, node);
         }

@@ -1,6 +1,7 @@
 package dev.spiel4j.io;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -30,6 +31,23 @@ public final class JsonFiles {
         }
         if (node == null || !node.isObject()) {
             throw new ModelFormatException(file, "is not a JSON object");
+        }
+        return (ObjectNode) node;
+    }
+
+    /**
+     * One line of a JSON-lines file as its object; an {@link IllegalArgumentException} naming {@code where}
+     * ({@code file:line}) if it is not valid JSON or not an object.
+     */
+    public static ObjectNode objectLine(String where, String line) {
+        JsonNode node;
+        try {
+            node = MAPPER.readTree(line);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(where + ": not valid JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw new IllegalArgumentException(where + ": not a JSON object");
         }
         return (ObjectNode) node;
     }
