@@ -286,22 +286,22 @@ public abstract class SpielMethod implements FineTuningMethod {
             optimize(i, deltas.get(i).valueArray(), g.get(i), lr, gradScale);
         }
         afterOptimize(t);
-        for (int i = 0; i < deltas.size(); i++) {
-            if (merged[i] != null) {
-                merged[i].write(deltas.get(i).valueArray());
-            }
-        }
         boolean reselect = schedule.isReselection(t);
-        if (reselect) {
-            List<SelectionRequest> requests = new ArrayList<>(deltas.size());
-            for (int i = 0; i < deltas.size(); i++) {
-                requests.add(selectionRequest(i, t, schedule.replacements(deltas.get(i).size(), t)));
-            }
-            pendingSelection = List.copyOf(requests);
-            if (!deferSelections) {
-                applySelection(requests.stream().map(DropGrowSelector::decide).toList());
+        List<SelectionRequest> deferred = new ArrayList<>();
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            if (!reselect) {
+                if (merged[i] != null) {
+                    merged[i].write(d.valueArray());
+                }
+            } else if (deferSelections) {
+                deferred.add(selectionRequest(i, t, schedule.replacements(d.size(), t)));
+            } else {
+                // one matrix's request at a time: the requests' host copies of slots and statistics never all live
+                replaceSlots(i, DropGrowSelector.decide(selectionRequest(i, t, schedule.replacements(d.size(), t))));
             }
         }
+        pendingSelection = List.copyOf(deferred);
         endStep();
         lastStep = t;
         return reselect;
@@ -334,12 +334,19 @@ public abstract class SpielMethod implements FineTuningMethod {
             throw new IllegalArgumentException(decisions.size() + " decisions for " + deltas.size() + " deltas");
         }
         for (int i = 0; i < deltas.size(); i++) {
-            SparseDelta d = deltas.get(i);
-            SelectionDecision decision = decisions.get(i);
-            reslot(i, () -> d.replace(decision));
-            onReplaced(i, decision);
+            replaceSlots(i, decisions.get(i));
         }
         pendingSelection = List.of();
+    }
+
+    /**
+     * Delta {@code i}'s slots move as {@code decision} says (the merged weight with them; the slots that stay get
+     * {@code W + values} written again) and its optimizer is seeded.
+     */
+    private void replaceSlots(int i, SelectionDecision decision) {
+        SparseDelta d = deltas.get(i);
+        reslot(i, () -> d.replace(decision));
+        onReplaced(i, decision);
     }
 
     private void requireNoPendingSelection(String action) {
