@@ -1,6 +1,7 @@
 package dev.spiel4j.kafka;
 
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Metric;
@@ -33,14 +34,16 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>What this class adds is what the client does not report: an outage. Each record's acknowledgement arrives
  * through its send callback; when the oldest unacknowledged record has waited longer than
- * {@link ProducerSettings#outageAfter()}, the {@link OutageListener}s hear that Kafka is away (with the client's
- * {@code connection-count} metric in the cause), and the next acknowledgement ends the outage.
+ * {@link ProducerSettings#outageAfter()} with no acknowledgement in between, the {@link OutageListener}s hear that
+ * Kafka is away (with the client's {@code connection-count} metric in the cause), and the next acknowledgement ends
+ * the outage. Waiting is counted from the later of the record's send and the last acknowledgement: records that
+ * queued up during an outage drain in several batches once Kafka is back, and that is progress, not a new outage.
  */
 public final class ServiceProducer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServiceProducer.class);
 
     private final ProducerSettings settings;
-    private final KafkaProducer<byte[], byte[]> producer;
+    private final Producer<byte[], byte[]> producer;
     private final List<OutageListener> listeners = new CopyOnWriteArrayList<>();
     private final Map<String, Integer> partitionCounts = new ConcurrentHashMap<>();
     private final ScheduledExecutorService watch;
@@ -49,15 +52,22 @@ public final class ServiceProducer implements AutoCloseable {
     /** Send time (System.nanoTime) of every unacknowledged record, by send order. */
     private final TreeMap<Long, Long> unacknowledged = new TreeMap<>();
     private long sent;
+    /** System.nanoTime of the last acknowledgement (or of the start, before the first). */
+    private long lastAcknowledgedNanos = System.nanoTime();
     private long delivered;
     private long outages;
     private Instant outageSince;
     private String lastError;
 
     public ServiceProducer(ProducerSettings settings) {
+        this(settings, new KafkaProducer<>(settings.clientConfig(), new ByteArraySerializer(),
+                new ByteArraySerializer()));
+    }
+
+    /** Over a given client: tests use Kafka's {@code MockProducer} to decide when each record is acknowledged. */
+    ServiceProducer(ProducerSettings settings, Producer<byte[], byte[]> producer) {
         this.settings = Objects.requireNonNull(settings, "settings");
-        this.producer = new KafkaProducer<>(settings.clientConfig(), new ByteArraySerializer(),
-                new ByteArraySerializer());
+        this.producer = Objects.requireNonNull(producer, "producer");
         this.watch = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "kafka-outage-watch-" + settings.clientId());
             t.setDaemon(true);
@@ -146,6 +156,7 @@ public final class ServiceProducer implements AutoCloseable {
             unacknowledged.remove(id);
             if (error == null) {
                 delivered++;
+                lastAcknowledgedNanos = System.nanoTime();
                 if (outageSince != null) {
                     endedSince = outageSince;
                     outageSince = null;
@@ -166,7 +177,10 @@ public final class ServiceProducer implements AutoCloseable {
         }
     }
 
-    /** Starts an outage when the oldest unacknowledged record has waited longer than the settings allow. */
+    /**
+     * Starts an outage when the oldest unacknowledged record has waited longer than the settings allow since it was
+     * sent or since the last acknowledgement, whichever came later.
+     */
     private void checkOutage() {
         Instant since;
         int waiting;
@@ -174,7 +188,8 @@ public final class ServiceProducer implements AutoCloseable {
             if (outageSince != null || unacknowledged.isEmpty()) {
                 return;
             }
-            long waitedNanos = System.nanoTime() - unacknowledged.firstEntry().getValue();
+            long now = System.nanoTime();
+            long waitedNanos = Math.min(now - unacknowledged.firstEntry().getValue(), now - lastAcknowledgedNanos);
             if (waitedNanos < settings.outageAfter().toNanos()) {
                 return;
             }
