@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -18,6 +19,7 @@ import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueFactory;
 import dev.spiel4j.kafka.CheckpointPublisher;
+import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.train.DeviceSetting;
@@ -35,7 +37,6 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
     public static final String ROOT = "spiel4j";
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
-    private static final Set<String> METHODS = Set.of("spiel-ag", "spiel-ma", "lora", "ia3", "full");
     private static final Set<String> FORMATS =
             Set.of("auto", "text", "alpaca", "prompt-response", "messages", "question-answer");
     private static final Set<String> TARGETS = Set.of("q", "k", "v", "o", "gate", "up", "down");
@@ -67,7 +68,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
     public record Method(String name, Budget budget, List<String> targets, int reselectionInterval,
                          int selectionSteps, double replaceFraction, String replaceSchedule, Lora lora) {
         public boolean sparse() {
-            return name.startsWith("spiel-");
+            return MethodRegistry.get(name).writesDeltas();
         }
     }
 
@@ -337,12 +338,12 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         }
 
         Method method() {
-            String name = oneOf("method.name", METHODS);
+            String name = oneOf("method.name", new LinkedHashSet<>(MethodRegistry.names()));
             Budget budget = new Budget(fraction("method.budget.density"),
                     longAtLeast("method.budget.num-deltas", 0), intAtLeast("method.budget.match-lora-rank", 0));
             int set = (budget.density() > 0 ? 1 : 0) + (budget.numDeltas() > 0 ? 1 : 0)
                     + (budget.matchLoraRank() > 0 ? 1 : 0);
-            if (name.startsWith("spiel-") && set != 1) {
+            if (MethodRegistry.get(name).writesDeltas() && set != 1) {
                 throw bad("method.budget", "set exactly one of density, num-deltas, match-lora-rank for " + name
                         + " (" + set + " are set)");
             }

@@ -133,7 +133,7 @@ public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
                 return false;
             }
             session = TrainingSession.open(plan.model(), plan.placement(),
-                    SessionSpec.unclipped(plan.spec(), plan.totalSteps()));
+                    SessionSpec.unclipped(plan.method(), plan.totalSteps()));
             choices = new MultipleChoiceScorer(session.model(), plan.model().tokenizer(),
                     plan.settings().data().seqLen());
             for (Path file : plan.settings().eval().multipleChoice()) {

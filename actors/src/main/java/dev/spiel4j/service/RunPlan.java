@@ -9,7 +9,10 @@ import dev.spiel4j.data.ReadPosition;
 import dev.spiel4j.data.RecordDecoder;
 import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.peft.Budget;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.optim.OptimizerSettings;
+import dev.spiel4j.peft.MethodConfig;
+import dev.spiel4j.peft.registry.MethodRegistry;
+import dev.spiel4j.peft.registry.MethodSettings;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.streams.BatchShape;
 import dev.spiel4j.train.LrSchedule;
@@ -26,13 +29,13 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * What a run's settings mean once the model is loaded: the method spec, the number of steps, the learning-rate
+ * What a run's settings mean once the model is loaded: the method's config, the number of steps, the learning-rate
  * schedule, how examples are decoded and encoded, and which records of the training file are trained on and which
  * are held out for evaluation. Shared read-only by the actors of a run.
  *
  * @param settings     the run's settings
  * @param model        the base model on the host (each actor builds its own engine copy from it)
- * @param spec         the fine-tuning method
+ * @param method       the fine-tuning method's config
  * @param totalSteps   optimizer steps of the run; {@link Integer#MAX_VALUE} when unbounded (continual)
  * @param encoder      tokenizes examples to at most {@code data.seq-len} tokens
  * @param decoder      parses a record of the training source
@@ -40,7 +43,7 @@ import java.util.Optional;
  * @param trainRecords records of the training file that are trained on (the rest is held out); unused for Kafka
  * @param holdout      where the held-out records of the training file start, when evaluation uses them
  */
-public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, int totalSteps,
+public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
                       ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
                       Optional<ReadPosition> holdout) {
 
@@ -71,7 +74,7 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
      */
     public SessionSpec trainingSpec() {
         double clip = settings.optimizer().gradClip();
-        return new SessionSpec(spec, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY,
+        return new SessionSpec(method, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY,
                 settings.train().activationCheckpointing() ? BackwardPass.CHECKPOINTED : BackwardPass.BLOCK_WISE);
     }
 
@@ -104,7 +107,7 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
             }
         }
         int total = totalSteps(s, trainRecords);
-        return new RunPlan(s, model, methodSpec(s), total, encoder, decoder, shape, trainRecords, holdout);
+        return new RunPlan(s, model, methodConfig(s), total, encoder, decoder, shape, trainRecords, holdout);
     }
 
     /** The learning rate at each step: linear warm-up, then the configured decay (constant when unbounded). */
@@ -134,25 +137,20 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodSpec spec, 
         return steps == 0 ? Integer.MAX_VALUE : (int) steps;
     }
 
-    private static MethodSpec methodSpec(RunSettings s) {
+    /** The method's config, built by its registration from the run's settings. */
+    private static MethodConfig methodConfig(RunSettings s) {
         RunSettings.Method m = s.method();
         RunSettings.Budget b = m.budget();
         Budget budget = b.density() > 0 ? new Budget.Density(b.density())
                 : b.numDeltas() > 0 ? new Budget.Count(b.numDeltas())
                 : b.matchLoraRank() > 0 ? new Budget.MatchLoraRank(b.matchLoraRank()) : null;
-        MethodSpec spec = switch (MethodSpec.Method.parse(m.name())) {
-            case SPIEL_AG -> MethodSpec.spielAg(budget);
-            case SPIEL_MA -> MethodSpec.spielMa(budget);
-            case LORA -> MethodSpec.lora(m.lora().rank(), (float) m.lora().alpha(), (float) m.lora().dropout());
-            case IA3 -> MethodSpec.ia3();
-            case FULL -> MethodSpec.full();
-        };
         RunSettings.Optimizer o = s.optimizer();
-        return new MethodSpec(spec.method(), spec.budget(), m.targets().stream().map(TARGETS::get).toList(),
-                spec.loraRank(), spec.loraAlpha(), spec.loraDropout(), (float) o.weightDecay(), (float) o.beta1(),
-                (float) o.beta2(), (float) o.eps(), m.reselectionInterval(), m.selectionSteps(), m.replaceFraction(),
-                DropGrowSchedule.Kind.valueOf(m.replaceSchedule().toUpperCase()), spec.candidateFactor(),
-                s.run().seed());
+        return MethodRegistry.config(m.name(), new MethodSettings(Optional.ofNullable(budget),
+                m.targets().stream().map(TARGETS::get).toList(), m.lora().rank(), (float) m.lora().alpha(),
+                (float) m.lora().dropout(), m.reselectionInterval(), m.selectionSteps(), m.replaceFraction(),
+                DropGrowSchedule.Kind.valueOf(m.replaceSchedule().toUpperCase()),
+                new OptimizerSettings((float) o.weightDecay(), (float) o.beta1(), (float) o.beta2(), (float) o.eps()),
+                s.run().seed()));
     }
 
     /** The position of every record of an example file, in order. */

@@ -143,9 +143,9 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                     + c.baseFingerprint() + " but model.path " + plan.settings().model().path() + " is "
                     + plan.model().fingerprint() + "; use the original model or another run.id");
         }
-        if (!c.state().method().equals(plan.spec().method().cliName())) {
+        if (!c.state().method().equals(plan.method().name())) {
             throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " holds a "
-                    + c.state().method() + " run but method.name is " + plan.spec().method().cliName());
+                    + c.state().method() + " run but method.name is " + plan.method().name());
         }
     }
 

@@ -13,7 +13,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
+
+import dev.spiel4j.peft.registry.MethodRegistry;
 
 /**
  * One benchmark configuration, written as a JSON file (snake_case keys) and handed unchanged to both the spiel4j
@@ -43,7 +44,6 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
                         int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches,
                         boolean activationCheckpointing) {
 
-    public static final Set<String> METHODS = Set.of("full", "lora", "ia3", "spiel-ag", "spiel-ma");
     /** The methods the Python peer runs. */
     public static final List<String> PEER_METHODS = List.of("lora", "full");
     private static final ObjectMapper JSON = new ObjectMapper()
@@ -59,7 +59,8 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
     public BenchSpec {
         require(workload != null && !workload.isBlank(), "workload is required");
         require(model != null, "model is required");
-        require(METHODS.contains(method), "method must be one of " + METHODS + ", got " + method);
+        require(MethodRegistry.contains(method), "method must be one of " + MethodRegistry.names() + ", got "
+                + method);
         require(budget != null, "budget is required");
         require("fp32".equals(dtype) || "bf16".equals(dtype), "dtype must be fp32 or bf16, got " + dtype);
         require(threads > 0, "threads must be positive, got " + threads);

@@ -5,6 +5,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import dev.spiel4j.peft.registry.MethodRegistry;
+
 /**
  * The suites of {@code ./spiel4j bench}: which configurations, sweeps and bisections each runs. The real model
  * (stories260K, GGUF for spiel4j, the HF checkpoint for the peer) trains on instruction batches the caller
@@ -14,8 +16,8 @@ import java.util.Map;
  * learning rates are starting points to tune once the engine runs.
  */
 public final class BenchSuites {
-    /** Every method, in report order. */
-    public static final List<String> METHODS = List.of("full", "lora", "ia3", "spiel-ag", "spiel-ma");
+    /** Every registered method, in registration order. */
+    public static final List<String> METHODS = MethodRegistry.names();
     /** Methods compared on the large random shape (full fine-tuning's optimizer state alone is 8 bytes/weight). */
     static final List<String> LARGE_METHODS = List.of("lora", "spiel-ag", "spiel-ma");
     static final int RANK = 8;
@@ -155,8 +157,12 @@ public final class BenchSuites {
 
     private static BenchSpec spec(BenchSpec.Model model, String method, long deltas, int rank, String dtype,
                                   int threads, int steps, int warmup, String batches) {
+        Double lr = LR.get(method);
+        if (lr == null) {
+            throw new IllegalStateException("the suites have no learning rate for method '" + method + "' (BenchSuites.LR)");
+        }
         return new BenchSpec("engine", model, method, new BenchSpec.Budget(rank, 2.0 * rank, 0, deltas), dtype, threads,
-                steps, warmup, LR.get(method), 0, 42, batches, false);
+                steps, warmup, lr, 0, 42, batches, false);
     }
 
     private static String synthetic(Inputs in, String name, int vocab, int seqLen) {

@@ -7,7 +7,10 @@ import dev.spiel4j.io.ModelLoader;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.peft.Budget;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.optim.OptimizerSettings;
+import dev.spiel4j.peft.MethodConfig;
+import dev.spiel4j.peft.registry.MethodRegistry;
+import dev.spiel4j.peft.registry.MethodSettings;
 import dev.spiel4j.train.BackwardPass;
 import dev.spiel4j.train.DeviceSetting;
 import dev.spiel4j.train.EngineModel;
@@ -79,17 +82,13 @@ public final class EngineWorkload implements BenchWorkload {
     }
 
     /** The spec's method: sparse methods get the spec's delta count (or LoRA's count at its rank when 0). */
-    static MethodSpec methodSpec(BenchSpec spec) {
+    static MethodConfig methodConfig(BenchSpec spec) {
         BenchSpec.Budget b = spec.budget();
         Budget sparse = b.deltas() > 0 ? new Budget.Count(b.deltas()) : new Budget.MatchLoraRank(b.loraRank());
-        MethodSpec m = switch (MethodSpec.Method.parse(spec.method())) {
-            case SPIEL_AG -> MethodSpec.spielAg(sparse);
-            case SPIEL_MA -> MethodSpec.spielMa(sparse);
-            case LORA -> MethodSpec.lora(b.loraRank(), (float) b.loraAlpha(), (float) b.loraDropout());
-            case IA3 -> MethodSpec.ia3();
-            case FULL -> MethodSpec.full();
-        };
-        return m.withWeightDecay((float) spec.weightDecay()).withSeed(spec.seed());
+        return MethodRegistry.config(spec.method(), MethodSettings.defaults(sparse)
+                .withLora(b.loraRank(), (float) b.loraAlpha(), (float) b.loraDropout())
+                .withOptimizer(OptimizerSettings.DEFAULTS.withWeightDecay((float) spec.weightDecay()))
+                .withSeed(spec.seed()));
     }
 
     @Override
@@ -108,7 +107,7 @@ public final class EngineWorkload implements BenchWorkload {
 
     /** What the session trains: the spec's method over warm-up + measured steps, unclipped, its backward pass. */
     static SessionSpec sessionSpec(BenchSpec spec) {
-        return SessionSpec.unclipped(methodSpec(spec), spec.warmupSteps() + spec.steps()).withBackward(
+        return SessionSpec.unclipped(methodConfig(spec), spec.warmupSteps() + spec.steps()).withBackward(
                 spec.activationCheckpointing() ? BackwardPass.CHECKPOINTED : BackwardPass.BLOCK_WISE);
     }
 

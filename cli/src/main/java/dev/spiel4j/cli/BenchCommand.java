@@ -23,7 +23,7 @@ import java.util.Map;
  * and PNG plots into {@code --out}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Benchmark full, lora, ia3, spiel-ag and spiel-ma side by side (and the Python peer).")
+        description = "Benchmark every fine-tuning method side by side (and the Python peer).")
 final class BenchCommand extends CliCommand {
     /** Rows of the real instruction batches; the batch shape the quick suite trains stories260K with. */
     private static final int SEQ_LEN = 128;

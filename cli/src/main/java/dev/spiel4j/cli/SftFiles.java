@@ -4,7 +4,7 @@ import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseMerge;
 import dev.spiel4j.model.LlamaModel;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.service.CheckpointStore;
 
 import java.io.IOException;
@@ -123,20 +123,18 @@ final class SftFiles {
                     : file + " was written by a " + sft.method() + " run";
             return what + ": its fine-tuning is not sparse; " + file.getFileName() + " holds no deltas and the"
                     + " trained " + sft.method() + " weights are only in the checkpoint's " + CheckpointStore.STATE_FILE
-                    + ", which --sft cannot apply (only " + MethodSpec.Method.SPIEL_AG.cliName() + " and "
-                    + MethodSpec.Method.SPIEL_MA.cliName() + " runs write deltas)";
+                    + ", which --sft cannot apply (only " + String.join(" and ", sparseMethods()) + " runs write deltas)";
         }
         return file + " holds no deltas (method " + sft.method() + "): there is nothing to apply";
     }
 
-    /** Whether {@code method} names a training method that is not sparse (LoRA, (IA)3, full fine-tuning). */
+    /** Whether {@code method} names a registered training method that is not sparse (LoRA, (IA)3, full). */
     private static boolean denseMethod(String method) {
-        for (MethodSpec.Method m : MethodSpec.Method.values()) {
-            if (m.cliName().equals(method)) {
-                return m != MethodSpec.Method.SPIEL_AG && m != MethodSpec.Method.SPIEL_MA;
-            }
-        }
-        return false;
+        return MethodRegistry.contains(method) && !MethodRegistry.get(method).writesDeltas();
+    }
+
+    private static List<String> sparseMethods() {
+        return MethodRegistry.names().stream().filter(m -> MethodRegistry.get(m).writesDeltas()).toList();
     }
 
     /** {@link #load} that also refuses the file unless it was trained on the base with {@code fingerprint}. */

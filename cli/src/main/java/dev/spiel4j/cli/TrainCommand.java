@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.service.CheckpointStore;
 import dev.spiel4j.service.ProgressListener;
 import dev.spiel4j.service.RunSummary;
@@ -50,8 +51,17 @@ final class TrainCommand extends CliCommand {
     @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data (eval.data; default: a held-out slice).")
     String evalData;
 
-    @Option(names = "--method", paramLabel = "NAME", description = "spiel-ag, spiel-ma, lora, ia3 or full (method.name).")
+    @Option(names = "--method", paramLabel = "NAME", completionCandidates = MethodNames.class,
+            description = "One of ${COMPLETION-CANDIDATES} (method.name).")
     String method;
+
+    /** The registered methods' names, for picocli's help and completion. */
+    static final class MethodNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return MethodRegistry.names().iterator();
+        }
+    }
 
     @Option(names = "--density", paramLabel = "D", description = "Sparse budget as a fraction of all parameters.")
     Double density;

@@ -50,15 +50,11 @@ public final class AdamW implements AutoCloseable {
      * @param manager the state's sub-manager is opened here (a long-lived one: the model's, a method's)
      * @param shape   the shape of the parameter array the optimizer updates
      */
-    public AdamW(NDManager manager, Shape shape, float beta1, float beta2, float eps, float weightDecay) {
-        if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weightDecay >= 0)) {
-            throw new IllegalArgumentException("AdamW needs 0 <= beta < 1, eps > 0, weight decay >= 0; got beta1=" + beta1
-                    + " beta2=" + beta2 + " eps=" + eps + " weightDecay=" + weightDecay);
-        }
-        this.beta1 = beta1;
-        this.beta2 = beta2;
-        this.eps = eps;
-        this.weightDecay = weightDecay;
+    public AdamW(NDManager manager, Shape shape, OptimizerSettings settings) {
+        this.beta1 = settings.beta1();
+        this.beta2 = settings.beta2();
+        this.eps = settings.eps();
+        this.weightDecay = settings.weightDecay();
         this.shape = shape;
         this.state = manager.newSubManager();
         this.m = state.zeros(shape, DataType.FLOAT32);

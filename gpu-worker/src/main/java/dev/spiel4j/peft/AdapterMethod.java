@@ -3,6 +3,7 @@ package dev.spiel4j.peft;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.optim.OptimizerSettings;
 
 import java.util.List;
 import java.util.Map;
@@ -13,19 +14,19 @@ import java.util.Map;
  * export and resume state are the same for all of them and live here.
  */
 public abstract class AdapterMethod implements FineTuningMethod {
-    protected final MethodSpec spec;
+    private final String name;
     protected final DenseParameters params;
     private int lastStep;
 
     /** @param manager the model's manager (the parameters live in a sub-manager of it until {@link #close()}) */
-    protected AdapterMethod(MethodSpec spec, NDManager manager) {
-        this.spec = spec;
-        this.params = new DenseParameters(spec, manager);
+    protected AdapterMethod(String name, OptimizerSettings optimizer, NDManager manager) {
+        this.name = name;
+        this.params = new DenseParameters(optimizer, manager);
     }
 
     @Override
     public String name() {
-        return spec.method().cliName();
+        return name;
     }
 
     @Override

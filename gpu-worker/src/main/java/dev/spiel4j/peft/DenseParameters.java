@@ -10,6 +10,7 @@ import dev.spiel4j.engine.Casts;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.optim.OptimizerSettings;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -38,7 +39,7 @@ public final class DenseParameters implements AutoCloseable {
 
     private final Map<String, Param> params = new LinkedHashMap<>();
     private final Map<String, NDArray> leaves = new LinkedHashMap<>();
-    private final MethodSpec spec;
+    private final OptimizerSettings optimizer;
     /** Holds the values, their per-tensor views and the optimizer state. */
     private final NDManager held;
     /** The initial values of the tensors declared so far, until the engine arrays are made. */
@@ -51,8 +52,8 @@ public final class DenseParameters implements AutoCloseable {
     private NDManager scope;
 
     /** @param manager the model's manager: the engine arrays live in a sub-manager of it until {@link #close()} */
-    public DenseParameters(MethodSpec spec, NDManager manager) {
-        this.spec = spec;
+    public DenseParameters(OptimizerSettings optimizer, NDManager manager) {
+        this.optimizer = optimizer;
         this.held = manager.newSubManager();
     }
 
@@ -91,7 +92,7 @@ public final class DenseParameters implements AutoCloseable {
                 views.put(e.getKey(), slice.reshape(new Shape(p.shape())));
             }
         }
-        adam = new AdamW(held, new Shape(total), spec.beta1(), spec.beta2(), spec.eps(), spec.weightDecay());
+        adam = new AdamW(held, new Shape(total), optimizer);
     }
 
     public boolean inStep() {

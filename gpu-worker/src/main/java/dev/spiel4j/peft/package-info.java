@@ -1,8 +1,9 @@
 /**
  * Fine-tuning methods behind one interface, {@link dev.spiel4j.peft.FineTuningMethod}: SpIEL-AG and SpIEL-MA
  * ({@code peft.sft}), LoRA ({@code peft.lora}), (IA)3 ({@code peft.ia3}) and full fine-tuning ({@code peft.full}).
- * A {@link dev.spiel4j.peft.MethodSpec} names the method, its {@link dev.spiel4j.peft.Budget} and targets and its
- * hyperparameters, and creates the method for a model.
+ * Like PEFT, each method package holds the method's config record ({@link dev.spiel4j.peft.MethodConfig}: its
+ * targets, {@link dev.spiel4j.peft.Budget}, hyperparameters; it creates the method for a model) beside the method
+ * itself, and {@code peft.registry} maps method names to the code that builds their configs from a run's settings.
  *
  * <p>Trainable values and optimizer state live on the engine, in sub-managers of the model's manager that the
  * method closes: SpIEL's delta values and indices, LoRA's and (IA)3's tensors (slices of one array per method), the

@@ -1,6 +1,6 @@
 package dev.spiel4j.train;
 
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.MethodConfig;
 
 import java.util.Objects;
 
@@ -8,12 +8,12 @@ import java.util.Objects;
  * What a {@link TrainingSession} trains: the fine-tuning method, for how many update steps (SpIEL's drop/grow
  * schedule is laid out over them), with which gradient clipping.
  *
- * @param method      the method with its budget, hyperparameters and seed
+ * @param method      the method's config (budget, hyperparameters, seed)
  * @param totalSteps  update steps of the whole run ({@link Integer#MAX_VALUE}: until stopped)
  * @param maxGradNorm clip the global gradient norm to this; {@link Float#POSITIVE_INFINITY} does not clip
  * @param backward    how each step's backward pass runs (block-wise, or with activation checkpointing)
  */
-public record SessionSpec(MethodSpec method, int totalSteps, float maxGradNorm, BackwardPass backward) {
+public record SessionSpec(MethodConfig method, int totalSteps, float maxGradNorm, BackwardPass backward) {
 
     public SessionSpec {
         Objects.requireNonNull(method, "method");
@@ -27,7 +27,7 @@ public record SessionSpec(MethodSpec method, int totalSteps, float maxGradNorm, 
     }
 
     /** With block-wise backward passes. */
-    public SessionSpec(MethodSpec method, int totalSteps, float maxGradNorm) {
+    public SessionSpec(MethodConfig method, int totalSteps, float maxGradNorm) {
         this(method, totalSteps, maxGradNorm, BackwardPass.BLOCK_WISE);
     }
 
@@ -37,7 +37,7 @@ public record SessionSpec(MethodSpec method, int totalSteps, float maxGradNorm, 
     }
 
     /** Without gradient clipping (the benchmarks, as the Python peer trains; evaluation, which never steps). */
-    public static SessionSpec unclipped(MethodSpec method, int totalSteps) {
+    public static SessionSpec unclipped(MethodConfig method, int totalSteps) {
         return new SessionSpec(method, totalSteps, Float.POSITIVE_INFINITY);
     }
 }

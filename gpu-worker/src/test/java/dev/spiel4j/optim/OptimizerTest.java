@@ -69,7 +69,7 @@ class OptimizerTest {
     @Test
     void adamWUsesPerElementAgesAndSeeds() {
         try (NDManager manager = NDManager.newBaseManager()) {
-            AdamW adam = new AdamW(manager, new Shape(2), 0.9f, 0.999f, 1e-8f, 0.1f);
+            AdamW adam = new AdamW(manager, new Shape(2), new OptimizerSettings(0.1f, 0.9f, 0.999f, 1e-8f));
             adam.seed(new int[]{1}, new float[]{0.3f}, new float[]{0.04f}); // element 1 grown with seeded moments
             NDArray p = EngineArrays.of(manager, new float[]{1f, 1f});
             NDArray g = EngineArrays.of(manager, new float[]{0.5f, 0.5f});
@@ -97,7 +97,7 @@ class OptimizerTest {
         float wd = 0.1f;
         try (NDManager manager = NDManager.newBaseManager()) {
             // a 2-d parameter (full fine-tuning's weights are matrices); the reference sees it flat, row-major
-            AdamW engine = new AdamW(manager, new Shape(7, 43), beta1, beta2, eps, wd);
+            AdamW engine = new AdamW(manager, new Shape(7, 43), new OptimizerSettings(wd, beta1, beta2, eps));
             HostAdamW host = new HostAdamW(n, beta1, beta2, eps, wd);
             float[] p = gaussian(rng, n, 1);
             NDArray params = EngineArrays.of(manager, p, new Shape(7, 43));

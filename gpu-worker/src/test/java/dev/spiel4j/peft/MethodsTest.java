@@ -6,7 +6,12 @@ import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.model.LinearLayers;
+import dev.spiel4j.peft.full.FullConfig;
+import dev.spiel4j.peft.ia3.Ia3Config;
+import dev.spiel4j.peft.lora.LoraConfig;
+import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
+import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.sft.SparseDelta;
 import dev.spiel4j.peft.sft.SpielMa;
 import dev.spiel4j.train.Trainer;
@@ -30,8 +35,8 @@ class MethodsTest {
     void budgetIsAFractionOfAllParametersSplitInProportionWithFloor() {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 1)) {
             // All params: embed 16*8 + v 8*8 + up 12*8 + down 8*12 + head 16*8 = 512; targets 64 + 96 + 96 = 256.
-            assertEquals(512, MethodSpec.parameterCount(model.weights()));
-            List<TargetMatrix> targets = MethodSpec.resolveTargets(model.weights(), dev.spiel4j.model.ModuleNames.BLOCK_LINEARS);
+            assertEquals(512, model.weights().values().stream().mapToLong(a -> a.getShape().size()).sum());
+            List<TargetMatrix> targets = TargetMatrix.resolve(model.parameterShapes(), dev.spiel4j.model.ModuleNames.BLOCK_LINEARS);
             assertEquals(List.of(TinyLm.V, TinyLm.UP, TinyLm.DOWN), targets.stream().map(TargetMatrix::module).toList());
             long total = new Budget.Density(0.1).total(targets, 512);
             assertEquals(51, total);
@@ -41,9 +46,9 @@ class MethodsTest {
                     () -> Budget.split(257, targets));
             assertTrue(e.getMessage().contains("exceeds"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> new Budget.Density(0));
-            assertThrows(IllegalArgumentException.class, () -> MethodSpec.Method.parse("dora"));
+            assertThrows(IllegalArgumentException.class, () -> MethodRegistry.get("dora"));
             assertThrows(IllegalArgumentException.class,
-                    () -> MethodSpec.resolveTargets(model.weights(), List.of("self_attn.q_proj")));
+                    () -> TargetMatrix.resolve(model.parameterShapes(), List.of("self_attn.q_proj")));
         }
     }
 
@@ -52,12 +57,12 @@ class MethodsTest {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 1); NDManager scope = model.manager().newSubManager()) {
             NDArray tokens = scope.create(new long[]{1, 2, 3, 4}, new Shape(1, 4));
             float[] base = model.forward(scope, tokens, null, LinearLayers.DENSE).toFloatArray();
-            FineTuningMethod ia3 = MethodSpec.ia3().create(model, 5);
+            FineTuningMethod ia3 = Ia3Config.defaults().create(model, 5);
             assertEquals(8 + 12, ia3.trainableParameters(), "v output (8) and down input (12); the tiny model has no k");
             assertArrayEquals(base, model.forward(scope, tokens, null, ia3).toFloatArray(), 1e-6f);
 
             float[] embedBefore = model.weights().get("model.embed_tokens.weight").toFloatArray();
-            FineTuningMethod full = MethodSpec.full().create(model, 5);
+            FineTuningMethod full = FullConfig.defaults().create(model, 5);
             assertEquals(512, full.trainableParameters());
             new Trainer(model, full, 1f).step(TinyLm.rule(VOCAB, 1, 2, 4, 1), 0.01f);
             assertFalse(Arrays.equals(embedBefore, model.weights().get("model.embed_tokens.weight").toFloatArray()),
@@ -69,7 +74,7 @@ class MethodsTest {
     void spielMaReselectionKeepsInvariantsAndGrowsByAccumulators() {
         List<Batch> data = TinyLm.rule(VOCAB, 2, 4, 6, 3);
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 2)) {
-            SpielMa ma = (SpielMa) MethodSpec.spielMa(new Budget.Density(0.1))
+            SpielMa ma = (SpielMa) SpielConfig.ma(new Budget.Density(0.1))
                     .withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR).create(model, 12);
             ma.deferSelections();
             Trainer trainer = new Trainer(model, ma, 1f);
@@ -134,7 +139,7 @@ class MethodsTest {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 3)) {
             Map<String, float[]> before = new java.util.HashMap<>();
             model.weights().forEach((name, w) -> before.put(name, w.toFloatArray()));
-            MethodSpec spec = MethodSpec.spielAg(new Budget.Count(30)).withSchedule(3, 1, 0.5,
+            MethodConfig spec = SpielConfig.ag(new Budget.Count(30)).withSchedule(3, 1, 0.5,
                     DropGrowSchedule.Kind.LINEAR);
             FineTuningMethod ag = spec.create(model, 9);
             Trainer trainer = new Trainer(model, ag, 1f);
@@ -162,19 +167,19 @@ class MethodsTest {
     @Test
     void everyMethodResumesExactlyFromItsState() {
         List<Batch> data = TinyLm.rule(VOCAB, 3, 2, 5, 6);
-        List<MethodSpec> specs = List.of(
-                MethodSpec.spielMa(new Budget.Count(30)).withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
-                MethodSpec.lora(2, 4f, 0.2f), MethodSpec.ia3(), MethodSpec.full());
-        for (MethodSpec spec : specs) {
+        List<MethodConfig> specs = List.of(
+                SpielConfig.ma(new Budget.Count(30)).withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
+                LoraConfig.of(2, 4f, 0.2f), Ia3Config.defaults(), FullConfig.defaults());
+        for (MethodConfig spec : specs) {
             Map<String, HostTensor> straight = run(spec, data, -1);
             Map<String, HostTensor> resumed = run(spec, data, 4);
             assertEquals(straight.keySet(), resumed.keySet());
             straight.forEach((name, t) -> assertEquals(t.data(), resumed.get(name).data(),
-                    spec.method() + " " + name + ": identical bytes"));
+                    spec.name() + " " + name + ": identical bytes"));
         }
     }
 
-    private static Map<String, HostTensor> run(MethodSpec spec, List<Batch> data, int stopAt) {
+    private static Map<String, HostTensor> run(MethodConfig spec, List<Batch> data, int stopAt) {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 3)) {
             FineTuningMethod m = spec.create(model, 9);
             Trainer trainer = new Trainer(model, m, 1f);

@@ -19,7 +19,9 @@ import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.sft.SpielConfig;
+import dev.spiel4j.peft.full.FullConfig;
+import dev.spiel4j.peft.MethodConfig;
 import dev.spiel4j.peft.sft.SpielAg;
 import dev.spiel4j.train.StepResult;
 import dev.spiel4j.train.Trainer;
@@ -108,7 +110,7 @@ class QuantizedLlamaTest {
         assertEquals(loaded.config().tensorShapes().keySet(), nf4.parameterShapes().keySet());
         assertEquals(new Shape(loaded.config().ffnDim(), loaded.config().dim()),
                 nf4.parameterShapes().get(ModuleNames.linear(2, "mlp.up_proj") + ".weight"));
-        assertThrows(IllegalArgumentException.class, () -> MethodSpec.full().create(nf4, 1));
+        assertThrows(IllegalArgumentException.class, () -> FullConfig.defaults().create(nf4, 1));
     }
 
     /** The reference for qSpIEL: a dense model whose block linears are the host-dequantized NF4 weights. */
@@ -184,7 +186,7 @@ class QuantizedLlamaTest {
     void spielAgStepsOnNf4ReduceTheLossExactlyAsOnTheDequantizedWeights() throws IOException {
         List<Batch> batches = batches(Files.readString(SharedAssets.file("data/tinystories_valid_head.txt")), 4, 64);
         int steps = 12;
-        MethodSpec spec = MethodSpec.spielAg(new Budget.Density(0.02)).withSeed(5);
+        MethodConfig spec = SpielConfig.ag(new Budget.Density(0.02)).withSeed(5);
         FineTuningMethod method = spec.create(nf4, steps);
         assertInstanceOf(SpielAg.class, method);
         Trainer trainer = new Trainer(nf4, method, 1f);

@@ -20,7 +20,11 @@ import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.sft.SpielConfig;
+import dev.spiel4j.peft.lora.LoraConfig;
+import dev.spiel4j.peft.ia3.Ia3Config;
+import dev.spiel4j.peft.full.FullConfig;
+import dev.spiel4j.peft.MethodConfig;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import org.junit.jupiter.api.BeforeAll;
@@ -80,22 +84,22 @@ class BitIdenticalStepsTest {
     static Stream<Arguments> configurations() {
         Budget budget = new Budget.MatchLoraRank(4);
         // reselection every 2 steps with a one-step phase: steps 2 and 4 drop and grow
-        MethodSpec ag = MethodSpec.spielAg(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
-        MethodSpec ma = MethodSpec.spielMa(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
-        MethodSpec lora = MethodSpec.lora(4, 8f, 0.1f);
-        MethodSpec ia3 = MethodSpec.ia3();
-        MethodSpec full = MethodSpec.full();
+        MethodConfig ag = SpielConfig.ag(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
+        MethodConfig ma = SpielConfig.ma(budget).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR);
+        MethodConfig lora = LoraConfig.of(4, 8f, 0.1f);
+        MethodConfig ia3 = Ia3Config.defaults();
+        MethodConfig full = FullConfig.defaults();
         List<Arguments> out = new ArrayList<>();
         // 200 deltas over 35 matrices of >= 4096 weights: the deltas' gradient is gathered (Appendix E), not dense
-        MethodSpec sparseMa = MethodSpec.spielMa(new Budget.Count(200)).withSchedule(2, 1, 0.5,
+        MethodConfig sparseMa = SpielConfig.ma(new Budget.Count(200)).withSchedule(2, 1, 0.5,
                 DropGrowSchedule.Kind.LINEAR);
-        for (MethodSpec spec : List.of(ag, ma, sparseMa, lora, ia3, full)) {
+        for (MethodConfig spec : List.of(ag, ma, sparseMa, lora, ia3, full)) {
             out.add(Arguments.of(spec, DataType.FLOAT32, WeightStorage.DENSE));
         }
-        for (MethodSpec spec : List.of(ag, ma, lora, ia3)) { // full fine-tuning trains float32 weights only
+        for (MethodConfig spec : List.of(ag, ma, lora, ia3)) { // full fine-tuning trains float32 weights only
             out.add(Arguments.of(spec, DataType.FLOAT16, WeightStorage.DENSE));
         }
-        for (MethodSpec spec : List.of(ag, ma, lora)) {
+        for (MethodConfig spec : List.of(ag, ma, lora)) {
             out.add(Arguments.of(spec, DataType.FLOAT32, WeightStorage.NF4));
         }
         return out.stream();
@@ -103,7 +107,7 @@ class BitIdenticalStepsTest {
 
     @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("configurations")
-    void collectionsBetweenForwardAndBackwardAndBetweenStepsChangeNothing(MethodSpec spec, DataType compute,
+    void collectionsBetweenForwardAndBackwardAndBetweenStepsChangeNothing(MethodConfig spec, DataType compute,
                                                                            WeightStorage storage) {
         Run calm = train(spec, compute, storage, BackwardPass.BLOCK_WISE, false);
         Run tortured = train(spec, compute, storage, BackwardPass.BLOCK_WISE, true);
@@ -112,7 +116,7 @@ class BitIdenticalStepsTest {
 
     @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("configurations")
-    void blockWiseAndCheckpointedStepsEqualTheWholeGraphStep(MethodSpec spec, DataType compute,
+    void blockWiseAndCheckpointedStepsEqualTheWholeGraphStep(MethodConfig spec, DataType compute,
                                                              WeightStorage storage) {
         Run whole = train(spec, compute, storage, BackwardPass.WHOLE_GRAPH, false);
         for (BackwardPass pass : List.of(BackwardPass.BLOCK_WISE, BackwardPass.CHECKPOINTED)) {
@@ -122,7 +126,7 @@ class BitIdenticalStepsTest {
         // is short; the default keeps all positions of these batches together
         long vocab = loaded.config().vocabSize();
         assertSameRun(whole, train(spec, compute, storage, BackwardPass.BLOCK_WISE, false, 24 * vocab));
-        if (spec.loraDropout() == 0) {
+        if (!(spec instanceof LoraConfig lora && lora.dropout() > 0)) {
             // evaluation (block by block, head in chunks) against the whole graph's logits at the same values:
             // the first step's loss, taken before any update, from the same batches
             assertEquals(Double.doubleToRawLongBits(whole.results.get(0).loss()),
@@ -158,12 +162,12 @@ class BitIdenticalStepsTest {
                        Map<String, ByteBuffer> state, double evalBefore, double evalLoss) {
     }
 
-    private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, BackwardPass pass,
+    private static Run train(MethodConfig spec, DataType compute, WeightStorage storage, BackwardPass pass,
                              boolean torture) {
         return train(spec, compute, storage, pass, torture, Long.MAX_VALUE);
     }
 
-    private static Run train(MethodSpec spec, DataType compute, WeightStorage storage, BackwardPass pass,
+    private static Run train(MethodConfig spec, DataType compute, WeightStorage storage, BackwardPass pass,
                              boolean torture, long headChunkLogits) {
         try (NDManager root = NDManager.newBaseManager();
              LlamaModel model = LlamaModel.create(loaded, root, compute, storage);

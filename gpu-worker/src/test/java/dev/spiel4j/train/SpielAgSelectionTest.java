@@ -8,7 +8,7 @@ import ai.djl.training.GradientCollector;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.sft.CandidateStats;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.peft.sft.SparseDelta;
@@ -41,7 +41,7 @@ class SpielAgSelectionTest {
             int total = 20;
             Map<String, float[]> base = new HashMap<>();
             model.weights().forEach((name, w) -> base.put(name, w.toFloatArray()));
-            SpielAg ag = (SpielAg) MethodSpec.spielAg(new Budget.Density(0.1))
+            SpielAg ag = (SpielAg) SpielConfig.ag(new Budget.Density(0.1))
                     .withSchedule(4, 2, 0.5, DropGrowSchedule.Kind.LINEAR).withSeed(4).create(model, total);
             Trainer trainer = new Trainer(model, ag, 1e-3f); // tight clipping: statistics must still be raw
             int n = ag.deltas().size();

@@ -10,7 +10,12 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.FineTuningMethod;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.sft.SpielConfig;
+import dev.spiel4j.peft.lora.LoraConfig;
+import dev.spiel4j.peft.ia3.Ia3Config;
+import dev.spiel4j.peft.full.FullConfig;
+import dev.spiel4j.peft.MethodConfig;
+import dev.spiel4j.optim.OptimizerSettings;
 import dev.spiel4j.peft.MethodState;
 import org.junit.jupiter.api.Test;
 
@@ -24,15 +29,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TrainerTest {
     private static final int VOCAB = 16;
 
-    private static MethodSpec spec(String method) {
+    private static MethodConfig spec(String method, long seed) {
         return switch (method) {
-            case "spiel-ag" -> MethodSpec.spielAg(new Budget.Density(0.2)).withSchedule(6, 2, 0.3,
-                    dev.spiel4j.peft.sft.DropGrowSchedule.Kind.LINEAR);
-            case "spiel-ma" -> MethodSpec.spielMa(new Budget.Density(0.2)).withSchedule(6, 2, 0.3,
-                    dev.spiel4j.peft.sft.DropGrowSchedule.Kind.COSINE);
-            case "lora" -> MethodSpec.lora(4, 8f, 0.1f);
-            case "ia3" -> MethodSpec.ia3();
-            default -> MethodSpec.full();
+            case "spiel-ag" -> SpielConfig.ag(new Budget.Density(0.2)).withSchedule(6, 2, 0.3,
+                    dev.spiel4j.peft.sft.DropGrowSchedule.Kind.LINEAR).withSeed(seed);
+            case "spiel-ma" -> SpielConfig.ma(new Budget.Density(0.2)).withSchedule(6, 2, 0.3,
+                    dev.spiel4j.peft.sft.DropGrowSchedule.Kind.COSINE).withSeed(seed);
+            case "lora" -> LoraConfig.of(4, 8f, 0.1f).withSeed(seed);
+            case "ia3" -> Ia3Config.defaults();
+            default -> FullConfig.defaults();
         };
     }
 
@@ -51,7 +56,7 @@ class TrainerTest {
         for (String name : List.of("spiel-ag", "spiel-ma", "lora", "ia3", "full")) {
             try (TinyLm model = new TinyLm(VOCAB, 16, 32, 7)) {
                 int steps = 30;
-                FineTuningMethod method = spec(name).withSeed(3).create(model, steps);
+                FineTuningMethod method = spec(name, 3).create(model, steps);
                 Trainer trainer = new Trainer(model, method, 1.0f);
                 double before = trainer.evaluate(eval);
                 LrSchedule lr = LrSchedule.warmupLinearDecay(lr(name), 2, steps);
@@ -78,7 +83,7 @@ class TrainerTest {
         // its weights' .grad accumulated (muli(0) kept it).
         for (String name : List.of("spiel-ag", "spiel-ma", "lora", "ia3", "full")) {
             try (TinyLm model = new TinyLm(VOCAB, 16, 32, 7)) {
-                FineTuningMethod method = spec(name).withSeed(3).create(model, 10);
+                FineTuningMethod method = spec(name, 3).create(model, 10);
                 Trainer trainer = new Trainer(model, method, 1.0f);
                 var before = method.exportTensors();
                 NDArray head = model.weights().get("lm_head.weight");
@@ -109,7 +114,7 @@ class TrainerTest {
         float[][] results = new float[2][];
         for (int run = 0; run < 2; run++) {
             try (TinyLm model = new TinyLm(VOCAB, 8, 12, 7)) {
-                FineTuningMethod m = MethodSpec.spielAg(new Budget.Count(40)).withSeed(1).create(model, 10);
+                FineTuningMethod m = SpielConfig.ag(new Budget.Count(40)).withSeed(1).create(model, 10);
                 Trainer trainer = new Trainer(model, m, Float.POSITIVE_INFINITY);
                 StepResult r = trainer.step(run == 0 ? data : List.of(merged), 0.01f);
                 results[run] = new float[]{(float) r.loss(), (float) r.gradNorm()};
@@ -136,8 +141,9 @@ class TrainerTest {
 
     /** Trains SpIEL-AG for {@code steps}; with {@code stopAt}, saves state there and resumes in a fresh method. */
     private static List<DeltaTensor> trainAg(List<Batch> data, int steps, Integer stopAt) {
-        MethodSpec spec = MethodSpec.spielAg(new Budget.Density(0.1)).withSchedule(4, 2, 0.5,
-                dev.spiel4j.peft.sft.DropGrowSchedule.Kind.LINEAR).withWeightDecay(0.1f).withSeed(9);
+        MethodConfig spec = SpielConfig.ag(new Budget.Density(0.1)).withSchedule(4, 2, 0.5,
+                dev.spiel4j.peft.sft.DropGrowSchedule.Kind.LINEAR)
+                .withOptimizer(OptimizerSettings.DEFAULTS.withWeightDecay(0.1f)).withSeed(9);
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 5)) {
             FineTuningMethod m = spec.create(model, steps);
             Trainer trainer = new Trainer(model, m, 1f);
@@ -160,7 +166,7 @@ class TrainerTest {
         List<Batch> data = TinyLm.rule(VOCAB, 2, 4, 8, 3);
         for (String name : List.of("spiel-ag", "lora", "full")) {
             try (TinyLm model = new TinyLm(VOCAB, 16, 32, 7)) {
-                FineTuningMethod m = spec(name).create(model, 60);
+                FineTuningMethod m = spec(name, 0).create(model, 60);
                 Trainer trainer = new Trainer(model, m, 1f);
                 int[] live = new int[51];
                 for (int t = 1; t <= 50; t++) {
@@ -178,14 +184,14 @@ class TrainerTest {
     @Test
     void loraStartsAtTheBaseModelWithRTimesInPlusOutParameters() {
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 7); NDManager scope = model.manager().newSubManager()) {
-            FineTuningMethod lora = MethodSpec.lora(3, 16f, 0f).create(model, 10);
+            FineTuningMethod lora = LoraConfig.of(3, 16f, 0f).create(model, 10);
             // Targets of the tiny model: v (8x8), up (12x8), down (8x12).
             assertEquals(3L * ((8 + 8) + (12 + 8) + (8 + 12)), lora.trainableParameters());
             NDArray tokens = scope.create(new long[]{1, 2, 3, 4, 5, 6}, new Shape(2, 3));
             float[] base = model.forward(scope, tokens, null, LinearLayers.DENSE).toFloatArray();
             float[] withLora = model.forward(scope, tokens, null, lora).toFloatArray();
             assertArrayEquals(base, withLora, 1e-6f);
-            FineTuningMethod ag = MethodSpec.spielAg(new Budget.MatchLoraRank(3)).create(model, 10);
+            FineTuningMethod ag = SpielConfig.ag(new Budget.MatchLoraRank(3)).create(model, 10);
             assertEquals(lora.trainableParameters(), ag.trainableParameters(), 2, "budget matching LoRA r=3 (floor per matrix)");
             assertArrayEquals(base, model.forward(scope, tokens, null, ag).toFloatArray(), 1e-6f, "phi starts at 0");
         }
@@ -201,7 +207,7 @@ class TrainerTest {
                 good.attentionMask(), good.exampleIds());
         for (String name : List.of("spiel-ag", "lora", "full")) {
             try (TinyLm model = new TinyLm(VOCAB, 8, 12, 7)) {
-                FineTuningMethod m = spec(name).create(model, 10);
+                FineTuningMethod m = spec(name, 0).create(model, 10);
                 Trainer trainer = new Trainer(model, m, 1f);
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                         () -> trainer.step(List.of(bad), 0.01f));

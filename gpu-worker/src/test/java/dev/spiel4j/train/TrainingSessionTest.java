@@ -24,7 +24,11 @@ import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.HostArrays;
-import dev.spiel4j.peft.MethodSpec;
+import dev.spiel4j.peft.sft.SpielConfig;
+import dev.spiel4j.peft.lora.LoraConfig;
+import dev.spiel4j.peft.ia3.Ia3Config;
+import dev.spiel4j.peft.full.FullConfig;
+import dev.spiel4j.peft.MethodConfig;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import org.junit.jupiter.api.Test;
@@ -106,24 +110,23 @@ class TrainingSessionTest {
     }
 
     /** LoRA of rank 4 (alpha 8), or a sparse method at LoRA rank 4's budget; no weight decay; the run's seed. */
-    static MethodSpec method(String name, long seed) {
-        MethodSpec spec = switch (MethodSpec.Method.parse(name)) {
-            case SPIEL_AG -> MethodSpec.spielAg(new Budget.MatchLoraRank(4));
-            case SPIEL_MA -> MethodSpec.spielMa(new Budget.MatchLoraRank(4));
-            case LORA -> MethodSpec.lora(4, 8f, 0f);
+    static MethodConfig method(String name, long seed) {
+        return switch (name) {
+            case "spiel-ag" -> SpielConfig.ag(new Budget.MatchLoraRank(4)).withSeed(seed);
+            case "spiel-ma" -> SpielConfig.ma(new Budget.MatchLoraRank(4)).withSeed(seed);
+            case "lora" -> LoraConfig.of(4, 8f, 0f).withSeed(seed);
             default -> throw new IllegalArgumentException(name);
         };
-        return spec.withWeightDecay(0f).withSeed(seed);
     }
 
     /** {@link #method}, with a sparse method reselecting often (after steps 2, 6, 10, ...) so short runs cross it. */
-    static MethodSpec busy(String name, long seed) {
-        MethodSpec spec = method(name, seed);
-        return spec.method() == MethodSpec.Method.LORA ? spec
-                : spec.withSchedule(4, 2, 0.3, DropGrowSchedule.Kind.LINEAR);
+    static MethodConfig busy(String name, long seed) {
+        MethodConfig config = method(name, seed);
+        return config instanceof SpielConfig spiel ? spiel.withSchedule(4, 2, 0.3, DropGrowSchedule.Kind.LINEAR)
+                : config;
     }
 
-    static TrainingSession open(MethodSpec method, int steps) {
+    static TrainingSession open(MethodConfig method, int steps) {
         return TrainingSession.open(LOADED, CPU, new SessionSpec(method, steps, 1f));
     }
 
@@ -201,9 +204,9 @@ class TrainingSessionTest {
     @ParameterizedTest
     @ValueSource(strings = {"spiel-ag", "spiel-ma", "lora", "ia3", "full"})
     void noStepLeavesEngineArraysBehind(String name) {
-        MethodSpec spec = switch (name) {
-            case "ia3" -> MethodSpec.ia3();
-            case "full" -> MethodSpec.full();
+        MethodConfig spec = switch (name) {
+            case "ia3" -> Ia3Config.defaults();
+            case "full" -> FullConfig.defaults();
             default -> busy(name, 3);
         };
         TrainingData data = data(8);
@@ -301,7 +304,7 @@ class TrainingSessionTest {
         TrainingData data = data(8);
         LrSchedule lr = LrSchedule.warmupLinearDecay(1e-2f, 1, 10);
         for (String name : List.of("spiel-ag", "spiel-ma", "lora")) {
-            MethodSpec method = busy(name, 5);
+            MethodConfig method = busy(name, 5);
             MethodState straight;
             try (TrainingSession session = open(method, 10)) {
                 trainUntil(session, new Feed(data, 5, 4, 2, ShufflePosition.START), lr, 10);
@@ -376,7 +379,7 @@ class TrainingSessionTest {
     @Test
     void aFailedOpenClosesTheModelAndCloseReleasesEverythingOnce() {
         EngineModel base = EngineModel.load(LOADED, CPU);
-        SessionSpec nothing = new SessionSpec(MethodSpec.lora(4, 8f, 0f).withTargets(List.of("no_such_proj")), 4, 1f);
+        SessionSpec nothing = new SessionSpec(LoraConfig.of(4, 8f, 0f).withTargets(List.of("no_such_proj")), 4, 1f);
         String m = assertThrows(IllegalArgumentException.class, () -> TrainingSession.open(base, nothing))
                 .getMessage();
         assertTrue(m.contains("no_such_proj"), m);
@@ -392,7 +395,7 @@ class TrainingSessionTest {
 
     @Test
     void specsAndPlacementsRefuseBadValuesByName() {
-        MethodSpec lora = method("lora", 0);
+        MethodConfig lora = method("lora", 0);
         String steps = assertThrows(IllegalArgumentException.class, () -> new SessionSpec(lora, 0, 1f)).getMessage();
         assertTrue(steps.contains("total steps") && steps.contains("0"), steps);
         String clip = assertThrows(IllegalArgumentException.class, () -> new SessionSpec(lora, 4, Float.NaN))

@@ -9,7 +9,6 @@ import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 
 import java.util.ArrayList;
@@ -24,7 +23,6 @@ import java.util.Map;
  * step on a float16 copy would round small updates away).
  */
 public final class FullFineTuning implements FineTuningMethod {
-    private final MethodSpec spec;
     private final Map<String, NDArray> weights;
     private final Map<String, AdamW> adam = new LinkedHashMap<>();
     private NDManager scope;
@@ -32,22 +30,20 @@ public final class FullFineTuning implements FineTuningMethod {
     private int lastStep;
 
     /** @param manager the model's manager: the optimizer state lives in sub-managers of it until {@link #close()} */
-    public FullFineTuning(MethodSpec spec, Map<String, NDArray> weights, NDManager manager) {
-        this.spec = spec;
+    public FullFineTuning(FullConfig config, Map<String, NDArray> weights, NDManager manager) {
         this.weights = new LinkedHashMap<>(new java.util.TreeMap<>(weights)); // name order: deterministic state layout
         for (Map.Entry<String, NDArray> e : this.weights.entrySet()) {
             if (e.getValue().getDataType() != DataType.FLOAT32) {
                 throw new IllegalArgumentException("full fine-tuning needs float32 weights; '" + e.getKey() + "' is "
                         + e.getValue().getDataType());
             }
-            adam.put(e.getKey(), new AdamW(manager, e.getValue().getShape(), spec.beta1(), spec.beta2(), spec.eps(),
-                    spec.weightDecay()));
+            adam.put(e.getKey(), new AdamW(manager, e.getValue().getShape(), config.optimizer()));
         }
     }
 
     @Override
     public String name() {
-        return spec.method().cliName();
+        return FullConfig.NAME;
     }
 
     @Override

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.Arrays;
@@ -23,8 +22,8 @@ public final class Ia3 extends AdapterMethod {
     /** Module -> whether its vector scales the input (down_proj) rather than the output (k, v). */
     private final Map<String, Boolean> scalesInput = new HashMap<>();
 
-    public Ia3(MethodSpec spec, List<TargetMatrix> targets, NDManager manager) {
-        super(spec, manager);
+    public Ia3(Ia3Config config, List<TargetMatrix> targets, NDManager manager) {
+        super(config.name(), config.optimizer(), manager);
         for (TargetMatrix t : targets) {
             boolean input = t.module().endsWith("mlp.down_proj");
             int n = input ? t.cols() : t.rows();

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.peft.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.HashSet;
@@ -17,19 +16,21 @@ import java.util.SplittableRandom;
  * LoRA baseline: {@code y = x W^T + (alpha / r) * dropout(x) A^T B^T} on the targeted linears, with
  * {@code A [r, in]} drawn like PEFT's kaiming-uniform ({@code U(-1/sqrt(in), 1/sqrt(in))}, seeded) and
  * {@code B [out, r] = 0}, so training starts at the base model. {@code r * (in + out)} parameters per target.
- * Dropout masks are drawn on the host from the spec's seed, the step, the micro-batch and the module, so runs are
+ * Dropout masks are drawn on the host from the config's seed, the step, the micro-batch and the module, so runs are
  * reproducible; no dropout outside training steps.
  */
 public final class Lora extends AdapterMethod {
+    private final LoraConfig config;
     private final Set<String> modules = new HashSet<>();
     private final float scale;
     private int step;
 
-    public Lora(MethodSpec spec, List<TargetMatrix> targets, NDManager manager) {
-        super(spec, manager);
-        this.scale = spec.loraAlpha() / spec.loraRank();
-        int r = spec.loraRank();
-        SplittableRandom rng = new SplittableRandom(spec.seed());
+    public Lora(LoraConfig config, List<TargetMatrix> targets, NDManager manager) {
+        super(config.name(), config.optimizer(), manager);
+        this.config = config;
+        this.scale = config.alpha() / config.rank();
+        int r = config.rank();
+        SplittableRandom rng = new SplittableRandom(config.seed());
         for (TargetMatrix t : targets) {
             modules.add(t.module());
             float[] a = new float[r * t.cols()];
@@ -50,8 +51,8 @@ public final class Lora extends AdapterMethod {
     @Override
     public LinearLayers trainingPass(int microBatch, boolean recordGradients) {
         int step = this.step;
-        return (module, x, weight) -> forward(module, x, weight, spec.loraDropout() > 0
-                ? new SplittableRandom(mix(mix(mix(spec.seed(), step), microBatch), module.hashCode())) : null);
+        return (module, x, weight) -> forward(module, x, weight, config.dropout() > 0
+                ? new SplittableRandom(mix(mix(mix(config.seed(), step), microBatch), module.hashCode())) : null);
     }
 
     /**
@@ -67,7 +68,7 @@ public final class Lora extends AdapterMethod {
         NDManager m = x.getManager();
         NDArray in = x;
         if (masks != null) {
-            float keep = 1 - spec.loraDropout();
+            float keep = 1 - config.dropout();
             float[] mask = new float[Math.toIntExact(x.getShape().size())];
             for (int i = 0; i < mask.length; i++) {
                 mask[i] = masks.nextDouble() < keep ? 1 / keep : 0f;

@@ -11,7 +11,6 @@ import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.HostArrays;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
@@ -48,14 +47,13 @@ public final class SpielAg extends SpielMethod {
     /** This step's dense gradient held a NaN or an infinity where candidates are chosen or read. */
     private boolean nonFiniteCandidates;
 
-    public SpielAg(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+    public SpielAg(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
                    Map<String, NDArray> weights, NDManager manager) {
-        super(spec, targets, modelParameters, totalSteps, weights, manager);
+        super(config, targets, modelParameters, totalSteps, weights, manager);
         int n = deltas.size();
         adam = new AdamW[n];
         for (int i = 0; i < n; i++) {
-            adam[i] = new AdamW(held, new Shape(deltas.get(i).size()), spec.beta1(), spec.beta2(), spec.eps(),
-                    spec.weightDecay());
+            adam[i] = new AdamW(held, new Shape(deltas.get(i).size()), config.optimizer());
         }
         stats = new Candidates[n];
         denseSum = new NDArray[n];
@@ -133,7 +131,7 @@ public final class SpielAg extends SpielMethod {
             if (lastMicroBatch) {
                 NDArray total = denseSum[i] == null ? denseGradient : denseGradient.add(denseSum[i]);
                 int k = (int) Math.min(deltas.get(i).matrix().size(),
-                        Math.max(1, Math.round(spec.candidateFactor() * deltas.get(i).size())));
+                        Math.max(1, Math.round(config.candidateFactor() * deltas.get(i).size())));
                 chosen[i] = largestMagnitudes(total, k);
                 nonFiniteCandidates |= chosen[i] == null;
                 if (chosen[i] != null) {

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.Sm3;
 import dev.spiel4j.peft.HostArrays;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
@@ -20,13 +19,13 @@ import java.util.Map;
 public final class SpielMa extends SpielMethod {
     private final Sm3[] sm3;
 
-    public SpielMa(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+    public SpielMa(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
                    Map<String, NDArray> weights, NDManager manager) {
-        super(spec, targets, modelParameters, totalSteps, weights, manager);
+        super(config, targets, modelParameters, totalSteps, weights, manager);
         sm3 = new Sm3[deltas.size()];
         for (int i = 0; i < sm3.length; i++) {
             TargetMatrix m = deltas.get(i).matrix();
-            sm3[i] = new Sm3(held, m.rows(), m.cols(), spec.eps(), spec.weightDecay());
+            sm3[i] = new Sm3(held, m.rows(), m.cols(), config.optimizer().eps(), config.optimizer().weightDecay());
         }
     }
 

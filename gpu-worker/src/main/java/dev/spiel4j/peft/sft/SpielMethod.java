@@ -12,7 +12,6 @@ import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.ModuleNames;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.TargetMatrix;
 
@@ -53,7 +52,7 @@ import java.util.SplittableRandom;
  * weight's size. The base is restored exactly by {@link #close()}.
  */
 public abstract class SpielMethod implements FineTuningMethod {
-    protected final MethodSpec spec;
+    protected final SpielConfig config;
     protected final DropGrowSchedule schedule;
     protected final List<SparseDelta> deltas;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
@@ -88,14 +87,14 @@ public abstract class SpielMethod implements FineTuningMethod {
      *                target uses a transient {@code W'}
      * @param manager the model's manager: the method's engine arrays live in a sub-manager of it
      */
-    protected SpielMethod(MethodSpec spec, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+    protected SpielMethod(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
                           Map<String, NDArray> weights, NDManager manager) {
-        this.spec = spec;
+        this.config = config;
         this.held = manager.newSubManager();
-        this.schedule = spec.schedule(totalSteps);
-        long total = spec.budget().total(targets, modelParameters);
+        this.schedule = config.schedule(totalSteps);
+        long total = config.budget().total(targets, modelParameters);
         int[] k = Budget.split(total, targets);
-        SplittableRandom rng = new SplittableRandom(spec.seed());
+        SplittableRandom rng = new SplittableRandom(config.seed());
         List<SparseDelta> list = new ArrayList<>();
         for (int i = 0; i < targets.size(); i++) {
             list.add(SparseDelta.random(targets.get(i), k[i], rng, held));
@@ -130,7 +129,7 @@ public abstract class SpielMethod implements FineTuningMethod {
 
     @Override
     public String name() {
-        return spec.method().cliName();
+        return config.name();
     }
 
     @Override

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.spiel4j.peft.Budget;
-import dev.spiel4j.peft.MethodSpec;
 import dev.spiel4j.peft.TargetMatrix;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -40,7 +39,7 @@ class SparseDeltaGradientTest {
         float[] r = gaussian(rng, TOKENS * OUT); // loss = sum(y * R), so dL/dY = R exactly
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray weight = m.create(w, new Shape(OUT, IN));
-            SpielAg method = new SpielAg(MethodSpec.spielAg(new Budget.Count(9)),
+            SpielAg method = new SpielAg(SpielConfig.ag(new Budget.Count(9)),
                     List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100,
                     merged ? Map.of(MODULE + ".weight", weight) : Map.of(), m);
             SparseDelta delta = method.deltas().get(0);
@@ -124,7 +123,7 @@ class SparseDeltaGradientTest {
         float[] w = gaussian(rng, OUT * IN);
         float[] x = gaussian(rng, TOKENS * IN);
         try (NDManager m = NDManager.newBaseManager()) {
-            SpielMa method = new SpielMa(MethodSpec.spielMa(new Budget.Count(5)),
+            SpielMa method = new SpielMa(SpielConfig.ma(new Budget.Count(5)),
                     List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10, Map.of(), m);
             NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
             NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
