@@ -2,6 +2,14 @@ package dev.spiel4j.observe;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.observe.RunLogLines.CheckpointLine;
+import dev.spiel4j.observe.RunLogLines.EvalLine;
+import dev.spiel4j.observe.RunLogLines.EventType;
+import dev.spiel4j.observe.RunLogLines.MetricsLine;
+import dev.spiel4j.observe.RunLogLines.OutageLine;
+import dev.spiel4j.observe.RunLogLines.RunTag;
+import dev.spiel4j.observe.RunLogLines.SelectionLine;
+import dev.spiel4j.observe.RunLogLines.StatusLine;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -11,7 +19,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -22,6 +29,8 @@ import java.util.OptionalDouble;
 import java.util.TreeMap;
 
 import dev.spiel4j.kafka.Topics;
+
+import static dev.spiel4j.observe.RunLogLines.bind;
 
 /**
  * What a run reported, read back from its run directory ({@link RunLog}'s files) or from the metrics and events
@@ -189,71 +198,38 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
         private record EvalKey(long step, String dataset) {
         }
 
-        void addMetrics(String where, JsonNode o) {
-            checkRun(where, o);
-            long step = longField(where, o, "step");
-            steps.put(step, new Step(step, longField(where, o, "total_steps"), doubleField(where, o, "loss"),
-                    doubleField(where, o, "lr"), doubleField(where, o, "tokens_per_s"),
-                    doubleField(where, o, "grad_norm"), doubleField(where, o, "step_s"),
-                    optionalDouble(where, o, "eval_loss"), time(where, o)));
+        void addMetrics(String where, JsonNode line) {
+            checkRun(where, line);
+            Step step = bind(where, line, MetricsLine.class).toStep();
+            steps.put(step.step(), step);
         }
 
-        void addEvent(String where, JsonNode o) {
-            checkRun(where, o);
-            String type = text(where, o, "type");
-            switch (type) {
-                case "status" -> statuses.add(new Status(longField(where, o, "step"), text(where, o, "state"),
-                        o.path("message").asText("")));
-                case "selection" -> addSelection(where, o);
+        void addEvent(String where, JsonNode line) {
+            checkRun(where, line);
+            switch (bind(where, line, EventType.class).type()) {
+                case "status" -> statuses.add(bind(where, line, StatusLine.class).toStatus());
+                case "selection" -> {
+                    Selection selection = bind(where, line, SelectionLine.class).toSelection();
+                    selections.put(selection.step(), selection);
+                }
                 case "eval" -> {
-                    long step = longField(where, o, "step");
-                    String dataset = text(where, o, "dataset");
-                    evaluations.put(new EvalKey(step, dataset), new Evaluation(step, dataset,
-                            optionalDouble(where, o, "loss"), optionalDouble(where, o, "accuracy"),
-                            longField(where, o, "examples")));
+                    Evaluation evaluation = bind(where, line, EvalLine.class).toEvaluation();
+                    evaluations.put(new EvalKey(evaluation.step(), evaluation.dataset()), evaluation);
                 }
                 case "checkpoint" -> {
-                    String id = text(where, o, "checkpoint_id");
-                    checkpoints.put(id, new Checkpoint(longField(where, o, "step"), id, o.path("path").asText(""),
-                            longField(where, o, "bytes")));
+                    Checkpoint checkpoint = bind(where, line, CheckpointLine.class).toCheckpoint();
+                    checkpoints.put(checkpoint.id(), checkpoint);
                 }
-                case "outage" -> outages += o.path("ongoing").asBoolean() ? 1 : 0;
+                case "outage" -> outages += bind(where, line, OutageLine.class).ongoing() ? 1 : 0;
                 default -> {
                     // A newer writer's event type: skipped, so that old readers keep working.
                 }
             }
         }
 
-        private void addSelection(String where, JsonNode o) {
-            long step = longField(where, o, "step");
-            long dropped = 0;
-            long grown = 0;
-            long active = 0;
-            JsonNode modules = o.path("modules");
-            for (JsonNode m : modules) {
-                dropped += longField(where, m, "dropped");
-                grown += longField(where, m, "grown");
-                active += longField(where, m, "active");
-            }
-            JsonNode histogram = o.path("age_histogram");
-            List<Long> edges = longs(where, histogram, "bucket_edges");
-            List<Long> counts = longs(where, histogram, "counts");
-            if (!counts.isEmpty() && edges.size() != counts.size() + 1) {
-                throw new IllegalArgumentException(where + ": age_histogram has " + counts.size() + " counts and "
-                        + edges.size() + " bucket_edges; it needs one edge more than counts");
-            }
-            for (int i = 1; i < edges.size(); i++) {
-                if (edges.get(i) <= edges.get(i - 1)) {
-                    throw new IllegalArgumentException(where + ": age_histogram bucket_edges must increase: "
-                            + edges);
-                }
-            }
-            selections.put(step, new Selection(step, o.path("fraction").asDouble(), modules.size(), dropped, grown,
-                    active, edges, counts));
-        }
-
-        private void checkRun(String where, JsonNode o) {
-            String id = o.path("run_id").asText("");
+        /** Before the rest of the line is bound, so that a line of another run is reported as that. */
+        private void checkRun(String where, JsonNode line) {
+            String id = bind(where, line, RunTag.class).runId();
             if (runId == null || runId.isEmpty()) {
                 runId = id;
             } else if (!id.isEmpty() && !id.equals(runId)) {
@@ -269,79 +245,5 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
                     new ArrayList<>(selections.values()), evals, statuses, new ArrayList<>(checkpoints.values()),
                     outages);
         }
-    }
-
-    // ------------------------------------------------------------------ field access with errors naming the line
-
-    private static String text(String where, JsonNode o, String field) {
-        JsonNode v = o.get(field);
-        if (v == null || !v.isTextual()) {
-            throw new IllegalArgumentException(where + ": field '" + field + "' must be a string");
-        }
-        return v.asText();
-    }
-
-    private static long longField(String where, JsonNode o, String field) {
-        JsonNode v = o.get(field);
-        if (v == null || !v.isIntegralNumber()) {
-            throw new IllegalArgumentException(where + ": field '" + field + "' must be an integer, got " + v);
-        }
-        return v.asLong();
-    }
-
-    /** A number, or the strings Jackson writes for NaN and the infinities (a diverged loss). */
-    private static double doubleField(String where, JsonNode o, String field) {
-        JsonNode v = o.get(field);
-        if (v != null && v.isNumber()) {
-            return v.asDouble();
-        }
-        if (v != null && v.isTextual()) {
-            switch (v.asText()) {
-                case "NaN":
-                    return Double.NaN;
-                case "Infinity":
-                    return Double.POSITIVE_INFINITY;
-                case "-Infinity":
-                    return Double.NEGATIVE_INFINITY;
-                default:
-                    break;
-            }
-        }
-        throw new IllegalArgumentException(where + ": field '" + field + "' must be a number, got " + v);
-    }
-
-    private static OptionalDouble optionalDouble(String where, JsonNode o, String field) {
-        return o.hasNonNull(field) ? OptionalDouble.of(doubleField(where, o, field)) : OptionalDouble.empty();
-    }
-
-    private static Optional<Instant> time(String where, JsonNode o) {
-        if (!o.hasNonNull("time")) {
-            return Optional.empty();
-        }
-        try {
-            return Optional.of(Instant.parse(text(where, o, "time")));
-        } catch (DateTimeParseException e) {
-            throw new IllegalArgumentException(where + ": field 'time' is not an ISO-8601 instant: "
-                    + o.get("time").asText());
-        }
-    }
-
-    private static List<Long> longs(String where, JsonNode o, String field) {
-        JsonNode v = o.path(field);
-        if (v.isMissingNode()) {
-            return List.of();
-        }
-        if (!v.isArray()) {
-            throw new IllegalArgumentException(where + ": field '" + field + "' must be an array of integers");
-        }
-        List<Long> out = new ArrayList<>();
-        for (JsonNode x : v) {
-            if (!x.isIntegralNumber() || x.asLong() < 0) {
-                throw new IllegalArgumentException(where + ": field '" + field
-                        + "' must hold non-negative integers, got " + x);
-            }
-            out.add(x.asLong());
-        }
-        return out;
     }
 }

@@ -105,10 +105,12 @@ class RunLogTest {
         assertEquals(Double.POSITIVE_INFINITY, steps.get(1).loss());
     }
 
+    /** A complete metrics line. */
+    private static final String STEP_ONE = "{\"run_id\":\"r1\",\"step\":1,\"total_steps\":2,\"loss\":1,\"lr\":1,"
+            + "\"tokens_per_s\":1,\"grad_norm\":1,\"step_s\":1}";
+
     private void assertRefused(String file, String line, String expected) throws IOException {
-        Files.writeString(dir.resolve(RunLog.METRICS_FILE),
-                "{\"run_id\":\"r1\",\"step\":1,\"total_steps\":2,\"loss\":1,\"lr\":1,\"tokens_per_s\":1,"
-                        + "\"grad_norm\":1,\"step_s\":1}\n");
+        Files.writeString(dir.resolve(RunLog.METRICS_FILE), STEP_ONE + "\n");
         Files.writeString(dir.resolve(RunLog.EVENTS_FILE), "");
         Files.writeString(dir.resolve(file), line + "\n", StandardOpenOption.APPEND);
         var e = assertThrows(IllegalArgumentException.class, () -> RunHistory.read(dir));
@@ -128,6 +130,36 @@ class RunLogTest {
                 + "{\"bucket_edges\":[0,10,5],\"counts\":[1,2]}}", "bucket_edges must increase");
         var notRun = assertThrows(IllegalArgumentException.class, () -> RunHistory.read(dir.resolve("nothing")));
         assertTrue(notRun.getMessage().contains("has no metrics.jsonl"), notRun.getMessage());
+    }
+
+    @Test
+    void aMissingOrMistypedFieldIsRefusedNamingItsPathInTheLine() throws IOException {
+        assertRefused(RunLog.METRICS_FILE, STEP_ONE.replace("\"total_steps\":2,", ""),
+                "metrics.jsonl:2: field 'total_steps' is missing; it must be an integer");
+        assertRefused(RunLog.METRICS_FILE, STEP_ONE.replace("\"total_steps\":2", "\"total_steps\":2.5"),
+                "metrics.jsonl:2: field 'total_steps' must be an integer, got 2.5");
+        assertRefused(RunLog.METRICS_FILE, STEP_ONE.replace("}", ",\"time\":\"yesterday\"}"),
+                "metrics.jsonl:2: field 'time' must be an ISO-8601 instant, got \"yesterday\"");
+        assertRefused(RunLog.EVENTS_FILE, "{\"type\":\"eval\",\"step\":2,\"dataset\":7,\"examples\":1}",
+                "events.jsonl:1: field 'dataset' must be a string, got 7");
+        assertRefused(RunLog.EVENTS_FILE,
+                "{\"type\":\"checkpoint\",\"step\":2,\"checkpoint_id\":null,\"bytes\":1}",
+                "events.jsonl:1: field 'checkpoint_id' must be a string, got null");
+        assertRefused(RunLog.EVENTS_FILE, "{\"type\":\"selection\",\"step\":2,\"modules\":[{\"dropped\":1,\"grown\":1}]}",
+                "events.jsonl:1: field 'modules[0].active' is missing; it must be an integer");
+        assertRefused(RunLog.EVENTS_FILE, "{\"type\":\"selection\",\"step\":2,\"age_histogram\":"
+                + "{\"bucket_edges\":[0,10,20],\"counts\":[1,null]}}",
+                "events.jsonl:1: field 'age_histogram.counts[1]' must be an integer, got null");
+    }
+
+    @Test
+    void fieldsANewerWriterAddsAreIgnored() throws IOException {
+        Files.writeString(dir.resolve(RunLog.METRICS_FILE), STEP_ONE.replace("}", ",\"from_the_future\":[1]}\n"));
+        Files.writeString(dir.resolve(RunLog.EVENTS_FILE),
+                "{\"type\":\"status\",\"run_id\":\"r1\",\"state\":\"STARTED\",\"step\":0,\"host\":{\"name\":\"a\"}}\n");
+        RunHistory h = RunHistory.read(dir);
+        assertEquals(1, h.steps().size());
+        assertEquals(List.of(new RunHistory.Status(0, "STARTED", "")), h.statuses());
     }
 
     @Test
