@@ -7,7 +7,7 @@ import dev.spiel4j.data.ExampleParser;
 import dev.spiel4j.data.RawRecord;
 import dev.spiel4j.data.ReadPosition;
 import dev.spiel4j.data.RecordDecoder;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.optim.OptimizerSettings;
 import dev.spiel4j.peft.MethodConfig;

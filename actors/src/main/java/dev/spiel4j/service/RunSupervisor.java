@@ -1,7 +1,7 @@
 package dev.spiel4j.service;
 
 import dev.spiel4j.config.RunSettings;
-import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.kafka.CheckpointPublisher;
 import dev.spiel4j.io.AtomicFiles;
 import dev.spiel4j.kafka.EmbeddedKafka;

@@ -6,7 +6,7 @@ import dev.spiel4j.data.Batches;
 import dev.spiel4j.data.ExampleEncoder;
 import dev.spiel4j.data.TokenizedData;
 import dev.spiel4j.data.TokenizedExample;
-import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.io.SharedAssets;
 
 import java.io.IOException;

@@ -3,7 +3,7 @@ package dev.spiel4j.bench;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.peft.Budget;

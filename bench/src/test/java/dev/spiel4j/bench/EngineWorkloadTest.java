@@ -2,7 +2,7 @@ package dev.spiel4j.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.loader.GgufReader;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.train.BackwardPass;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,6 +1,6 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.train.DeviceSetting;
 import dev.spiel4j.train.EngineModel;
 import dev.spiel4j.train.ModelPlacement;

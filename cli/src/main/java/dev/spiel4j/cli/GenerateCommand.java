@@ -1,7 +1,7 @@
 package dev.spiel4j.cli;
 
 import dev.spiel4j.checkpoint.SparseFineTuning;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.GenerationConfig;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LlamaModel;

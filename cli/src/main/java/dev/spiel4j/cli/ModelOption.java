@@ -1,7 +1,7 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.io.LoadedModel;
-import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.loader.ModelLoader;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;

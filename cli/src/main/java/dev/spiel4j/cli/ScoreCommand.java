@@ -12,7 +12,7 @@ import dev.spiel4j.data.ExampleFileReader;
 import dev.spiel4j.data.Rejected;
 import dev.spiel4j.data.TokenizedData;
 import dev.spiel4j.data.TokenizedExample;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.LossScorer;

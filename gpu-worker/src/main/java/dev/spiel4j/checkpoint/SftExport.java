@@ -5,7 +5,7 @@ import dev.spiel4j.io.AtomicFiles;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.JsonFiles;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;

@@ -10,7 +10,6 @@ import dev.spiel4j.engine.Casts;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.io.LoadedModel;
 import dev.spiel4j.quant.Nf4Array;
 import dev.spiel4j.quant.Nf4Tensor;
 

@@ -2,7 +2,7 @@ package dev.spiel4j.train;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.WeightStorage;

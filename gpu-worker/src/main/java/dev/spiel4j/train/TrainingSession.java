@@ -2,7 +2,7 @@ package dev.spiel4j.train;
 
 import ai.djl.Device;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodState;

@@ -1,7 +1,7 @@
 package dev.spiel4j.checkpoint;
 
-import dev.spiel4j.io.HfCheckpoint;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.loader.HfCheckpoint;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.ModuleNames;
 

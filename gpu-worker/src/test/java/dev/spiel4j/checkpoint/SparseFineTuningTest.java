@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.io.JsonFiles;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.io.ModelFormatException;
 import dev.spiel4j.io.SafeTensors;
 import dev.spiel4j.io.SharedAssets;

@@ -2,9 +2,9 @@ package dev.spiel4j.quant;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.loader.GgufReader;
 import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.io.LoadedModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.ModuleNames;
 import org.junit.jupiter.api.Test;

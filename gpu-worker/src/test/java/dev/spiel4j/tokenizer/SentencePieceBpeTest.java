@@ -2,7 +2,7 @@ package dev.spiel4j.tokenizer;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnknownFieldSet;
-import dev.spiel4j.io.GgufReader;
+import dev.spiel4j.loader.GgufReader;
 import dev.spiel4j.io.SharedAssets;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

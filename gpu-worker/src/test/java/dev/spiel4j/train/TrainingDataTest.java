@@ -1,6 +1,6 @@
 package dev.spiel4j.train;
 
-import dev.spiel4j.io.ModelLoader;
+import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;

@@ -1,5 +1,10 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
+import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.SharedAssets;
+import dev.spiel4j.io.ModelFormatException;
+import dev.spiel4j.io.HostDType;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;

@@ -1,4 +1,4 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;

@@ -1,5 +1,9 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
+import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.ModelFormatException;
+import dev.spiel4j.io.ModelFingerprint;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.RopeLayout;

@@ -1,5 +1,12 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
+import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.SafeTensors;
+import dev.spiel4j.io.ModelFormatException;
+import dev.spiel4j.io.JsonFiles;
+import dev.spiel4j.io.ModelFingerprint;
+import dev.spiel4j.io.HostDType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.model.LlamaConfig;

@@ -1,5 +1,7 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
+import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.io.ModelFormatException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;

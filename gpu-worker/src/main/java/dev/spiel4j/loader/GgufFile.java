@@ -1,5 +1,8 @@
-package dev.spiel4j.io;
+package dev.spiel4j.loader;
 
+import dev.spiel4j.io.HostTensor;
+import dev.spiel4j.io.ModelFormatException;
+import dev.spiel4j.io.HostDType;
 import java.io.IOException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;

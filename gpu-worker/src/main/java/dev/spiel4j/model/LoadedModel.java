@@ -1,6 +1,6 @@
-package dev.spiel4j.io;
+package dev.spiel4j.model;
 
-import dev.spiel4j.model.LlamaConfig;
+import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
