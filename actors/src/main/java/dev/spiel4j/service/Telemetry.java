@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.Timestamp;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Rejected;
+import dev.spiel4j.peft.sft.Reselection;
 import dev.spiel4j.proto.v1.AgeBucket;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.CheckpointWritten;
@@ -54,16 +55,17 @@ final class Telemetry {
                 .build();
     }
 
-    /** One matrix's part of a reselection: slots replaced and slots active. */
-    record ModuleChange(String module, int replaced, int active) {
-    }
-
-    /** The reselection after step {@code t}: per matrix the slots replaced, and the slots' ages (empty for SM3). */
-    RunEvent selection(int t, double fraction, List<ModuleChange> modules, List<int[]> ages) {
-        SelectionEvent.Builder e = SelectionEvent.newBuilder().setRunId(runId()).setStep(t).setFraction(fraction);
-        for (ModuleChange m : modules) {
+    /** A reselection: per matrix the slots replaced, and the slots' ages (none for SM3). */
+    RunEvent selection(Reselection r) {
+        SelectionEvent.Builder e = SelectionEvent.newBuilder().setRunId(runId()).setStep(r.step())
+                .setFraction(r.fraction());
+        List<int[]> ages = new ArrayList<>();
+        for (Reselection.MatrixChange m : r.matrices()) {
             e.addModules(ModuleSelection.newBuilder().setModule(m.module()).setDropped(m.replaced())
                     .setGrown(m.replaced()).setActive(m.active()));
+            if (m.slotAges() != null) {
+                ages.add(m.slotAges());
+            }
         }
         e.addAllAgeHistogram(ageHistogram(ages));
         return event().setSelection(e).build();

@@ -6,8 +6,7 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.kafka.CheckpointPart;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.peft.sft.SelectionRequest;
-import dev.spiel4j.peft.sft.SpielAg;
-import dev.spiel4j.peft.sft.SpielMethod;
+import dev.spiel4j.peft.sft.Reselection;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.train.StepResult;
@@ -211,7 +210,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 r.seconds(), ids, r.reselected());
         List<SelectionRequest> requests = session.pendingSelection();
         if (requests.isEmpty()) {
-            return afterStep(report);
+            return afterStep(report, null);
         }
         awaitingSelection = report;
         decisions = new SelectionDecision[requests.size()];
@@ -235,19 +234,22 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         if (--outstandingDecisions > 0) {
             return this;
         }
-        session.applySelection(List.of(decisions));
+        Reselection done = session.applySelection(List.of(decisions));
         awaitingSelection = null;
-        return afterStep(report);
+        return afterStep(report, done);
     }
 
-    /** Reports step {@code report.step()} (its reselection carried out), checkpoints, evaluates, goes on. */
-    private Behavior<Command> afterStep(StepReport report) {
+    /**
+     * Reports step {@code report.step()} and its {@code reselection} (carried out; null when the step had none),
+     * checkpoints, evaluates, goes on.
+     */
+    private Behavior<Command> afterStep(StepReport report, Reselection reselection) {
         int t = report.step();
         peers.supervisor().tell(new RunSupervisor.StepDone(report));
         peers.publisher().tell(new Publisher.PublishMetrics(telemetry.metrics(report,
                 plan.unbounded() ? 0 : plan.totalSteps(), tokensSeen, examplesSeen)));
-        if (report.reselected()) {
-            peers.publisher().tell(new Publisher.PublishEvent(selection(t)));
+        if (reselection != null) {
+            peers.publisher().tell(new Publisher.PublishEvent(telemetry.selection(reselection)));
         }
         if (settings.checkpoint().interval() > 0 && t % settings.checkpoint().interval() == 0) {
             checkpoint();
@@ -323,18 +325,4 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         peers.supervisor().tell(new RunSupervisor.CheckpointDone(c));
     }
 
-    /** What the reselection after step {@code t} did: per matrix the slots replaced, and the slot ages. */
-    private RunEvent selection(int t) {
-        SpielMethod spiel = (SpielMethod) session.method();
-        List<Telemetry.ModuleChange> modules = new ArrayList<>();
-        List<int[]> ages = new ArrayList<>();
-        for (int i = 0; i < spiel.deltas().size(); i++) {
-            modules.add(new Telemetry.ModuleChange(spiel.deltas().get(i).module(), decisions[i].size(),
-                    spiel.deltas().get(i).size()));
-            if (spiel instanceof SpielAg ag) {
-                ages.add(ag.optimizer(i).ages());
-            }
-        }
-        return telemetry.selection(t, spiel.schedule().fraction(t), modules, ages);
-    }
 }

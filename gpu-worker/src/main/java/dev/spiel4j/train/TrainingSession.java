@@ -8,6 +8,7 @@ import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.peft.sft.SelectionRequest;
+import dev.spiel4j.peft.sft.Reselection;
 import dev.spiel4j.peft.sft.SpielMethod;
 
 import java.util.List;
@@ -125,13 +126,13 @@ public final class TrainingSession implements AutoCloseable {
         return method instanceof SpielMethod spiel ? spiel.pendingSelection() : List.of();
     }
 
-    /** Carries out the decisions for {@link #pendingSelection()}, in the same order. */
-    public void applySelection(List<SelectionDecision> decisions) {
+    /** Carries out the decisions for {@link #pendingSelection()}, in the same order, and says what they did. */
+    public Reselection applySelection(List<SelectionDecision> decisions) {
         requireOpen();
         if (!(method instanceof SpielMethod spiel)) {
             throw new IllegalStateException(method.name() + " does not reselect");
         }
-        spiel.applySelection(decisions);
+        return spiel.applySelection(decisions);
     }
 
     public SessionSpec spec() {

@@ -13,7 +13,8 @@ import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.sft.SparseDelta;
-import dev.spiel4j.peft.sft.SpielMa;
+import dev.spiel4j.peft.sft.SlotOptimizer;
+import dev.spiel4j.peft.sft.SpielMethod;
 import dev.spiel4j.train.Trainer;
 import dev.spiel4j.train.TinyLm;
 import org.junit.jupiter.api.Test;
@@ -74,7 +75,7 @@ class MethodsTest {
     void spielMaReselectionKeepsInvariantsAndGrowsByAccumulators() {
         List<Batch> data = TinyLm.rule(VOCAB, 2, 4, 6, 3);
         try (TinyLm model = new TinyLm(VOCAB, 8, 12, 2)) {
-            SpielMa ma = (SpielMa) SpielConfig.ma(new Budget.Density(0.1))
+            SpielMethod ma = (SpielMethod) SpielConfig.ma(new Budget.Density(0.1))
                     .withSchedule(3, 1, 0.5, DropGrowSchedule.Kind.LINEAR).create(model, 12);
             ma.deferSelections();
             Trainer trainer = new Trainer(model, ma, 1f);
@@ -90,8 +91,8 @@ class MethodsTest {
             // Step 1 is the first reselection: every slot moves to the positions with the largest r_i * c_j.
             for (int i = 0; i < ma.deltas().size(); i++) {
                 SparseDelta d = ma.deltas().get(i);
-                float[] r = ma.optimizer(i).rowAccumulator();
-                float[] c = ma.optimizer(i).columnAccumulator();
+                float[] r = ((SlotOptimizer.Sm3Slots) ma.optimizer()).of(i).rowAccumulator();
+                float[] c = ((SlotOptimizer.Sm3Slots) ma.optimizer()).of(i).columnAccumulator();
                 long[] idx = d.indices();
                 assertEquals(idx.length, Arrays.stream(idx).distinct().count());
                 double worstChosen = Double.MAX_VALUE;

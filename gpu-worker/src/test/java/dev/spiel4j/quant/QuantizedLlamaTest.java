@@ -22,7 +22,8 @@ import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.full.FullConfig;
 import dev.spiel4j.peft.MethodConfig;
-import dev.spiel4j.peft.sft.SpielAg;
+import dev.spiel4j.peft.sft.AccumulatedGradients;
+import dev.spiel4j.peft.sft.SpielMethod;
 import dev.spiel4j.train.StepResult;
 import dev.spiel4j.train.Trainer;
 import org.junit.jupiter.api.AfterAll;
@@ -188,7 +189,7 @@ class QuantizedLlamaTest {
         int steps = 12;
         MethodConfig spec = SpielConfig.ag(new Budget.Density(0.02)).withSeed(5);
         FineTuningMethod method = spec.create(nf4, steps);
-        assertInstanceOf(SpielAg.class, method);
+        assertInstanceOf(AccumulatedGradients.class, assertInstanceOf(SpielMethod.class, method).growth());
         Trainer trainer = new Trainer(nf4, method, 1f);
         double before = trainer.evaluate(batches);
         int arrays = nf4.manager().getManagedArrays().size();

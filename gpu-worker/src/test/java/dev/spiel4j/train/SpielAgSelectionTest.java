@@ -12,7 +12,10 @@ import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.sft.CandidateStats;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.peft.sft.SparseDelta;
-import dev.spiel4j.peft.sft.SpielAg;
+import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.peft.sft.AccumulatedGradients;
+import dev.spiel4j.peft.sft.SlotOptimizer;
+import dev.spiel4j.peft.sft.SpielMethod;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -41,7 +44,7 @@ class SpielAgSelectionTest {
             int total = 20;
             Map<String, float[]> base = new HashMap<>();
             model.weights().forEach((name, w) -> base.put(name, w.toFloatArray()));
-            SpielAg ag = (SpielAg) SpielConfig.ag(new Budget.Density(0.1))
+            SpielMethod ag = (SpielMethod) SpielConfig.ag(new Budget.Density(0.1))
                     .withSchedule(4, 2, 0.5, DropGrowSchedule.Kind.LINEAR).withSeed(4).create(model, total);
             Trainer trainer = new Trainer(model, ag, 1e-3f); // tight clipping: statistics must still be raw
             int n = ag.deltas().size();
@@ -58,7 +61,7 @@ class SpielAgSelectionTest {
             assertEquals(Math.sqrt(sq), r1.gradNorm(), 1e-5, "global norm of the deltas' gradients (probes excluded)");
             for (int i = 0; i < n; i++) {
                 SparseDelta d = ag.deltas().get(i);
-                CandidateStats s = ag.candidateStats(i);
+                CandidateStats s = candidates(ag, i);
                 assertNotNull(s);
                 assertEquals(1, s.samples());
                 float[] g = g1.get(d.module());
@@ -72,13 +75,13 @@ class SpielAgSelectionTest {
 
             // Step 2 ends the phase and reselects everything (first reselection, fraction 1).
             Map<String, float[]> g2 = denseGradients(model, base, ag, data.get(2));
-            CandidateStats[] before = IntStream.range(0, n).mapToObj(ag::candidateStats).toArray(CandidateStats[]::new);
+            CandidateStats[] before = IntStream.range(0, n).mapToObj(i -> candidates(ag, i)).toArray(CandidateStats[]::new);
             long[][] initial = IntStream.range(0, n).mapToObj(i -> ag.deltas().get(i).indices()).toArray(long[][]::new);
             StepResult r2 = trainer.step(List.of(data.get(2)), 0.01f);
             assertTrue(r2.reselected());
             for (int i = 0; i < n; i++) {
                 SparseDelta d = ag.deltas().get(i);
-                assertNull(ag.candidateStats(i), "statistics are consumed by the reselection");
+                assertNull(candidates(ag, i), "statistics are consumed by the reselection");
                 long[] cand = before[i].indices();
                 Map<Long, Integer> pos = new HashMap<>();
                 for (int c = 0; c < cand.length; c++) {
@@ -87,9 +90,9 @@ class SpielAgSelectionTest {
                 long[] idx = d.indices();
                 assertEquals(Arrays.stream(cand).sorted().boxed().toList(), Arrays.stream(idx).sorted().boxed().toList(),
                         "k candidates for k freed slots: the new indices are exactly the candidates");
-                float[] m = ag.optimizer(i).firstMoments();
-                float[] v = ag.optimizer(i).secondMoments();
-                int[] age = ag.optimizer(i).ages();
+                float[] m = adam(ag, i).firstMoments();
+                float[] v = adam(ag, i).secondMoments();
+                int[] age = adam(ag, i).ages();
                 float[] phi = d.values();
                 for (int s = 0; s < idx.length; s++) {
                     int c = pos.get(idx[s]);
@@ -110,7 +113,7 @@ class SpielAgSelectionTest {
 
             // Steps 3..6: no phase until 5; ages advance; reselection at 6 replaces floor(k * 0.5 * (1 - 6/20)).
             long[][] idxBefore = new long[n][];
-            int[][] ages = IntStream.range(0, n).mapToObj(i -> ag.optimizer(i).ages()).toArray(int[][]::new);
+            int[][] ages = IntStream.range(0, n).mapToObj(i -> adam(ag, i).ages()).toArray(int[][]::new);
             for (int t = 3; t <= 6; t++) {
                 if (t == 6) {
                     for (int i = 0; i < n; i++) {
@@ -120,7 +123,7 @@ class SpielAgSelectionTest {
                 trainer.step(List.of(data.get(t % 3)), 0.01f);
                 if (t < 6) {
                     for (int i = 0; i < n; i++) {
-                        int[] now = ag.optimizer(i).ages();
+                        int[] now = adam(ag, i).ages();
                         for (int s = 0; s < now.length; s++) {
                             assertEquals(++ages[i][s], now[s], "every age advances by one per update");
                         }
@@ -134,10 +137,10 @@ class SpielAgSelectionTest {
                 for (int s = 0; s < idx.length; s++) {
                     if (idx[s] != idxBefore[i][s]) {
                         changed++;
-                        assertEquals(0, ag.optimizer(i).ages()[s]);
+                        assertEquals(0, adam(ag, i).ages()[s]);
                         assertEquals(0f, d.values()[s]);
                     } else {
-                        assertEquals(ages[i][s] + 1, ag.optimizer(i).ages()[s], "kept slots keep counting");
+                        assertEquals(ages[i][s] + 1, adam(ag, i).ages()[s], "kept slots keep counting");
                     }
                 }
                 assertTrue(changed <= (int) Math.floor(d.size() * 0.5 * (1 - 6.0 / 20) + 1e-9), d.module() + ": " + changed);
@@ -150,7 +153,7 @@ class SpielAgSelectionTest {
      * Dense dL/dW' for every target at the method's current deltas, by plain autograd on explicit W' = base + delta
      * leaves ({@code base}: the weights as they were before the method was created).
      */
-    private static Map<String, float[]> denseGradients(TinyLm model, Map<String, float[]> base, SpielAg ag, Batch b) {
+    private static Map<String, float[]> denseGradients(TinyLm model, Map<String, float[]> base, SpielMethod ag, Batch b) {
         Map<String, float[]> out = new HashMap<>();
         try (NDManager scope = model.manager().newSubManager()) {
             Map<String, NDArray> leaves = new HashMap<>();
@@ -185,5 +188,13 @@ class SpielAgSelectionTest {
         }
         Arrays.sort(a);
         return a[a.length - k];
+    }
+
+    private static CandidateStats candidates(SpielMethod ag, int i) {
+        return ((AccumulatedGradients) ag.growth()).candidateStats(i);
+    }
+
+    private static AdamW adam(SpielMethod ag, int i) {
+        return ((SlotOptimizer.Adam) ag.optimizer()).of(i);
     }
 }

@@ -116,12 +116,7 @@ public record SpielConfig(Growth growth, Budget budget, List<String> targets, in
     public FineTuningMethod create(CausalLm model, int totalSteps) {
         Map<String, Shape> shapes = model.parameterShapes();
         long parameters = shapes.values().stream().mapToLong(Shape::size).sum();
-        List<TargetMatrix> matrices = TargetMatrix.resolve(shapes, targets);
-        return switch (growth) {
-            case ACCUMULATED_GRADIENT -> new SpielAg(this, matrices, parameters, totalSteps, model.weights(),
-                    model.manager());
-            case MOMENTUM_APPROXIMATION -> new SpielMa(this, matrices, parameters, totalSteps, model.weights(),
-                    model.manager());
-        };
+        return new SpielMethod(this, TargetMatrix.resolve(shapes, targets), parameters, totalSteps, model.weights(),
+                model.manager());
     }
 }

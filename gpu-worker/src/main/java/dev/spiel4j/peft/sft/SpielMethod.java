@@ -26,9 +26,15 @@ import java.util.SplittableRandom;
 
 /**
  * SpIEL: a {@link SparseDelta} per targeted matrix, trained with W frozen, whose indices are dropped and regrown on a
- * {@link DropGrowSchedule}. Subclasses supply the optimizer and the growth criterion ({@link SpielAg}: AdamW and
- * accumulated gradients; {@link SpielMa}: SM3 and its accumulators); the decision itself is made by the pure
- * {@link DropGrowSelector}.
+ * {@link DropGrowSchedule}. The variant ({@link SpielConfig.Growth}) is two parts: the {@link SlotOptimizer} of the
+ * deltas' values and the {@link GrowthCriterion} that says where to grow (SpIEL-AG: AdamW and
+ * {@link AccumulatedGradients}; SpIEL-MA: SM3 and its accumulators, {@link GrowthCriterion.MomentumApproximation});
+ * the decision itself is made by the pure {@link DropGrowSelector}.
+ *
+ * <p>A step, top to bottom: {@link #beginStep}; the forward pass through {@link #trainingPass}; per block, as soon as
+ * its backward segment is done, {@link #collectGradients} (the deltas' gradient, and what the growth criterion
+ * observes); {@link #update}: the optimizer steps every delta, the growth criterion keeps the step's observations,
+ * and on a reselection step each delta's slots are dropped and regrown as the selector decides.
  *
  * <p>The deltas' values and indices and the optimizer state are engine arrays in {@link #held}; a step's update runs
  * on the engine (values, merged weights and optimizer state change in place) and only a reselection, an export or
@@ -51,19 +57,21 @@ import java.util.SplittableRandom;
  * activations' sizes, instead of a
  * weight's size. The base is restored exactly by {@link #close()}.
  */
-public abstract class SpielMethod implements FineTuningMethod {
-    protected final SpielConfig config;
-    protected final DropGrowSchedule schedule;
-    protected final List<SparseDelta> deltas;
+public final class SpielMethod implements FineTuningMethod {
+    private final SpielConfig config;
+    private final DropGrowSchedule schedule;
+    private final List<SparseDelta> deltas;
+    private final SlotOptimizer optimizer;
+    private final GrowthCriterion growth;
     private final Map<String, Integer> slotOf = new LinkedHashMap<>();
     private final MergedWeight[] merged;
     /** The block of each delta's matrix, whose backward segment yields its gradient. */
     private final int[] blockOf;
     /**
-     * The method's long-lived engine arrays (the deltas' indices and values, the optimizer state of subclasses): a
-     * sub-manager of the model's manager, closed by {@link #close()}.
+     * The method's long-lived engine arrays (the deltas' indices and values, the optimizer's state, the growth
+     * statistics): a sub-manager of the model's manager, closed by {@link #close()}.
      */
-    protected final NDManager held;
+    private final NDManager held;
 
     /** Whether a reselection waits for decisions from elsewhere ({@link #deferSelections()}). */
     private boolean deferSelections;
@@ -87,7 +95,7 @@ public abstract class SpielMethod implements FineTuningMethod {
      *                target uses a transient {@code W'}
      * @param manager the model's manager: the method's engine arrays live in a sub-manager of it
      */
-    protected SpielMethod(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
+    public SpielMethod(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
                           Map<String, NDArray> weights, NDManager manager) {
         this.config = config;
         this.held = manager.newSubManager();
@@ -101,6 +109,18 @@ public abstract class SpielMethod implements FineTuningMethod {
             slotOf.put(targets.get(i).module(), i);
         }
         this.deltas = Collections.unmodifiableList(list);
+        switch (config.growth()) {
+            case ACCUMULATED_GRADIENT -> {
+                optimizer = new SlotOptimizer.Adam(deltas, config.optimizer(), held);
+                growth = new AccumulatedGradients(schedule, deltas, config.candidateFactor(), held);
+            }
+            case MOMENTUM_APPROXIMATION -> {
+                SlotOptimizer.Sm3Slots sm3 = new SlotOptimizer.Sm3Slots(deltas, config.optimizer(), held);
+                optimizer = sm3;
+                growth = new GrowthCriterion.MomentumApproximation(sm3);
+            }
+            default -> throw new IllegalArgumentException("no SpIEL variant grows by " + config.growth());
+        }
         this.grads = new NDArray[deltas.size()];
         this.merged = new MergedWeight[deltas.size()];
         this.blockOf = targets.stream().mapToInt(t -> ModuleNames.layerOf(t.module())).toArray();
@@ -127,6 +147,16 @@ public abstract class SpielMethod implements FineTuningMethod {
         return schedule;
     }
 
+    /** The optimizer of the deltas' values (read-only use: its state). */
+    public SlotOptimizer optimizer() {
+        return optimizer;
+    }
+
+    /** Where this variant grows (read-only use: its statistics). */
+    public GrowthCriterion growth() {
+        return growth;
+    }
+
     @Override
     public String name() {
         return config.name();
@@ -135,6 +165,16 @@ public abstract class SpielMethod implements FineTuningMethod {
     @Override
     public long trainableParameters() {
         return deltas.stream().mapToLong(SparseDelta::size).sum();
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        return optimizer.stateBytes() + growth.stateBytes();
+    }
+
+    @Override
+    public boolean otherStatisticsFinite() {
+        return growth.observedFinite();
     }
 
     @Override
@@ -211,13 +251,15 @@ public abstract class SpielMethod implements FineTuningMethod {
                 x2.attach(layer);
                 NDArray slots = d.slots();
                 NDArray g;
-                if (!needsDenseGradient() && GatheredGradient.cheaperThanDense(d.size(), m)) {
+                if (!growth.needsDenseGradient() && GatheredGradient.cheaperThanDense(d.size(), m)) {
                     g = GatheredGradient.atSlots(dy, x2, slots, m);
                 } else {
                     // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
                     NDArray dense = dy.transpose().matMul(x2).reshape(-1);
                     g = dense.take(slots);
-                    onLayerGradient(i, dense, lastMicroBatch, stepScope);
+                    if (growth.needsDenseGradient()) {
+                        growth.observe(i, dense, lastMicroBatch, stepScope);
+                    }
                 }
                 if (grads[i] == null) {
                     grads[i] = g;
@@ -227,22 +269,6 @@ public abstract class SpielMethod implements FineTuningMethod {
                 }
             }
         }
-    }
-
-    /**
-     * Whether this step needs every layer's dense gradient {@code dL/dW'} (SpIEL-AG's candidate search in a
-     * selection phase), so that {@link #onLayerGradient} is called; otherwise the deltas' gradient may be gathered
-     * at the slots alone when that is cheaper ({@link GatheredGradient}).
-     */
-    protected boolean needsDenseGradient() {
-        return false;
-    }
-
-    /**
-     * Hook: the flat dense gradient {@code dL/dW'} of delta {@code i}'s matrix for one micro-batch, valid only during
-     * the call; what outlives it goes to {@code stepScope} or the host.
-     */
-    protected void onLayerGradient(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
     }
 
     @Override
@@ -257,7 +283,7 @@ public abstract class SpielMethod implements FineTuningMethod {
         stepScope = scope;
         step = t;
         Arrays.fill(grads, null);
-        onBeginStep(scope, t);
+        growth.beginStep(t);
     }
 
     @Override
@@ -282,9 +308,9 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         List<NDArray> g = gradients();
         for (int i = 0; i < deltas.size(); i++) {
-            optimize(i, deltas.get(i).valueArray(), g.get(i), lr, gradScale);
+            optimizer.step(i, deltas.get(i), g.get(i), lr, gradScale);
         }
-        afterOptimize(t);
+        growth.endStep(true);
         boolean reselect = schedule.isReselection(t);
         List<SelectionRequest> deferred = new ArrayList<>();
         for (int i = 0; i < deltas.size(); i++) {
@@ -294,10 +320,10 @@ public abstract class SpielMethod implements FineTuningMethod {
                     merged[i].write(d.valueArray());
                 }
             } else if (deferSelections) {
-                deferred.add(selectionRequest(i, t, schedule.replacements(d.size(), t)));
+                deferred.add(growth.request(i, d, t, schedule.replacements(d.size(), t)));
             } else {
                 // one matrix's request at a time: the requests' host copies of slots and statistics never all live
-                replaceSlots(i, DropGrowSelector.decide(selectionRequest(i, t, schedule.replacements(d.size(), t))));
+                replaceSlots(i, DropGrowSelector.decide(growth.request(i, d, t, schedule.replacements(d.size(), t))));
             }
         }
         pendingSelection = List.copyOf(deferred);
@@ -324,18 +350,25 @@ public abstract class SpielMethod implements FineTuningMethod {
     /**
      * Carries out the decisions for {@link #pendingSelection()}, one per delta in order: the slots move (the merged
      * weights with them) and the optimizer is seeded.
+     *
+     * @return what the reselection did
      */
-    public void applySelection(List<SelectionDecision> decisions) {
+    public Reselection applySelection(List<SelectionDecision> decisions) {
         if (pendingSelection.isEmpty()) {
             throw new IllegalStateException("no reselection is waiting for decisions");
         }
         if (decisions.size() != deltas.size()) {
             throw new IllegalArgumentException(decisions.size() + " decisions for " + deltas.size() + " deltas");
         }
+        List<Reselection.MatrixChange> changes = new ArrayList<>();
         for (int i = 0; i < deltas.size(); i++) {
             replaceSlots(i, decisions.get(i));
+            SparseDelta d = deltas.get(i);
+            changes.add(new Reselection.MatrixChange(d.module(), decisions.get(i).size(), d.size(),
+                    optimizer.ages(i)));
         }
         pendingSelection = List.of();
+        return new Reselection(lastStep, schedule.fraction(lastStep), changes);
     }
 
     /**
@@ -345,7 +378,7 @@ public abstract class SpielMethod implements FineTuningMethod {
     private void replaceSlots(int i, SelectionDecision decision) {
         SparseDelta d = deltas.get(i);
         reslot(i, () -> d.replace(decision));
-        onReplaced(i, decision);
+        optimizer.replaced(i, decision);
     }
 
     private void requireNoPendingSelection(String action) {
@@ -358,7 +391,7 @@ public abstract class SpielMethod implements FineTuningMethod {
     @Override
     public void abortStep() {
         endStep();
-        onAbort();
+        growth.endStep(false);
     }
 
     private void endStep() {
@@ -405,32 +438,10 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
     }
 
-    /** Hook: the step was abandoned; drop what it collected. */
-    protected void onAbort() {
-    }
-
     private void requireStep() {
         if (stepScope == null) {
             throw new IllegalStateException("no training step in progress");
         }
-    }
-
-    /** Hook: a step begins (per-step state is reset here). */
-    protected void onBeginStep(NDManager scope, int t) {
-    }
-
-    /** Optimizer update of delta {@code i}'s values (an engine array) in place, from this step's gradient. */
-    protected abstract void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale);
-
-    /** Hook after every delta was updated (statistics collection). */
-    protected void afterOptimize(int t) {
-    }
-
-    /** The inputs of delta {@code i}'s reselection at step {@code t}, replacing up to {@code n} slots. */
-    protected abstract SelectionRequest selectionRequest(int i, int t, int n);
-
-    /** Hook after delta {@code i}'s slots were replaced (optimizer seeding). */
-    protected void onReplaced(int i, SelectionDecision decision) {
     }
 
     @Override
@@ -456,7 +467,8 @@ public abstract class SpielMethod implements FineTuningMethod {
         }
         requireNoPendingSelection("save state");
         Map<String, HostTensor> out = new LinkedHashMap<>(exportTensors());
-        saveExtra(out);
+        optimizer.save(deltas, out);
+        growth.save(deltas, out);
         return new MethodState(name(), lastStep, out);
     }
 
@@ -471,13 +483,8 @@ public abstract class SpielMethod implements FineTuningMethod {
             float[] values = HostArrays.floats(state.require(d.module() + ".sft_delta.values"));
             reslot(i, () -> d.restore(indices, values));
         }
-        restoreExtra(state);
+        optimizer.restore(deltas, state);
+        growth.restore(deltas, state);
         lastStep = state.step();
     }
-
-    /** Adds optimizer/selector state tensors. */
-    protected abstract void saveExtra(Map<String, HostTensor> out);
-
-    /** Restores what {@link #saveExtra} wrote. */
-    protected abstract void restoreExtra(MethodState state);
 }

@@ -18,7 +18,7 @@ class CandidateChoiceTest {
     void tiesAtTheKthMagnitudeGoToTheSmallerIndex() {
         try (NDManager m = NDManager.newBaseManager()) {
             float[] g = {0f, -3f, 0f, 2f, 0f, -2f, 0f, 1f};
-            CandidateStats s = SpielAg.largestMagnitudes(m.create(g), 5).toHost();
+            CandidateStats s = AccumulatedGradients.largestMagnitudes(m.create(g), 5).toHost();
             // |g| = 3 at 1, 2 at 3 and 5, 1 at 7, then the zeros: the first zero is index 0
             assertArrayEquals(new long[]{1, 3, 5, 7, 0}, s.indices());
             assertArrayEquals(new float[]{-3f, 2f, -2f, 1f, 0f}, s.sumGrad());
@@ -29,9 +29,9 @@ class CandidateChoiceTest {
     void aGradientWithNanOrInfinityAtTheTopGivesNoCandidates() {
         try (NDManager m = NDManager.newBaseManager()) {
             // a NaN compares false with everything: fewer than k positions are above or at the k-th value
-            assertNull(SpielAg.largestMagnitudes(m.create(new float[]{0f, Float.NaN, 2f, 1f}), 2));
-            assertNull(SpielAg.largestMagnitudes(m.create(new float[]{0f, Float.NEGATIVE_INFINITY, 2f, 1f}), 2));
-            assertArrayEquals(new long[]{2, 3}, SpielAg.largestMagnitudes(m.create(new float[]{0f, 0.5f, 2f, 1f}), 2)
+            assertNull(AccumulatedGradients.largestMagnitudes(m.create(new float[]{0f, Float.NaN, 2f, 1f}), 2));
+            assertNull(AccumulatedGradients.largestMagnitudes(m.create(new float[]{0f, Float.NEGATIVE_INFINITY, 2f, 1f}), 2));
+            assertArrayEquals(new long[]{2, 3}, AccumulatedGradients.largestMagnitudes(m.create(new float[]{0f, 0.5f, 2f, 1f}), 2)
                     .toHost().indices(), "finite gradients are unaffected");
         }
     }
@@ -49,7 +49,7 @@ class CandidateChoiceTest {
                 .sorted(Comparator.<Integer>comparingDouble(i -> -Math.abs(g[i])).thenComparingInt(i -> i))
                 .limit(k).mapToLong(Integer::longValue).sorted().toArray();
         try (NDManager m = NDManager.newBaseManager()) {
-            long[] got = SpielAg.largestMagnitudes(m.create(g), k).toHost().indices();
+            long[] got = AccumulatedGradients.largestMagnitudes(m.create(g), k).toHost().indices();
             Arrays.sort(got);
             assertArrayEquals(expected, got);
         }
@@ -58,7 +58,7 @@ class CandidateChoiceTest {
     @Test
     void theKthLargestOverChunksIsTheKthOfTheSortedArray() {
         SplittableRandom rng = new SplittableRandom(5);
-        int n = 3 * (int) SpielAg.TOP_K_CHUNK + 12345; // four chunks, the last one short
+        int n = 3 * (int) AccumulatedGradients.TOP_K_CHUNK + 12345; // four chunks, the last one short
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
             // coarse values: ties at the k-th value and across chunks
@@ -68,7 +68,7 @@ class CandidateChoiceTest {
         Arrays.sort(sorted);
         try (NDManager m = NDManager.newBaseManager()) {
             for (int k : new int[]{1, 777, 20_000, n / 9}) {
-                assertEquals(sorted[n - k], SpielAg.kthLargest(m.create(a), k).getFloat(), "k = " + k);
+                assertEquals(sorted[n - k], AccumulatedGradients.kthLargest(m.create(a), k).getFloat(), "k = " + k);
             }
         }
     }

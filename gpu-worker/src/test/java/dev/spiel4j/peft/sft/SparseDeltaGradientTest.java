@@ -39,7 +39,7 @@ class SparseDeltaGradientTest {
         float[] r = gaussian(rng, TOKENS * OUT); // loss = sum(y * R), so dL/dY = R exactly
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray weight = m.create(w, new Shape(OUT, IN));
-            SpielAg method = new SpielAg(SpielConfig.ag(new Budget.Count(9)),
+            SpielMethod method = new SpielMethod(SpielConfig.ag(new Budget.Count(9)),
                     List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 100,
                     merged ? Map.of(MODULE + ".weight", weight) : Map.of(), m);
             SparseDelta delta = method.deltas().get(0);
@@ -123,7 +123,7 @@ class SparseDeltaGradientTest {
         float[] w = gaussian(rng, OUT * IN);
         float[] x = gaussian(rng, TOKENS * IN);
         try (NDManager m = NDManager.newBaseManager()) {
-            SpielMa method = new SpielMa(SpielConfig.ma(new Budget.Count(5)),
+            SpielMethod method = new SpielMethod(SpielConfig.ma(new Budget.Count(5)),
                     List.of(new TargetMatrix(MODULE, OUT, IN)), OUT * IN, 10, Map.of(), m);
             NDArray weight16 = m.create(w, new Shape(OUT, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
             NDArray x16 = m.create(x, new Shape(TOKENS, IN)).toType(ai.djl.ndarray.types.DataType.FLOAT16, false);

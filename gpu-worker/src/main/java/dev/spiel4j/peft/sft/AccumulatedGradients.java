@@ -6,13 +6,10 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.optim.AdamW;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.peft.MethodState;
-import dev.spiel4j.peft.TargetMatrix;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -20,7 +17,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * SpIEL-AG (paper section 3.2): AdamW with per-slot ages on the deltas; growth by accumulated gradients.
+ * SpIEL-AG's growth criterion (paper section 3.2): accumulated gradients at candidate positions.
  *
  * <p>Selection phase of a reselection at step t (steps {@code t-gamma+1 .. t}, see {@link DropGrowSchedule}): on its
  * first step the top-K positions of each matrix's dense gradient {@code dL/dW'} by magnitude become the candidates
@@ -30,30 +27,35 @@ import java.util.Map;
  * ({@link Candidates}, the float32 sums of {@link CandidateStats#plus}); they go to the host as a
  * {@link CandidateStats} only for the reselection and for checkpoints.
  * Statistics use the raw (unclipped) step gradients and are committed only when the step's update is (a skipped
- * step contributes nothing). At the reselection the {@link DropGrowSelector} decides and replaced slots get phi = 0,
- * AdamW moments seeded with the candidates' mean gradient and mean squared gradient, and age 0.
+ * step contributes nothing). At the reselection the {@link DropGrowSelector} decides; replaced slots get phi = 0 and
+ * AdamW moments seeded with the candidates' mean gradient and mean squared gradient ({@link SlotOptimizer.Adam}).
  */
-public final class SpielAg extends SpielMethod {
-    private final AdamW[] adam;
+public final class AccumulatedGradients implements GrowthCriterion {
+    private final DropGrowSchedule schedule;
+    /** Candidates per matrix. */
+    private final int[] candidateCount;
     private final Candidates[] stats;
     /** Phase start: the dense gradient summed over the step's earlier micro-batches (null with one micro-batch). */
     private final NDArray[] denseSum;
-    /** Phase start: the candidates chosen this step (in the step's scope), committed by {@link #afterOptimize}. */
+    /** Phase start: the candidates chosen this step (in the step's scope), committed by {@link #endStep}. */
     private final Candidates[] chosen;
     /** Later phase steps: this step's gradient at the candidates. */
     private final NDArray[] candidateGrads;
+    private final NDManager held;
     private boolean phaseStart;
     private boolean tracking;
     /** This step's dense gradient held a NaN or an infinity where candidates are chosen or read. */
     private boolean nonFiniteCandidates;
 
-    public SpielAg(SpielConfig config, List<TargetMatrix> targets, long modelParameters, int totalSteps,
-                   Map<String, NDArray> weights, NDManager manager) {
-        super(config, targets, modelParameters, totalSteps, weights, manager);
+    /** @param held where the statistics live between steps (the method's long-lived manager) */
+    AccumulatedGradients(DropGrowSchedule schedule, List<SparseDelta> deltas, double candidateFactor, NDManager held) {
+        this.schedule = schedule;
+        this.held = held;
         int n = deltas.size();
-        adam = new AdamW[n];
+        candidateCount = new int[n];
         for (int i = 0; i < n; i++) {
-            adam[i] = new AdamW(held, new Shape(deltas.get(i).size()), config.optimizer());
+            SparseDelta d = deltas.get(i);
+            candidateCount[i] = (int) Math.min(d.matrix().size(), Math.max(1, Math.round(candidateFactor * d.size())));
         }
         stats = new Candidates[n];
         denseSum = new NDArray[n];
@@ -61,78 +63,29 @@ public final class SpielAg extends SpielMethod {
         candidateGrads = new NDArray[n];
     }
 
-    @Override
-    public long optimizerStateBytes() {
-        long b = 0;
-        for (AdamW a : adam) {
-            b += a.stateBytes();
-        }
-        for (Candidates c : stats) {
-            b += c == null ? 0 : c.bytes(); // during a selection phase
-        }
-        return b;
-    }
-
     /** Candidate statistics of delta {@code i} in the current phase (a host copy), or null outside a phase. */
     public CandidateStats candidateStats(int i) {
         return stats[i] == null ? null : stats[i].toHost();
     }
 
-    /** Delta {@code i}'s optimizer (read-only use: moments and ages). */
-    public AdamW optimizer(int i) {
-        return adam[i];
-    }
-
     @Override
-    protected void onBeginStep(NDManager scope, int t) {
+    public void beginStep(int t) {
         phaseStart = schedule.isPhaseStart(t);
         tracking = !phaseStart && schedule.isPhaseStep(t);
         clearStep();
     }
 
     @Override
-    protected boolean needsDenseGradient() {
+    public boolean needsDenseGradient() {
         return phaseStart || tracking;
     }
 
     @Override
-    protected void onAbort() {
-        // statistics of earlier phase steps stay; this step simply contributes no sample
-        clearStep();
-    }
-
-    private void clearStep() {
-        Arrays.fill(denseSum, null);
-        Arrays.fill(chosen, null);
-        Arrays.fill(candidateGrads, null);
-        nonFiniteCandidates = false;
-    }
-
-    @Override
-    public boolean otherStatisticsFinite() {
-        if (nonFiniteCandidates) {
-            return false;
-        }
-        for (NDArray g : candidateGrads) {
-            if (g != null && !allFinite(g)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static boolean allFinite(NDArray a) {
-        return !a.isNaN().any().getBoolean() && !a.isInfinite().any().getBoolean();
-    }
-
-    @Override
-    protected void onLayerGradient(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
+    public void observe(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
         if (phaseStart) {
             if (lastMicroBatch) {
                 NDArray total = denseSum[i] == null ? denseGradient : denseGradient.add(denseSum[i]);
-                int k = (int) Math.min(deltas.get(i).matrix().size(),
-                        Math.max(1, Math.round(config.candidateFactor() * deltas.get(i).size())));
-                chosen[i] = largestMagnitudes(total, k);
+                chosen[i] = largestMagnitudes(total, candidateCount[i]);
                 nonFiniteCandidates |= chosen[i] == null;
                 if (chosen[i] != null) {
                     chosen[i].attach(stepScope); // the layer's scope closes when this returns
@@ -157,21 +110,43 @@ public final class SpielAg extends SpielMethod {
     }
 
     @Override
-    protected void optimize(int i, NDArray values, NDArray grads, float lr, float gradScale) {
-        adam[i].step(values, grads, lr, gradScale);
+    public boolean observedFinite() {
+        if (nonFiniteCandidates) {
+            return false;
+        }
+        for (NDArray g : candidateGrads) {
+            if (g != null && !allFinite(g)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean allFinite(NDArray a) {
+        return !a.isNaN().any().getBoolean() && !a.isInfinite().any().getBoolean();
     }
 
     @Override
-    protected void afterOptimize(int t) {
-        for (int i = 0; i < deltas.size(); i++) {
-            if (chosen[i] != null) {
-                replaceStats(i, chosen[i]);
-                stats[i].attach(held);
-            } else if (candidateGrads[i] != null) {
-                stats[i].add(candidateGrads[i]);
+    public void endStep(boolean updated) {
+        if (updated) {
+            for (int i = 0; i < stats.length; i++) {
+                if (chosen[i] != null) {
+                    replaceStats(i, chosen[i]);
+                    stats[i].attach(held);
+                } else if (candidateGrads[i] != null) {
+                    stats[i].add(candidateGrads[i]);
+                }
             }
         }
+        // an abandoned step's statistics of earlier phase steps stay; it simply contributes no sample
         clearStep();
+    }
+
+    private void clearStep() {
+        Arrays.fill(denseSum, null);
+        Arrays.fill(chosen, null);
+        Arrays.fill(candidateGrads, null);
+        nonFiniteCandidates = false;
     }
 
     private void replaceStats(int i, Candidates next) {
@@ -179,6 +154,53 @@ public final class SpielAg extends SpielMethod {
             stats[i].close();
         }
         stats[i] = next;
+    }
+
+    @Override
+    public SelectionRequest request(int i, SparseDelta delta, int t, int n) {
+        if (stats[i] == null) {
+            throw new IllegalStateException(delta.module() + ": reselection without candidate statistics");
+        }
+        SelectionRequest request = new SelectionRequest.AccumulatedGradient(delta.module(), t, n, delta.indices(),
+                delta.absValues(), stats[i].toHost());
+        replaceStats(i, null); // a phase's statistics serve exactly one reselection
+        return request;
+    }
+
+    @Override
+    public long stateBytes() {
+        long b = 0;
+        for (Candidates c : stats) {
+            b += c == null ? 0 : c.bytes(); // during a selection phase
+        }
+        return b;
+    }
+
+    @Override
+    public void save(List<SparseDelta> deltas, Map<String, HostTensor> out) {
+        for (int i = 0; i < stats.length; i++) {
+            if (stats[i] != null) {
+                String c = deltas.get(i).module() + ".candidates.";
+                CandidateStats s = stats[i].toHost();
+                long[] cs = {s.indices().length};
+                out.put(c + "indices", HostArrays.i64(c + "indices", s.indices()));
+                out.put(c + "sum", HostArrays.f32(c + "sum", cs, s.sumGrad()));
+                out.put(c + "sum_sq", HostArrays.f32(c + "sum_sq", cs, s.sumSquaredGrad()));
+                out.put(c + "samples", HostArrays.i32(c + "samples", new int[]{s.samples()}));
+            }
+        }
+    }
+
+    @Override
+    public void restore(List<SparseDelta> deltas, MethodState state) {
+        for (int i = 0; i < stats.length; i++) {
+            String c = deltas.get(i).module() + ".candidates.";
+            replaceStats(i, state.tensors().containsKey(c + "indices")
+                    ? Candidates.of(new CandidateStats(HostArrays.longs(state.require(c + "indices")),
+                    HostArrays.floats(state.require(c + "sum")), HostArrays.floats(state.require(c + "sum_sq")),
+                    HostArrays.ints(state.require(c + "samples"))[0]), held)
+                    : null);
+        }
     }
 
     /**
@@ -304,58 +326,6 @@ public final class SpielAg extends SpielMethod {
             indices.close();
             sum.close();
             sumSquared.close();
-        }
-    }
-
-    @Override
-    protected SelectionRequest selectionRequest(int i, int t, int n) {
-        SparseDelta d = deltas.get(i);
-        if (stats[i] == null) {
-            throw new IllegalStateException(d.module() + ": reselection without candidate statistics");
-        }
-        SelectionRequest request = new SelectionRequest.AccumulatedGradient(d.module(), t, n, d.indices(),
-                d.absValues(), stats[i].toHost());
-        replaceStats(i, null); // a phase's statistics serve exactly one reselection
-        return request;
-    }
-
-    @Override
-    protected void onReplaced(int i, SelectionDecision decision) {
-        adam[i].seed(decision.slots(), decision.seedFirstMoment(), decision.seedSecondMoment());
-    }
-
-    @Override
-    protected void saveExtra(Map<String, HostTensor> out) {
-        for (int i = 0; i < deltas.size(); i++) {
-            String p = deltas.get(i).module() + ".adamw.";
-            long[] shape = {adam[i].size()};
-            out.put(p + "m", HostArrays.f32(p + "m", shape, adam[i].firstMoments()));
-            out.put(p + "v", HostArrays.f32(p + "v", shape, adam[i].secondMoments()));
-            out.put(p + "age", HostArrays.i32(p + "age", adam[i].ages()));
-            if (stats[i] != null) {
-                String c = deltas.get(i).module() + ".candidates.";
-                CandidateStats s = stats[i].toHost();
-                long[] cs = {s.indices().length};
-                out.put(c + "indices", HostArrays.i64(c + "indices", s.indices()));
-                out.put(c + "sum", HostArrays.f32(c + "sum", cs, s.sumGrad()));
-                out.put(c + "sum_sq", HostArrays.f32(c + "sum_sq", cs, s.sumSquaredGrad()));
-                out.put(c + "samples", HostArrays.i32(c + "samples", new int[]{s.samples()}));
-            }
-        }
-    }
-
-    @Override
-    protected void restoreExtra(MethodState state) {
-        for (int i = 0; i < deltas.size(); i++) {
-            String p = deltas.get(i).module() + ".adamw.";
-            adam[i].restore(HostArrays.floats(state.require(p + "m")), HostArrays.floats(state.require(p + "v")),
-                    HostArrays.ints(state.require(p + "age")));
-            String c = deltas.get(i).module() + ".candidates.";
-            replaceStats(i, state.tensors().containsKey(c + "indices")
-                    ? Candidates.of(new CandidateStats(HostArrays.longs(state.require(c + "indices")),
-                    HostArrays.floats(state.require(c + "sum")), HostArrays.floats(state.require(c + "sum_sq")),
-                    HostArrays.ints(state.require(c + "samples"))[0]), held)
-                    : null);
         }
     }
 }
