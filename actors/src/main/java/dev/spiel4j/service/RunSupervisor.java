@@ -37,6 +37,7 @@ import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
 
 /**
  * Owns one run: starts the embedded Kafka broker when no bootstrap servers are configured, ensures the topics,
@@ -124,7 +125,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
             Resources resources = null;
             try {
                 resources = Resources.open(settings, ctx.getSelf());
-                return new RunSupervisor(ctx, settings, listener, result, failures, resources);
+                return new RunSupervisor(ctx, settings, listener, result, Crew.spawn(ctx, resources, failures),
+                        resources.resumeStep(), resources::close);
             } catch (RuntimeException e) {
                 if (resources != null) {
                     resources.close();
@@ -133,6 +135,59 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 return Behaviors.stopped();
             }
         });
+    }
+
+    /**
+     * A run whose other actors are made elsewhere and that holds nothing to close: how tests put probes and a trainer
+     * of their own around the supervisor (the public {@code create} opens Kafka and loads the model). It starts from
+     * the beginning: there is no run directory to find a checkpoint in.
+     */
+    static Behavior<Command> create(RunSettings settings, ProgressListener listener,
+                                    CompletableFuture<RunSummary> result, Crew crew) {
+        return Behaviors.setup(ctx -> new RunSupervisor(ctx, settings, listener, result, crew, 0, () -> { }));
+    }
+
+    /**
+     * The actors of a run besides its supervisor: the trainer's peers, and how to make a trainer over them (a new one
+     * for each restart; the supervisor spawns and watches it, so that its failure comes as {@link ChildFailed}).
+     */
+    record Crew(ActorRef<Publisher.Command> publisher, ActorRef<Selector.Command> selector,
+                ActorRef<DataStreamer.Command> streamer, ActorRef<Evaluator.Command> evaluator,
+                Function<TrainerActor.Peers, Behavior<TrainerActor.Command>> trainer) {
+
+        /** The service's own, spawned as children of the supervisor over the run's resources. */
+        private static Crew spawn(ActorContext<Command> ctx, Resources resources, FailureInjection failures) {
+            RunPlan plan = resources.plan();
+            DispatcherSelector blocking = DispatcherSelector.blocking();
+            ActorRef<Publisher.Command> publisher = ctx.spawn(Publisher.create(resources.sinks()), "publisher",
+                    blocking);
+            ActorRef<Selector.Command> selector = ctx.spawn(Selector.create(), "selector");
+            ActorRef<DataStreamer.Command> streamer = ctx.spawn(
+                    DataStreamer.create(plan, resources.bootstrap(), publisher), "data-streamer");
+            ActorRef<Evaluator.Command> evaluator = ctx.spawn(
+                    Behaviors.supervise(Evaluator.create(plan, publisher, ctx.getSelf()))
+                            .onFailure(Exception.class, SupervisorStrategy.restart()), "evaluator", blocking);
+            return new Crew(publisher, selector, streamer, evaluator,
+                    peers -> TrainerActor.create(plan, peers, failures));
+        }
+    }
+
+    /**
+     * Tells the supervisor {@code self} when the run's producer loses or regains Kafka: each change becomes a run
+     * event, and outages are counted in the summary.
+     */
+    static OutageListener outageListener(ActorRef<Command> self) {
+        return new OutageListener() {
+            @Override
+            public void outageStarted(Instant since, String cause, int waitingRecords) {
+                self.tell(new KafkaOutageChanged(true, since, waitingRecords, cause));
+            }
+
+            @Override
+            public void outageEnded(Instant since, Duration duration) {
+                self.tell(new KafkaOutageChanged(false, since, 0, "recovered after " + duration));
+            }
+        };
     }
 
     /**
@@ -163,17 +218,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 TopicAdmin.ensureTopics(bootstrap, topics, s.kafka().partitions(), s.kafka().replicationFactor(),
                         ps.maxRecordBytes());
                 producer = new ServiceProducer(ps);
-                producer.addListener(new OutageListener() {
-                    @Override
-                    public void outageStarted(Instant since, String cause, int waitingRecords) {
-                        self.tell(new KafkaOutageChanged(true, since, waitingRecords, cause));
-                    }
-
-                    @Override
-                    public void outageEnded(Instant since, Duration duration) {
-                        self.tell(new KafkaOutageChanged(false, since, 0, "recovered after " + duration));
-                    }
-                });
+                producer.addListener(outageListener(self));
                 Publisher.Sinks sinks = new Publisher.Sinks(ProtoPublisher.metrics(producer, topics),
                         ProtoPublisher.events(producer, topics), ProtoPublisher.deadLetters(producer, topics),
                         new CheckpointPublisher(producer, topics.checkpoints(), s.checkpoint().chunkSize(),
@@ -205,13 +250,13 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private final Telemetry telemetry;
     private final ProgressListener listener;
     private final CompletableFuture<RunSummary> result;
-    private final Resources resources;
+    /** Closes what the run holds outside the actors, once the supervisor has stopped. */
+    private final Runnable release;
     private final ActorRef<Publisher.Command> publisher;
     private final ActorRef<DataStreamer.Command> streamer;
     private final ActorRef<Evaluator.Command> evaluator;
-    private final RunPlan plan;
     private final TrainerActor.Peers peers;
-    private final FailureInjection failures;
+    private final Function<TrainerActor.Peers, Behavior<TrainerActor.Command>> newTrainer;
     /** The running trainer; null while a restart waits for its backoff. */
     private ActorRef<TrainerActor.Command> trainer;
     private final long startNanos = System.nanoTime();
@@ -235,32 +280,29 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private RunSummary.Outcome outcome;
     private String error;
 
+    /** @param resumeStep the step of the run directory's newest checkpoint (0: none), where the first trainer starts */
     private RunSupervisor(ActorContext<Command> ctx, RunSettings settings, ProgressListener listener,
-                         CompletableFuture<RunSummary> result, FailureInjection failures, Resources resources) {
+                         CompletableFuture<RunSummary> result, Crew crew, int resumeStep, Runnable release) {
         super(ctx);
         this.settings = settings;
         this.telemetry = new Telemetry(settings);
         this.listener = listener;
         this.result = result;
-        this.resources = resources;
-        this.failures = failures;
-        this.plan = resources.plan();
-        this.resumeStep = resources.resumeStep();
+        this.release = release;
+        this.resumeStep = resumeStep;
         this.newestCheckpoint = resumeStep;
-        DispatcherSelector blocking = DispatcherSelector.blocking();
-        publisher = ctx.spawn(Publisher.create(resources.sinks()), "publisher", blocking);
-        ActorRef<Selector.Command> selector = ctx.spawn(Selector.create(), "selector");
-        streamer = ctx.spawn(DataStreamer.create(plan, resources.bootstrap(), publisher), "data-streamer");
-        evaluator = ctx.spawn(Behaviors.supervise(Evaluator.create(plan, publisher, ctx.getSelf()))
-                .onFailure(Exception.class, SupervisorStrategy.restart()), "evaluator", blocking);
-        peers = new TrainerActor.Peers(streamer, selector, evaluator, publisher, ctx.getSelf());
+        publisher = crew.publisher();
+        streamer = crew.streamer();
+        evaluator = crew.evaluator();
+        newTrainer = crew.trainer();
+        peers = new TrainerActor.Peers(streamer, crew.selector(), evaluator, publisher, ctx.getSelf());
         ctx.watchWith(streamer, new StreamerTerminated());
         startTrainer();
     }
 
     /** Spawns a trainer (it resumes from the newest checkpoint) and watches it: its failure comes as ChildFailed. */
     private void startTrainer() {
-        trainer = getContext().spawn(TrainerActor.create(plan, peers, failures), "trainer-" + (restarts + 1),
+        trainer = getContext().spawn(newTrainer.apply(peers), "trainer-" + (restarts + 1),
                 DispatcherSelector.fromConfig(RunSettings.ROOT + ".trainer-dispatcher"));
         getContext().watch(trainer);
     }
@@ -356,7 +398,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     private Behavior<Command> onPostStop(PostStop s) {
-        resources.close();
+        release.run();
         result.completeExceptionally(new IllegalStateException("run " + settings.run().id()
                 + " was stopped before it could report"));
         return this;
@@ -436,9 +478,11 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         long backoff = Math.min(MAX_RESTART_BACKOFF.toMillis(),
                 MIN_RESTART_BACKOFF.toMillis() << Math.min(failed - 1, 20));
         backoff += (long) (backoff * RESTART_BACKOFF_JITTER * ThreadLocalRandom.current().nextDouble());
+        // Scheduled before it is announced: whoever hears of the restart can count on it being scheduled
+        // (RunSupervisorTest moves a manual clock on as soon as it hears).
+        getContext().scheduleOnce(Duration.ofMillis(backoff), getContext().getSelf(), new RestartTrainer());
         listener.onTrainerFailure("trainer failed at " + lastFailure + "; restart " + failed + " of at most " + max
                 + " without a new checkpoint, in " + backoff + " ms");
-        getContext().scheduleOnce(Duration.ofMillis(backoff), getContext().getSelf(), new RestartTrainer());
         return this;
     }
 

@@ -30,6 +30,12 @@ final class TestPlans {
 
     /** The plan of run {@code runId} in {@code dir}, with {@code overrides} over the defaults above. */
     static RunPlan stories260K(Path dir, String runId, String... overrides) {
+        RunSettings settings = settings(dir, runId, overrides);
+        return RunPlan.of(settings, ModelLoader.load(settings.model().path()));
+    }
+
+    /** The settings of run {@code runId} in {@code dir}, with {@code overrides} over the defaults above. */
+    static RunSettings settings(Path dir, String runId, String... overrides) {
         List<String> o = new ArrayList<>(List.of(
                 "run.id=" + runId,
                 "run.dir=\"" + dir.resolve("runs") + "\"",
@@ -38,8 +44,7 @@ final class TestPlans {
                 "data.seq-len=" + SEQ_LEN,
                 "device=cpu"));
         o.addAll(List.of(overrides));
-        RunSettings settings = RunSettings.from(RunSettings.load(null, o));
-        return RunPlan.of(settings, ModelLoader.load(settings.model().path()));
+        return RunSettings.from(RunSettings.load(null, o));
     }
 
     /** Examples {@code [from, to)} of the data as one padded batch, encoded for the plan's model. */

@@ -64,8 +64,12 @@ public final class ServiceProducer implements AutoCloseable {
                 new ByteArraySerializer()));
     }
 
-    /** Over a given client: tests use Kafka's {@code MockProducer} to decide when each record is acknowledged. */
-    ServiceProducer(ProducerSettings settings, Producer<byte[], byte[]> producer) {
+    /**
+     * Over a given client, which should be configured as {@link ProducerSettings#clientConfig()} says. Public so that
+     * tests, here and in the modules that publish through this class, can give Kafka's {@code MockProducer} and
+     * decide when each record is acknowledged, without a broker.
+     */
+    public ServiceProducer(ProducerSettings settings, Producer<byte[], byte[]> producer) {
         this.settings = Objects.requireNonNull(settings, "settings");
         this.producer = Objects.requireNonNull(producer, "producer");
         this.watch = Executors.newSingleThreadScheduledExecutor(r -> {
