@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * Writes a run's records to Kafka: metrics, events, dead letters and checkpoints. Senders never wait: the Kafka
@@ -61,24 +62,29 @@ public final class Publisher {
             // Completions run on Kafka's threads, where the actor context must not be touched: keep the logger.
             Logger log = ctx.getLog();
             return Behaviors.receive(Command.class)
-                    .onMessage(PublishMetrics.class, m -> track(pending, sinks.metrics().publish(m.metrics()), log, "metrics"))
-                    .onMessage(PublishEvent.class, m -> track(pending, sinks.events().publish(m.event()), log, "an event"))
-                    .onMessage(PublishDeadLetter.class,
-                            m -> track(pending, sinks.deadLetters().publish(m.deadLetter()), log, "a dead letter"))
-                    .onMessage(PublishCheckpoint.class,
-                            m -> track(pending, sinks.checkpoints().publish(m.header(), m.parts()), log,
-                                    "checkpoint " + m.header().getCheckpointId()))
-                    .onMessage(Flush.class, f -> {
-                        CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
-                                .whenComplete((ok, error) -> f.replyTo().tell(new Flushed()));
-                        return Behaviors.same();
-                    })
+                    .onMessage(PublishMetrics.class, m -> track(pending, () -> sinks.metrics().publish(m.metrics()), log, "metrics"))
+                    .onMessage(PublishEvent.class, m -> track(pending, () -> sinks.events().publish(m.event()), log, "an event"))
+                    .onMessage(PublishDeadLetter.class, m -> track(pending, () -> sinks.deadLetters().publish(m.deadLetter()), log, "a dead letter"))
+                    .onMessage(PublishCheckpoint.class, m -> track(pending, () -> sinks.checkpoints().publish(m.header(), m.parts()), log, "checkpoint " + m.header().getCheckpointId()))
+                    .onMessage(Flush.class, f -> flush(pending, f))
                     .build();
         });
     }
 
-    private static Behavior<Command> track(Set<CompletableFuture<?>> pending, CompletableFuture<?> future,
+    private static Behavior<Command> flush(Set<CompletableFuture<?>> pending, Flush f) {
+        CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
+                .whenComplete((ok, error) -> f.replyTo().tell(new Flushed()));
+        return Behaviors.same();
+    }
+
+    /**
+     * Starts a publication and keeps it until Kafka acknowledged it or gave up. A record refused before it reaches
+     * the client (a checkpoint file gone, a run id the topic's keys cannot hold) fails like one Kafka gave up on: it
+     * is logged and the publisher goes on with the rest, rather than stopping and leaving the run's records unsent.
+     */
+    private static Behavior<Command> track(Set<CompletableFuture<?>> pending, Supplier<CompletableFuture<?>> publish,
                                            Logger log, String what) {
+        CompletableFuture<?> future = started(publish);
         pending.add(future);
         future.whenComplete((ok, error) -> {
             pending.remove(future);
@@ -87,5 +93,13 @@ public final class Publisher {
             }
         });
         return Behaviors.same();
+    }
+
+    private static CompletableFuture<?> started(Supplier<CompletableFuture<?>> publish) {
+        try {
+            return publish.get();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 }

@@ -56,7 +56,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link CheckpointPublisher}) with Kafka's {@link MockProducer} as the client, so the test sees every record handed
  * to Kafka and decides when each is acknowledged or refused: each message becomes its record(s) on its topic, keyed
  * by the run's id; a checkpoint is its chunks and then, once they are acknowledged, its manifest; a flush is answered
- * once everything published before it was acknowledged or refused; a refused record is logged and holds nothing up.
+ * once everything published before it was acknowledged or refused; a refused record is logged and holds nothing up,
+ * nor does a checkpoint whose files cannot be read.
  */
 @ExtendWith(TestKitJUnit5Extension.class)
 // one actor system for the class: the extension shuts down only the kit of the last test instance
@@ -197,6 +198,26 @@ class PublisherTest {
         assertEquals(List.of("delta", "state"), manifest.getPartsList().stream().map(PayloadPart::getName).toList());
 
         flushed.expectNoMessage();
+        assertTrue(kafka.completeNext());
+        flushed.expectMessage(new Publisher.Flushed());
+    }
+
+    @Test
+    void aCheckpointThatCannotBeReadIsLoggedAndThePublisherGoesOn(@TempDir Path dir) {
+        CheckpointManifest header = CheckpointManifest.newBuilder().setRunId(RUN).setCheckpointId("step-000009")
+                .setStep(9).setMethod("spiel-ag").build();
+        LoggingTestKit.warn("could not publish checkpoint step-000009").expect(kit.system(),
+                () -> {
+                    publisher.tell(new Publisher.PublishCheckpoint(header,
+                            List.of(new CheckpointPart("delta", dir.resolve("gone")))));
+                    return null;
+                });
+
+        Metrics metrics = Metrics.newBuilder().setRunId(RUN).setStep(10).build();
+        publisher.tell(new Publisher.PublishMetrics(metrics));
+        expectRecord(TOPICS.metrics(), RUN);
+        TestProbe<Publisher.Flushed> flushed = kit.createTestProbe();
+        publisher.tell(new Publisher.Flush(flushed.getRef()));
         assertTrue(kafka.completeNext());
         flushed.expectMessage(new Publisher.Flushed());
     }
