@@ -188,17 +188,4 @@ class RunLogTest {
         assertEquals(List.of(0L, 10L, 20L, 30L), selection.bucketEdges());
         assertEquals(List.of(1L, 0L, 2L), selection.counts());
     }
-
-    @Test
-    void ageHistogramCoversEveryAgeInEqualBuckets() {
-        List<AgeBucket> buckets = AgeHistogram.of(new int[]{0, 0, 1, 5, 9, 10}, 4);
-        assertEquals(List.of(0, 3, 6, 9), buckets.stream().map(AgeBucket::getMinAge).toList());
-        assertEquals(List.of(3, 6, 9, 12), buckets.stream().map(AgeBucket::getMaxAge).toList());
-        assertEquals(List.of(3L, 1L, 0L, 2L), buckets.stream().map(AgeBucket::getCount).toList());
-        assertEquals(List.of(), AgeHistogram.of(new int[0], 4));
-        List<AgeBucket> narrow = AgeHistogram.of(new int[]{7, 7}, 10);
-        assertEquals(8, narrow.size());
-        assertEquals(2, narrow.get(7).getCount());
-        assertThrows(IllegalArgumentException.class, () -> AgeHistogram.of(new int[]{-1}, 4));
-    }
 }
