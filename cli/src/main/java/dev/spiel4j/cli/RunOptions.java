@@ -5,7 +5,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
-/** Which run a command reads, and where its topics are: shared by {@code watch}, {@code pull} and {@code report}. */
+/** Which run a command reads, and where its topics are: shared by {@code watch}, {@code pull}, {@code report} and {@code dead-letters}. */
 final class RunOptions {
     @Option(names = "--runs-dir", defaultValue = "runs", paramLabel = "DIR",
             description = "Parent directory of run directories (run.dir). Default: ${DEFAULT-VALUE}.")

@@ -133,25 +133,16 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
             throws IOException {
         Builder builder = new Builder();
         try (TelemetryConsumer consumer = new TelemetryConsumer(bootstrapServers, topics, "spiel4j-report")) {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            consumer.assign(true, deadline);
-            var end = consumer.endOffsets();
-            while (!consumer.reached(end)) {
-                if (System.nanoTime() > deadline) {
-                    throw new IOException("timed out after " + timeout + " reading the telemetry of run '" + runId
-                            + "' from " + bootstrapServers);
+            consumer.readToEnd(timeout, "the telemetry of run '" + runId + "'", r -> {
+                if (r instanceof TelemetryConsumer.Unreadable u && runId.equals(u.key())) {
+                    throw new IOException(u.where() + ": " + u.problem());
                 }
-                for (TelemetryConsumer.Record r : consumer.poll(Duration.ofMillis(200))) {
-                    if (r instanceof TelemetryConsumer.Unreadable u && runId.equals(u.key())) {
-                        throw new IOException(u.where() + ": " + u.problem());
-                    }
-                    if (r instanceof TelemetryConsumer.StepRecord s && runId.equals(s.metrics().getRunId())) {
-                        builder.addMetrics(s.where(), RunLog.metricsJson(s.metrics()));
-                    } else if (r instanceof TelemetryConsumer.EventRecord e && runId.equals(e.event().getRunId())) {
-                        builder.addEvent(e.where(), RunLog.eventJson(e.event()));
-                    }
+                if (r instanceof TelemetryConsumer.StepRecord s && runId.equals(s.metrics().getRunId())) {
+                    builder.addMetrics(s.where(), RunLog.metricsJson(s.metrics()));
+                } else if (r instanceof TelemetryConsumer.EventRecord e && runId.equals(e.event().getRunId())) {
+                    builder.addEvent(e.where(), RunLog.eventJson(e.event()));
                 }
-            }
+            });
         }
         return builder.build();
     }

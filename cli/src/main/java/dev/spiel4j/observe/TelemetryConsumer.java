@@ -2,6 +2,7 @@ package dev.spiel4j.observe;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.spiel4j.kafka.Topics;
+import dev.spiel4j.proto.v1.DeadLetter;
 import dev.spiel4j.proto.v1.Metrics;
 import dev.spiel4j.proto.v1.RunEvent;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -21,13 +22,14 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Reads the metrics and events topics together without a consumer group (so nothing is committed and any number of
- * readers can follow a run): every partition of both topics is assigned, from the beginning or from the end.
+ * Reads the metrics and events topics together, and the dead-letters topic where it exists, without a consumer group
+ * (so nothing is committed and any number of readers can follow a run): every partition of the topics is assigned,
+ * from the beginning or from the end.
  */
 final class TelemetryConsumer implements AutoCloseable {
 
     /** A record of either topic, parsed. */
-    sealed interface Record permits StepRecord, EventRecord, Unreadable {
+    sealed interface Record permits StepRecord, EventRecord, DeadLetterRecord, Unreadable {
         /** {@code topic/partition@offset}. */
         String where();
     }
@@ -36,6 +38,9 @@ final class TelemetryConsumer implements AutoCloseable {
     }
 
     record EventRecord(String where, RunEvent event) implements Record {
+    }
+
+    record DeadLetterRecord(String where, DeadLetter deadLetter) implements Record {
     }
 
     /** A record that does not parse as its topic's message; {@code key} is its key (the run id) or "". */
@@ -68,7 +73,7 @@ final class TelemetryConsumer implements AutoCloseable {
             String problem;
             try {
                 List<TopicPartition> found = new ArrayList<>();
-                for (String topic : List.of(topics.metrics(), topics.events())) {
+                for (String topic : List.of(topics.metrics(), topics.events(), topics.deadLetters())) {
                     List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(5));
                     for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
                         found.add(new TopicPartition(topic, info.partition()));
@@ -113,6 +118,29 @@ final class TelemetryConsumer implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Reads every record from the beginning to the topics' current end, handing each to {@code sink}.
+     *
+     * @throws IOException when a topic does not exist or the end is not reached within {@code timeout}
+     */
+    void readToEnd(Duration timeout, String what, RecordSink sink) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        assign(true, deadline);
+        Map<TopicPartition, Long> end = endOffsets();
+        while (!reached(end)) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException("timed out after " + timeout + " reading " + what + " from " + bootstrapServers);
+            }
+            for (Record r : poll(Duration.ofMillis(200))) {
+                sink.accept(r);
+            }
+        }
+    }
+
+    interface RecordSink {
+        void accept(Record r) throws IOException;
+    }
+
     List<Record> poll(Duration timeout) {
         List<Record> out = new ArrayList<>();
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
@@ -123,12 +151,15 @@ final class TelemetryConsumer implements AutoCloseable {
                     out.add(new Unreadable(where, key, "empty record"));
                 } else if (r.topic().equals(topics.metrics())) {
                     out.add(new StepRecord(where, Metrics.parseFrom(r.value())));
+                } else if (r.topic().equals(topics.deadLetters())) {
+                    out.add(new DeadLetterRecord(where, DeadLetter.parseFrom(r.value())));
                 } else {
                     out.add(new EventRecord(where, RunEvent.parseFrom(r.value())));
                 }
             } catch (InvalidProtocolBufferException e) {
-                out.add(new Unreadable(where, key, "not a spiel4j.v1 " + (r.topic().equals(topics.metrics())
-                        ? "Metrics" : "RunEvent") + " message: " + e.getMessage()));
+                String message = r.topic().equals(topics.metrics()) ? "Metrics"
+                        : r.topic().equals(topics.deadLetters()) ? "DeadLetter" : "RunEvent";
+                out.add(new Unreadable(where, key, "not a spiel4j.v1 " + message + " message: " + e.getMessage()));
             }
         }
         return out;

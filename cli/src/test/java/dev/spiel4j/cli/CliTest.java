@@ -277,6 +277,39 @@ class CliTest {
     }
 
     @Test
+    void deadLettersListsEachUnusableRecordOnceWithItsLineReasonAndExcerpt(@TempDir Path dir) throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            lines.add("{\"prompt\":\"What comes after " + i + "?\\n\",\"response\":\"" + (i + 1) + ".\"}");
+        }
+        lines.add(2, "{\"prompt\": \"broken");
+        lines.add(5, "{\"prompt\":\"no response here\"}");
+        Path data = Files.write(dir.resolve("train.jsonl"), lines, StandardCharsets.UTF_8);
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        Path runs = dir.resolve("runs");
+        // 8 steps of 2 records pass over the 6 usable records almost three times: each broken one is still one letter
+        Run train = run("train", "--config", config.toString(), "--model", GGUF, "--data", data.toString(),
+                "--out", runs.toString(), "--run-id", "cli-dead-letters", "--steps", "8", "--batch-size", "2",
+                "--seq-len", "32", "data.format=prompt-response", "eval.interval=0", "--json");
+        assertEquals(0, train.code(), train::err);
+        assertEquals(2, train.json().get("dead_letters").asLong(), train.out());
+
+        JsonNode listed = run("dead-letters", "--run", "cli-dead-letters", "--runs-dir", runs.toString(), "--json")
+                .json();
+        assertEquals(2, listed.get("count").asLong(), listed.toString());
+        JsonNode first = listed.get("dead_letters").get(0);
+        JsonNode second = listed.get("dead_letters").get(1);
+        assertEquals(data + ":3", first.get("source").asText(), first.toString());
+        assertEquals("{\"prompt\": \"broken", first.get("excerpt").asText());
+        assertEquals(data + ":6", second.get("source").asText(), second.toString());
+        assertTrue(second.get("detail").asText().contains("response"), second.toString());
+        Run text = run("dead-letters", "--run", "cli-dead-letters", "--runs-dir", runs.toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().startsWith("2 dead letter(s) in run cli-dead-letters\n" + data + ":3: "),
+                text.out());
+    }
+
+    @Test
     void sparseFineTuningRoundTripsThroughGenerateMergeComposeExportAndInspect(@TempDir Path dir) throws IOException {
         Path a = dir.resolve("a.safetensors");
         SparseFineTuning sft = handMade(hf, hf.fingerprint(), 11);
