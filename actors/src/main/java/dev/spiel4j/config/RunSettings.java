@@ -49,8 +49,11 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         }
     }
 
-    /** @param computeType "float32" or "float16" */
-    public record Model(Path path, String computeType) {
+    /**
+     * @param computeType "float32" or "float16"
+     * @param quantize    "none" or "nf4": how the block linears are stored
+     */
+    public record Model(Path path, String computeType, String quantize) {
     }
 
     public enum Source { FILE, KAFKA }
@@ -180,7 +183,8 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         Reader r = new Reader(config);
         return new RunSettings(
                 new Run(r.runId("run.id"), r.path("run.dir"), r.longAtLeast("run.seed", Long.MIN_VALUE)),
-                new Model(r.path("model.path"), r.oneOf("model.compute-type", Set.of("float32", "float16"))),
+                new Model(r.path("model.path"), r.oneOf("model.compute-type", Set.of("float32", "float16")),
+                        r.oneOf("model.quantize", Set.of("none", "nf4"))),
                 new Data(Source.valueOf(r.oneOf("data.source", Set.of("file", "kafka")).toUpperCase()),
                         r.path("data.train"), r.oneOf("data.format", FORMATS), r.intAtLeast("data.seq-len", 2),
                         r.bool("data.truncate"), r.bool("data.shuffle")),

@@ -59,13 +59,14 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
 
     /**
      * How each actor of the run that needs the model (trainer, evaluator) uploads its copy: on the {@code device},
-     * in {@code model.compute-type}.
+     * in {@code model.compute-type}, the block linears stored as {@code model.quantize} says.
      *
      * @throws IllegalArgumentException when the device setting names a GPU the engine does not have
      */
     public ModelPlacement placement() {
-        return ModelPlacement.dense(settings.device().resolve("device"),
-                ModelPlacement.computeType(settings.model().computeType()));
+        return new ModelPlacement(settings.device().resolve("device"),
+                ModelPlacement.computeType(settings.model().computeType()),
+                ModelPlacement.storage(settings.model().quantize()));
     }
 
     /**

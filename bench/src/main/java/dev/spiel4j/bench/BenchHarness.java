@@ -90,7 +90,7 @@ public final class BenchHarness {
         List<PeerOutcome> peerOutcomes = new ArrayList<>();
         if (options.peer() != null) {
             for (BenchSpec s : plan.configs()) {
-                if (BenchSpec.PEER_METHODS.contains(s.method())) {
+                if (BenchSpec.PEER_METHODS.contains(s.method()) && !s.dtype().equals("nf4")) {
                     log.accept("peer: " + label(s));
                     PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout(), Map.of());
                     if (o instanceof PeerOutcome.Ran r && !options.memoryEnv().isEmpty()) {

@@ -25,7 +25,8 @@ import dev.spiel4j.peft.registry.MethodRegistry;
  * @param model       the model: pretrained weights (GGUF for Java, HF directory for the peer) or a random shape
  * @param method      full, lora, ia3, spiel-ag or spiel-ma (the peer accepts full and lora)
  * @param budget      the trainable-parameter budget: a LoRA rank and, for sparse methods, the delta count
- * @param dtype       fp32 or bf16 (base weights)
+ * @param dtype       fp32 or bf16 (base weights), or nf4 (block linears stored as NF4, computed in fp32: qSpIEL,
+ *                    qLoRA)
  * @param threads     intra-op threads (torch.set_num_threads / the engine's thread count)
  * @param steps       measured optimizer steps
  * @param warmupSteps steps run first and excluded from timing
@@ -44,7 +45,9 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
                         int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches,
                         boolean activationCheckpointing) {
 
-    /** The methods the Python peer runs. */
+    /** Base-weight types: fp32, bf16, and nf4 (block linears as NF4, the rest fp32). */
+    public static final List<String> DTYPES = List.of("fp32", "bf16", "nf4");
+    /** The methods the Python peer runs (in fp32 and bf16: its NF4 needs bitsandbytes on a GPU). */
     public static final List<String> PEER_METHODS = List.of("lora", "full");
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -62,7 +65,7 @@ public record BenchSpec(String workload, Model model, String method, Budget budg
         require(MethodRegistry.contains(method), "method must be one of " + MethodRegistry.names() + ", got "
                 + method);
         require(budget != null, "budget is required");
-        require("fp32".equals(dtype) || "bf16".equals(dtype), "dtype must be fp32 or bf16, got " + dtype);
+        require(DTYPES.contains(dtype), "dtype must be one of " + DTYPES + ", got " + dtype);
         require(threads > 0, "threads must be positive, got " + threads);
         require(steps > 0, "steps must be positive, got " + steps);
         require(warmupSteps >= 0, "warmup_steps must be >= 0, got " + warmupSteps);

@@ -62,14 +62,17 @@ public final class BenchSuites {
         return new BenchSpec.RandomShape(1024, 22, 16, 16, 2816, 32000, 2048, 1e-5, 1e4, false, seed);
     }
 
-    /** The quick suite: finishes in minutes on a 2-core machine. */
+    /**
+     * The quick suite: finishes in minutes on a 2-core machine. The large shape's methods run on a float32 base and
+     * on an NF4 one (qLoRA, qSpIEL-AG, qSpIEL-MA), as the paper's Table 3 does.
+     */
     public static BenchPlan quick(Inputs in, String command) {
-        return plan("quick", command, in, 40, 3, 8, List.of("fp32"), 4, 0);
+        return plan("quick", command, in, 40, 3, 8, List.of("fp32", "nf4"), 4, 0);
     }
 
     /** The full suite: more steps, larger sweeps, bf16 as well, and the ~350M shape. */
     public static BenchPlan full(Inputs in, String command) {
-        return plan("full", command, in, 60, 5, 20, List.of("fp32", "bf16"), 8, 10);
+        return plan("full", command, in, 60, 5, 20, List.of("fp32", "bf16", "nf4"), 8, 10);
     }
 
     /**

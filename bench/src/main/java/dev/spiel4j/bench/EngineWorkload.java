@@ -1,11 +1,11 @@
 package dev.spiel4j.bench;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.RopeLayout;
+import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.optim.OptimizerSettings;
 import dev.spiel4j.peft.MethodConfig;
@@ -41,8 +41,8 @@ public final class EngineWorkload implements BenchWorkload {
 
         @Override
         public BenchWorkload loadBase(BenchSpec spec) {
-            ModelPlacement placement = ModelPlacement.dense(DeviceSetting.AUTO.resolve("device"),
-                    computeType(spec.dtype()));
+            ModelPlacement placement = new ModelPlacement(DeviceSetting.AUTO.resolve("device"),
+                    computeType(spec.dtype()), spec.dtype().equals("nf4") ? WeightStorage.NF4 : WeightStorage.DENSE);
             return new EngineWorkload(spec, model(spec.model(), placement));
         }
     }
@@ -58,11 +58,11 @@ public final class EngineWorkload implements BenchWorkload {
     }
 
     /**
-     * fp32 runs in float32. bf16 is refused: DJL's PyTorch JNI aborts the JVM on any bfloat16 tensor (see
-     * stack.md), so there is no bf16 compute to measure.
+     * fp32 and nf4 (its dequantized block linears and every other weight) run in float32. bf16 is refused: DJL's
+     * PyTorch JNI aborts the JVM on any bfloat16 tensor (see stack.md), so there is no bf16 compute to measure.
      */
     static DataType computeType(String dtype) {
-        if (dtype.equals("fp32")) {
+        if (dtype.equals("fp32") || dtype.equals("nf4")) {
             return DataType.FLOAT32;
         }
         throw new IllegalArgumentException("dtype " + dtype + " is not supported by the engine: DJL's PyTorch engine"
@@ -93,11 +93,7 @@ public final class EngineWorkload implements BenchWorkload {
 
     @Override
     public long baseWeightBytes() {
-        long bytes = 0;
-        for (NDArray w : base.model().weights().values()) {
-            bytes += w.getShape().size() * w.getDataType().getNumOfBytes();
-        }
-        return bytes;
+        return base.model().weightBytes();
     }
 
     @Override

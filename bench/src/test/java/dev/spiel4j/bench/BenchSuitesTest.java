@@ -34,7 +34,8 @@ class BenchSuitesTest {
     @Test
     void quickSuiteComparesEveryMethodAtOneBudget(@TempDir Path dir) {
         BenchPlan p = BenchSuites.quick(inputs(dir), "./spiel4j bench --suite quick");
-        assertEquals(2 * (BenchSuites.METHODS.size() + BenchSuites.LARGE_METHODS.size()), p.configs().size());
+        // every method on stories260K, and the large shape's methods on a float32 and an NF4 base
+        assertEquals(2 * (BenchSuites.METHODS.size() + 2 * BenchSuites.LARGE_METHODS.size()), p.configs().size());
         for (BenchSpec s : p.configs()) {
             BenchSpec.RandomShape shape = s.model().random() != null ? s.model().random() : BenchSuites.STORIES260K;
             // sparse methods get exactly LoRA's parameter count at the same rank
@@ -84,6 +85,8 @@ class BenchSuitesTest {
             }
             for (String method : BenchSuites.LARGE_METHODS) {
                 assertTrue(settings.containsKey("llama-100M/" + method + "/fp32"), p.suite() + ": " + method);
+                // qLoRA, qSpIEL-AG and qSpIEL-MA beside them, as the paper's Table 3
+                assertTrue(settings.containsKey("llama-100M/" + method + "/nf4"), p.suite() + ": q" + method);
             }
             for (BenchPlan.Sweep sw : p.sweeps()) {
                 sw.specs().forEach(s -> assertFalse(s.activationCheckpointing(), sw.name()));

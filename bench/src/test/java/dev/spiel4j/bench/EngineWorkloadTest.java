@@ -113,6 +113,26 @@ class EngineWorkloadTest {
     }
 
     @Test
+    void anNf4BaseTrainsQLoraAndQSpielAgAndHoldsTheBlockLinearsInFewerBytes() throws Exception {
+        BenchSpec.RandomShape shape = new BenchSpec.RandomShape(64, 2, 4, 2, 128, 100, 64, 1e-5, 1e4, false, 3);
+        Path synthetic = tmp.resolve("synthetic-nf4.json");
+        BatchFile.synthetic(1, 3, 1, 2, 16, 100).write(synthetic);
+        BenchSpec.Model model = new BenchSpec.Model("tiny", null, null, shape);
+        ObjectNode dense = BenchChild.run(spec(model, "lora", 0, "fp32", synthetic.toString()));
+        ObjectNode qlora = BenchChild.run(spec(model, "lora", 0, "nf4", synthetic.toString()));
+        ObjectNode qspiel = BenchChild.run(spec(model, "spiel-ag", 500, "nf4", synthetic.toString()));
+        assertEquals("nf4", qlora.get("dtype").asText());
+        assertEquals(dense.get("trainable_params").asLong(), qlora.get("trainable_params").asLong());
+        assertTrue(qspiel.get("trainable_params").asLong() > 0);
+        // block linears: 2 blocks * (q, o 64x64 + k, v 32x64 + gate, up, down 128x64) = 81920 weights, 4 bytes each
+        // dense; as NF4 half a byte each, plus block constants and each array's 3 KB of lookup tables (a large share
+        // at this tiny size); embedding, norms and head stay float32
+        long blockLinears = 2L * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 128 * 64);
+        long saved = dense.get("base_weight_bytes").asLong() - qlora.get("base_weight_bytes").asLong();
+        assertTrue(saved > 2 * blockLinears && saved < 4 * blockLinears, "bytes saved: " + saved);
+    }
+
+    @Test
     void bf16IsRefusedWithTheReason() {
         String m = assertThrows(IllegalArgumentException.class,
                 () -> BenchChild.run(spec(stories(), "lora", 0, "bf16", batches.toString()))).getMessage();

@@ -11,8 +11,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * The options of every subcommand that runs the model: {@code --model}, {@code --device} and {@code --dtype}.
- * {@link #open} uploads the model onto the chosen device in the chosen compute type.
+ * The options of every subcommand that runs the model: {@code --model}, {@code --device}, {@code --dtype} and
+ * {@code --quantize}. {@link #open} uploads the model onto the chosen device in the chosen compute type.
  */
 final class EngineOptions {
 
@@ -22,6 +22,9 @@ final class EngineOptions {
      * them as the option's values.
      */
     enum ComputeType { float32, float16 }
+
+    /** How the block linears are stored, named as {@link ModelPlacement#storage(String)} reads them. */
+    enum Quantize { none, nf4 }
 
     @Spec(Spec.Target.MIXEE)
     private CommandSpec mixee;
@@ -37,6 +40,11 @@ final class EngineOptions {
     @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "float32",
             description = "Compute type of the base weights: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
     private ComputeType dtype;
+
+    @Option(names = "--quantize", paramLabel = "KIND", defaultValue = "none",
+            description = "Store the block linears as ${COMPLETION-CANDIDATES} (nf4: 4-bit NormalFloat with double-quantized"
+                    + " absmax, the base of qSpIEL and qLoRA). Default: ${DEFAULT-VALUE}.")
+    private Quantize quantize;
 
     /** Checks --device's syntax and --model's existence: usage errors, before anything is loaded. */
     void validate() {
@@ -58,7 +66,7 @@ final class EngineOptions {
      * the engine does not have is a runtime failure.
      */
     EngineModel open(LoadedModel loaded) {
-        return EngineModel.load(loaded, ModelPlacement.dense(deviceSetting().resolve("--device"),
-                ModelPlacement.computeType(dtype.name())));
+        return EngineModel.load(loaded, new ModelPlacement(deviceSetting().resolve("--device"),
+                ModelPlacement.computeType(dtype.name()), ModelPlacement.storage(quantize.name())));
     }
 }

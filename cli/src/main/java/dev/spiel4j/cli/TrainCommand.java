@@ -101,6 +101,10 @@ final class TrainCommand extends CliCommand {
             + " (train.activation-checkpointing).")
     Boolean activationCheckpointing;
 
+    @Option(names = "--quantize", paramLabel = "KIND", description = "none, or nf4: the block linears stored as 4-bit"
+            + " NormalFloat, the base of qSpIEL and qLoRA (model.quantize).")
+    String quantize;
+
     @Option(names = "--run-id", paramLabel = "ID", description = "Run id; an existing run resumes from its last checkpoint.")
     String runId;
 
@@ -180,6 +184,7 @@ final class TrainCommand extends CliCommand {
         put(o, "run.dir", out);
         put(o, "run.id", runId);
         put(o, "train.activation-checkpointing", activationCheckpointing);
+        put(o, "model.quantize", quantize);
         o.addAll(overrides);
         return o;
     }

@@ -160,6 +160,34 @@ class CliTest {
     }
 
     @Test
+    void qSpielFromTheCommandLineScoresAndTrainsOnAnNf4Base(@TempDir Path dir) throws IOException {
+        String text = SharedAssets.file("data/tinystories_valid_head.txt").toString();
+        JsonNode nf4 = run("score", "--model", GGUF, "--data", text, "--seq-len", "511", "--max-chars", "12000",
+                "--max-chunks", "10", "--quantize", "nf4", "--json").json();
+        // 4-bit weights cost a little of the golden 1.3182, not everything
+        double loss = nf4.get("mean_nll").asDouble();
+        assertTrue(loss > 1.3182 + 0.002 && loss < 1.3182 + 0.5, "NF4 mean NLL " + loss);
+        assertEquals(5110, nf4.get("tokens").asLong());
+
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        for (String method : List.of("spiel-ag", "lora")) {
+            Run train = run("train", "--config", config.toString(), "--model", GGUF, "--data", text, "--method", method,
+                    "--quantize", "nf4", "--out", dir.resolve("runs").toString(), "--run-id", "q" + method, "--steps",
+                    "3", "--batch-size", "2", "--seq-len", "32", "eval.interval=0", "--json");
+            assertEquals(0, train.code(), train::err);
+            assertEquals("COMPLETED", train.json().get("outcome").asText(), train.out());
+        }
+        Run full = run("train", "--config", config.toString(), "--model", GGUF, "--data", text, "--method", "full",
+                "--quantize", "nf4", "--out", dir.resolve("runs").toString(), "--run-id", "qfull", "--steps", "2",
+                "--batch-size", "2", "--seq-len", "32", "eval.interval=0");
+        assertEquals(1, full.code(), full.out());
+        assertTrue(full.err().contains("full fine-tuning needs every weight held densely"), full.err());
+        Run bad = run("score", "--model", GGUF, "--data", text, "--quantize", "int8");
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("--quantize") && bad.err().contains("int8"), bad.err());
+    }
+
+    @Test
     void scoreOfInstructionRecordsCountsResponseTokensAndIgnoresPadding(@TempDir Path dir) throws IOException {
         String a = "{\"prompt\": \"Tell a story about a cat.\", \"response\": \"The cat sat in the sun.\"}";
         String b = "{\"prompt\": \"Who is Lily?\", \"response\": \"Lily is a little girl who loves to play"

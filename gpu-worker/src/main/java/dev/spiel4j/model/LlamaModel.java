@@ -118,6 +118,12 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
      * a shape rather than a trained model.
      */
     public static LlamaModel random(LlamaConfig config, long seed, NDManager parent, DataType computeType) {
+        return random(config, seed, parent, computeType, WeightStorage.DENSE);
+    }
+
+    /** {@link #random(LlamaConfig, long, NDManager, DataType)}, the block linears stored as {@code storage} says. */
+    public static LlamaModel random(LlamaConfig config, long seed, NDManager parent, DataType computeType,
+                                    WeightStorage storage) {
         Random random = new Random(seed);
         Map<String, HostTensor> tensors = new LinkedHashMap<>();
         config.tensorShapes().forEach((name, shape) -> {
@@ -129,7 +135,7 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
             }
             tensors.put(name, new HostTensor(name, shape, HostDType.F32, data.flip()));
         });
-        return new LlamaModel(config, tensors, parent, computeType, WeightStorage.DENSE);
+        return new LlamaModel(config, tensors, parent, computeType, storage);
     }
 
     public LlamaConfig config() {
@@ -146,6 +152,18 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
      */
     public Map<String, NDArray> weights() {
         return weights;
+    }
+
+    /** Bytes the base weights hold on the engine: the dense ones in their type, the NF4 ones packed. */
+    public long weightBytes() {
+        long bytes = 0;
+        for (NDArray w : weights.values()) {
+            bytes += w.getShape().size() * w.getDataType().getNumOfBytes();
+        }
+        for (Nf4Array q : quantized.values()) {
+            bytes += q.bytes();
+        }
+        return bytes;
     }
 
     /** Every base weight's shape, the NF4 block linears included, in {@link LlamaConfig#tensorShapes()} order. */

@@ -79,6 +79,15 @@ public final class Nf4Array {
         return shape.clone();
     }
 
+    /** Bytes held on the engine: codes, absmax codes and scales, and this array's two lookup tables. */
+    public long bytes() {
+        long total = 0;
+        for (NDArray a : new NDArray[]{codes, absmaxCodes, scales, offset, pairTable, dynamicMap}) {
+            total += a.size() * a.getDataType().getNumOfBytes();
+        }
+        return total;
+    }
+
     /** table[index] for each uint8 index; the widened indices are created in {@code scope} (receiver of every op). */
     private static NDArray lookup(NDManager scope, NDArray uint8Indices, NDArray table) {
         NDArray indices = scope.zeros(new Shape(1), DataType.INT64).add(uint8Indices);

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.LlamaModel;
-import dev.spiel4j.model.WeightStorage;
 
 import java.util.function.Function;
 
@@ -31,11 +30,8 @@ public final class EngineModel implements AutoCloseable {
 
     /** A model of {@code config}'s shape with seeded random weights (benchmarks of shapes without a checkpoint). */
     public static EngineModel random(LlamaConfig config, long seed, ModelPlacement placement) {
-        if (placement.storage() != WeightStorage.DENSE) {
-            throw new IllegalArgumentException("a random model holds its weights densely, not as "
-                    + placement.storage());
-        }
-        return build(placement, root -> LlamaModel.random(config, seed, root, placement.computeType()));
+        return build(placement, root -> LlamaModel.random(config, seed, root, placement.computeType(),
+                placement.storage()));
     }
 
     /** The root manager on the device, closed again when the model cannot be built in it. */

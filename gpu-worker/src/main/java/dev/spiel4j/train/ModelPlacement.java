@@ -30,6 +30,15 @@ public record ModelPlacement(Device device, DataType computeType, WeightStorage 
         return new ModelPlacement(device, computeType, WeightStorage.DENSE);
     }
 
+    /** The storage a setting names: {@code none} (dense) or {@code nf4} (qSpIEL, qLoRA). */
+    public static WeightStorage storage(String quantize) {
+        return switch (quantize) {
+            case "none" -> WeightStorage.DENSE;
+            case "nf4" -> WeightStorage.NF4;
+            default -> throw new IllegalArgumentException("quantization must be none or nf4, got '" + quantize + "'");
+        };
+    }
+
     /** The compute type a setting names: {@code float32} or {@code float16}. */
     public static DataType computeType(String name) {
         return switch (name) {

@@ -17,11 +17,11 @@ import dev.spiel4j.data.TokenizedExample;
 import dev.spiel4j.loader.HfCheckpoint;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.model.LoadedModel;
+import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.model.CausalLm;
 import dev.spiel4j.model.LinearLayers;
-import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.peft.sft.SpielConfig;
@@ -408,8 +408,9 @@ class TrainingSessionTest {
         String name = assertThrows(IllegalArgumentException.class, () -> ModelPlacement.computeType("bfloat16"))
                 .getMessage();
         assertTrue(name.contains("'bfloat16'"), name);
-        String nf4 = assertThrows(IllegalArgumentException.class, () -> EngineModel.random(LOADED.config(), 1,
-                new ModelPlacement(Device.cpu(), DataType.FLOAT32, WeightStorage.NF4))).getMessage();
-        assertTrue(nf4.contains("NF4"), nf4);
+        assertEquals(WeightStorage.NF4, ModelPlacement.storage("nf4"));
+        String quantize = assertThrows(IllegalArgumentException.class, () -> ModelPlacement.storage("int8"))
+                .getMessage();
+        assertTrue(quantize.contains("none or nf4") && quantize.contains("'int8'"), quantize);
     }
 }
