@@ -57,8 +57,8 @@ public final class CheckpointStore {
      * Writes the checkpoint of {@code step}, or keeps the existing one for that step (same step = same state, since
      * training is deterministic), then deletes all but the newest {@code keep}.
      */
-    public SavedCheckpoint write(String runId, long seed, SparseFineTuning deltas, MethodState state,
-                                 StreamPosition position) {
+    public SavedCheckpoint write(String runId, long seed, SparseFineTuning deltas, String baseStorage,
+                                 MethodState state, StreamPosition position) {
         String id = idOf(state.step());
         Path target = dir.resolve(id);
         try {
@@ -66,7 +66,8 @@ public final class CheckpointStore {
             if (!Files.isDirectory(target)) {
                 Path tmp = Files.createTempDirectory(dir, "." + id + "-");
                 deltas.save(tmp.resolve(DELTA_FILE));
-                stateFile(runId, seed, deltas.baseFingerprint(), state, position).save(tmp.resolve(STATE_FILE));
+                stateFile(runId, seed, deltas.baseFingerprint(), baseStorage, state, position)
+                        .save(tmp.resolve(STATE_FILE));
                 try {
                     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException e) {
@@ -78,7 +79,7 @@ public final class CheckpointStore {
             throw new UncheckedIOException("cannot write checkpoint " + target + ": " + e.getMessage(), e);
         }
         return new SavedCheckpoint(id, state.step(), target.resolve(DELTA_FILE), target.resolve(STATE_FILE),
-                deltas.baseFingerprint(), position, state);
+                deltas.baseFingerprint(), baseStorage, position, state);
     }
 
     /**
@@ -141,17 +142,20 @@ public final class CheckpointStore {
         file.floats().forEach((n, a) -> tensors.put(n, HostArrays.f32(n, shape(meta, n, a.length), a)));
         file.ints().forEach((n, a) -> tensors.put(n, reshape(HostArrays.i32(n, a), shape(meta, n, a.length))));
         file.longs().forEach((n, a) -> tensors.put(n, reshape(HostArrays.i64(n, a), shape(meta, n, a.length))));
-        return new SavedCheckpoint(checkpoint.getFileName().toString(), step, deltaFile, stateFile, base,
+        // checkpoints from before model.quantize existed were trained on dense bases
+        String storage = meta.getOrDefault("base_storage", "none");
+        return new SavedCheckpoint(checkpoint.getFileName().toString(), step, deltaFile, stateFile, base, storage,
                 StreamPosition.fromMetadata(meta, where), new MethodState(method, step, tensors));
     }
 
-    private static TrainingStateFile stateFile(String runId, long seed, String fingerprint, MethodState state,
-                                               StreamPosition position) {
+    private static TrainingStateFile stateFile(String runId, long seed, String fingerprint, String baseStorage,
+                                               MethodState state, StreamPosition position) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("run_id", runId);
         meta.put("step", Integer.toString(state.step()));
         meta.put("method", state.method());
         meta.put("base_fingerprint", fingerprint);
+        meta.put("base_storage", baseStorage);
         meta.put("seed", Long.toString(seed));
         meta.putAll(position.toMetadata());
         Map<String, float[]> floats = new LinkedHashMap<>();

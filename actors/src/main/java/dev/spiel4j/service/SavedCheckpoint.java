@@ -12,9 +12,10 @@ import java.nio.file.Path;
  * @param deltaFile       the sparse fine-tuning file ({@link CheckpointStore#DELTA_FILE})
  * @param stateFile       the training-state file ({@link CheckpointStore#STATE_FILE})
  * @param baseFingerprint fingerprint of the base model it was trained on
+ * @param baseStorage     how that base held its block linears ({@code model.quantize}: none or nf4)
  * @param position        the next data to train on
  * @param state           the method's trainable values and optimizer/selector state
  */
 public record SavedCheckpoint(String id, int step, Path deltaFile, Path stateFile, String baseFingerprint,
-                              StreamPosition position, MethodState state) {
+                              String baseStorage, StreamPosition position, MethodState state) {
 }

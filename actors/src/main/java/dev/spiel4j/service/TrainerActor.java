@@ -142,6 +142,11 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                     + c.baseFingerprint() + " but model.path " + plan.settings().model().path() + " is "
                     + plan.model().fingerprint() + "; use the original model or another run.id");
         }
+        if (!c.baseStorage().equals(plan.settings().model().quantize())) {
+            throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " was trained on a base with"
+                    + " model.quantize = " + c.baseStorage() + " but this run has model.quantize = "
+                    + plan.settings().model().quantize() + ": its deltas and optimizer state fit that base only");
+        }
         if (!c.state().method().equals(plan.method().name())) {
             throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " holds a "
                     + c.state().method() + " run but method.name is " + plan.method().name());
@@ -314,7 +319,8 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         hp.put("trainable_parameters", Long.toString(session.method().trainableParameters()));
         SparseFineTuning deltas = new SparseFineTuning(plan.model().fingerprint(), session.method().name(), hp,
                 session.method().exportDeltas());
-        SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, session.state(), position);
+        SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, settings.model().quantize(),
+                session.state(), position);
         lastCheckpoint = t;
         CheckpointManifest header = telemetry.checkpointManifest(c, position, session.method().name());
         peers.publisher().tell(new Publisher.PublishCheckpoint(header, List.of(

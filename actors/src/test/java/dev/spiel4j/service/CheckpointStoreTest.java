@@ -43,7 +43,7 @@ class CheckpointStoreTest {
     void stateShapesAndFilePositionRoundTrip() {
         CheckpointStore store = new CheckpointStore(runDir, 0);
         StreamPosition at = new StreamPosition.InFile(2, new DataPosition<>(new ReadPosition(9, 1234, 10), 1));
-        store.write("run-1", 7, deltas("base"), state(8), at);
+        store.write("run-1", 7, deltas("base"), "none", state(8), at);
         SavedCheckpoint back = store.latest().orElseThrow();
         assertEquals("step-000008", back.id());
         assertEquals(8, back.step());
@@ -72,14 +72,14 @@ class CheckpointStoreTest {
     void keepsTheNewestAndNeverRewritesAStep() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 2);
         for (int step : new int[]{4, 8, 12}) {
-            store.write("run-1", 7, deltas("base"), state(step), StreamPosition.InFile.start());
+            store.write("run-1", 7, deltas("base"), "none", state(step), StreamPosition.InFile.start());
         }
         assertEquals(List.of("step-000008", "step-000012"),
                 store.checkpoints().stream().map(p -> p.getFileName().toString()).toList());
         long before = Files.getLastModifiedTime(store.dir().resolve("step-000012").resolve(CheckpointStore.STATE_FILE))
                 .toMillis();
         Thread.sleep(20);
-        store.write("run-1", 7, deltas("base"), state(12), StreamPosition.InFile.start());
+        store.write("run-1", 7, deltas("base"), "none", state(12), StreamPosition.InFile.start());
         assertEquals(before, Files.getLastModifiedTime(store.dir().resolve("step-000012")
                 .resolve(CheckpointStore.STATE_FILE)).toMillis());
         try (var left = Files.list(store.dir())) {
@@ -90,7 +90,7 @@ class CheckpointStoreTest {
     @Test
     void refusesAStateFileThatDisagreesWithItsDirectory() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 0);
-        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), state(4), StreamPosition.InFile.start());
+        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start());
         Path wrong = store.dir().resolve("step-000016");
         Files.move(c.deltaFile().getParent(), wrong);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, store::latest);
@@ -100,7 +100,7 @@ class CheckpointStoreTest {
     @Test
     void refusesDeltaAndStateFilesOfDifferentBases() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 0);
-        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), state(4), StreamPosition.InFile.start());
+        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start());
         deltas("other").save(c.deltaFile());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, store::latest);
         assertTrue(e.getMessage().contains("disagree"), e.getMessage());

@@ -431,7 +431,8 @@ class RunSupervisorTest {
     private SavedCheckpoint checkpoint(int step) {
         Path checkpointDir = settings.run().runDir().resolve(checkpointId(step));
         return new SavedCheckpoint(checkpointId(step), step, checkpointDir.resolve(CheckpointStore.DELTA_FILE),
-                checkpointDir.resolve(CheckpointStore.STATE_FILE), "base", StreamPosition.InFile.start(), null);
+                checkpointDir.resolve(CheckpointStore.STATE_FILE), "base", "none", StreamPosition.InFile.start(),
+                null);
     }
 
     /** How the trainer fails a step whose loss diverged. */

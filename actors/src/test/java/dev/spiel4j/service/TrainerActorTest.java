@@ -1,6 +1,8 @@
 package dev.spiel4j.service;
 
+import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSelector;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
@@ -16,9 +18,11 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -88,5 +92,19 @@ class TrainerActorTest {
         // the last step ends the run: a final checkpoint, then the trainer is done
         assertEquals(3, supervisor.expectMessageClass(RunSupervisor.CheckpointDone.class).checkpoint().step());
         assertEquals(3, supervisor.expectMessageClass(RunSupervisor.TrainerFinished.class).step());
+    }
+
+    @Test
+    void aCheckpointTrainedOnAnotherBaseStorageIsRefusedNamingBoth() {
+        RunPlan nf4 = TestPlans.stories260K(dir, "quantized", "model.quantize=nf4");
+        SparseFineTuning deltas = new SparseFineTuning(nf4.model().fingerprint(), nf4.method().name(), Map.of(),
+                List.of());
+        SavedCheckpoint dense = new CheckpointStore(dir.resolve("dense-run"), 0).write("dense-run", 0, deltas, "none",
+                new MethodState(nf4.method().name(), 2, Map.of()), StreamPosition.InFile.start());
+        String refused = assertThrows(IllegalStateException.class, () -> TrainerActor.requireBase(dense, nf4))
+                .getMessage();
+        assertTrue(refused.contains("model.quantize = none") && refused.contains("model.quantize = nf4"), refused);
+        TrainerActor.requireBase(new CheckpointStore(dir.resolve("nf4-run"), 0).write("nf4-run", 0, deltas, "nf4",
+                new MethodState(nf4.method().name(), 2, Map.of()), StreamPosition.InFile.start()), nf4);
     }
 }
