@@ -46,7 +46,7 @@ final class ExportCommand extends CliCommand {
         Path sftFile = requireSft(sft);
         model.requireExists();
         LoadedModel base = model.load();
-        SparseFineTuning tuning = SftFiles.loadFor(sftFile, base.fingerprint());
+        SparseFineTuning tuning = SftFiles.loadFor(sftFile, base);
         switch (format) {
             case peft -> SftExport.writePeftAdapter(tuning, base.config(), base.source().toAbsolutePath().toString(),
                     out);

@@ -76,7 +76,7 @@ final class GenerateCommand extends CliCommand {
         LoadedModel loaded = engine.model.load();
         Tokenizer tokenizer = loaded.tokenizer();
         int[] context = context(tokenizer, prompt);
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded.fingerprint());
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded);
         int[] ids;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

@@ -57,7 +57,7 @@ final class MergeCommand extends CliCommand {
             weights[i] = p.weight;
         }
         LoadedModel base = model.load();
-        List<SparseFineTuning> sfts = SftFiles.loadAllFor(sftFiles, base.fingerprint());
+        List<SparseFineTuning> sfts = SftFiles.loadAllFor(sftFiles, base);
         boolean plain = sfts.size() == 1 && weights[0] == 1.0;
         SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
         progress("merge: writing " + merged.numDeltas() + " deltas into " + out);

@@ -96,7 +96,7 @@ final class ScoreCommand extends CliCommand {
             throw usage("--seq-len: " + seqLen + " does not fit the model's context length "
                     + loaded.config().contextLength() + " (BOS + N tokens)");
         }
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded.fingerprint());
+        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded);
         LossScorer.Score score;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

@@ -1,9 +1,11 @@
 package dev.spiel4j.cli;
 
 import dev.spiel4j.checkpoint.SftExport;
+import dev.spiel4j.checkpoint.SftImport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseMerge;
 import dev.spiel4j.model.LlamaModel;
+import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.service.CheckpointStore;
 
@@ -23,16 +25,17 @@ import java.util.stream.Stream;
  */
 final class SftFiles {
     /** The help line of every option that takes a fine-tuning, after the line that says what it is for. */
-    static final String PATH_HELP = "PATH: a sparse fine-tuning file, or a checkpoint directory holding "
+    static final String PATH_HELP = "PATH: a sparse fine-tuning file, a checkpoint directory holding "
             + CheckpointStore.DELTA_FILE + " (runs/<id>/checkpoints/step-NNNNNN; a run directory means its newest"
-            + " checkpoint).";
+            + " checkpoint), or an SFT adapter in the released implementation's layout (a directory with "
+            + SftExport.ADAPTER_CONFIG + ", or its " + SftExport.ADAPTER_WEIGHTS + ").";
 
     private SftFiles() {
     }
 
     /**
      * The fine-tuning file that {@code path} names: a regular file is itself; a directory must hold one
-     * ({@link #checkpointIn}).
+     * ({@link #checkpointIn}) or be an adapter (its weights file).
      *
      * @param note told which checkpoint a run directory stands for
      * @throws IllegalArgumentException naming {@code path} and what was expected, for any other directory
@@ -40,6 +43,10 @@ final class SftFiles {
     static Path resolve(Path path, Consumer<String> note) {
         if (!Files.isDirectory(path)) {
             return path;
+        }
+        Path adapter = SftImport.weightsOf(path);
+        if (adapter != null) {
+            return adapter;
         }
         return checkpointIn(path, note).orElseThrow(() -> new IllegalArgumentException(notACheckpoint(path)));
     }
@@ -78,14 +85,11 @@ final class SftFiles {
 
     /** Why a directory is not a fine-tuning, and what would be. */
     private static String notACheckpoint(Path dir) {
-        String expected = "expected a sparse fine-tuning file or a checkpoint directory containing "
-                + CheckpointStore.DELTA_FILE + " (runs/<id>/checkpoints/step-NNNNNN)";
-        if (Files.isRegularFile(dir.resolve(SftExport.ADAPTER_CONFIG))) {
-            return dir + " is an exported PEFT adapter (for Python), not a spiel4j fine-tuning: " + expected
-                    + ", such as the one it was exported from";
-        }
+        String expected = "expected a sparse fine-tuning file, a checkpoint directory containing "
+                + CheckpointStore.DELTA_FILE + " (runs/<id>/checkpoints/step-NNNNNN) or an SFT adapter directory"
+                + " containing " + SftExport.ADAPTER_CONFIG;
         return dir + " is " + (isEmpty(dir) ? "an empty directory" : "a directory without "
-                + CheckpointStore.DELTA_FILE) + ": " + expected;
+                + CheckpointStore.DELTA_FILE + " or " + SftExport.ADAPTER_CONFIG) + ": " + expected;
     }
 
     private static boolean isEmpty(Path dir) {
@@ -102,6 +106,11 @@ final class SftFiles {
      * @throws CliFailure naming the file and, for a checkpoint of a method that is not sparse, where its weights are
      */
     static SparseFineTuning load(Path file) {
+        if (SftImport.isPeftAdapter(file)) {
+            throw new CliFailure("--sft " + file + " is an SFT adapter in the released implementation's layout: its"
+                    + " indices are read against a base model, so give it to a command with --model (generate, score,"
+                    + " merge, export)", null);
+        }
         SparseFineTuning sft = SparseFineTuning.load(file);
         if (sft.numDeltas() == 0) {
             throw new CliFailure("--sft " + withoutDeltas(file, sft), null);
@@ -137,22 +146,28 @@ final class SftFiles {
         return MethodRegistry.names().stream().filter(m -> MethodRegistry.get(m).writesDeltas()).toList();
     }
 
-    /** {@link #load} that also refuses the file unless it was trained on the base with {@code fingerprint}. */
-    static SparseFineTuning loadFor(Path file, String fingerprint) {
-        SparseFineTuning sft = load(file);
+    /**
+     * {@link #load} for {@code base}: refuses a file trained on another base; reads an adapter in the released
+     * implementation's layout (the paper's fork) against it.
+     */
+    static SparseFineTuning loadFor(Path file, LoadedModel base) {
         try {
-            sft.requireBase(fingerprint);
+            if (SftImport.isPeftAdapter(file)) {
+                return SftImport.readPeftAdapter(file, base);
+            }
+            SparseFineTuning sft = load(file);
+            sft.requireBase(base.fingerprint());
+            return sft;
         } catch (IllegalStateException e) {
             throw new CliFailure("--sft " + file + ": " + e.getMessage(), e);
         }
-        return sft;
     }
 
-    /** {@link #loadFor(Path, String)} for each file, in order: all checked before any model is uploaded. */
-    static List<SparseFineTuning> loadAllFor(List<Path> files, String fingerprint) {
+    /** {@link #loadFor(Path, LoadedModel)} for each file, in order: all checked before any model is uploaded. */
+    static List<SparseFineTuning> loadAllFor(List<Path> files, LoadedModel base) {
         List<SparseFineTuning> loaded = new ArrayList<>();
         for (Path f : files) {
-            loaded.add(loadFor(f, fingerprint));
+            loaded.add(loadFor(f, base));
         }
         return loaded;
     }

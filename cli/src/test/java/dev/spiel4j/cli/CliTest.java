@@ -377,6 +377,9 @@ class CliTest {
         Path adapter = dir.resolve("adapter");
         run("export", "--sft", a.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
                 "--json").json();
+        // the adapter directory (or its weights file) is a fine-tuning of the base it names, for every command
+        assertArrayEquals(tuned, greedy(HF, adapter.toString()));
+        assertArrayEquals(tuned, greedy(HF, adapter.resolve("adapter_model.safetensors").toString()));
         JsonNode ia = run("inspect", adapter.toString(), "--json").json();
         assertEquals("peft-adapter", ia.get("kind").asText());
         assertEquals(sft.numDeltas(), ia.get("num_tunable_weights").asLong());
@@ -529,7 +532,7 @@ class CliTest {
         Files.writeString(notes.resolve("readme.txt"), "not a checkpoint");
         String data = SharedAssets.file("data/tinystories_valid_head.txt").toString();
         for (Path d : List.of(empty, notes)) {
-            String expected = "expected a sparse fine-tuning file or a checkpoint directory containing delta.sft";
+            String expected = "expected a sparse fine-tuning file, a checkpoint directory containing delta.sft";
             for (String[] args : List.of(
                     new String[]{"generate", "--model", HF, "--sft", d.toString(), "--prompt", "",
                             "--max-new-tokens", "4"},
@@ -552,15 +555,16 @@ class CliTest {
                 + " adapter_config.json (an exported adapter) or config.json (a Hugging Face model)"),
                 inspectEmpty.err());
 
-        // an exported adapter is for Python; a run directory needs a checkpoint
+        // an adapter's indices are read against a base, which compose has none of; a run directory needs a checkpoint
         Path adapter = dir.resolve("adapter");
         Path sft = dir.resolve("a.safetensors");
         handMade(hf, hf.fingerprint(), 11).save(sft);
         run("export", "--sft", sft.toString(), "--model", HF, "--format", "peft", "--out", adapter.toString(),
                 "--json").json();
         Run fromAdapter = run("compose", "--sft", adapter.toString(), "--out", dir.resolve("c").toString());
-        assertEquals(2, fromAdapter.code());
-        assertTrue(fromAdapter.err().contains(adapter + " is an exported PEFT adapter"), fromAdapter.err());
+        assertEquals(1, fromAdapter.code());
+        assertTrue(fromAdapter.err().contains("is an SFT adapter in the released implementation's layout")
+                && fromAdapter.err().contains("--model"), fromAdapter.err());
         Path fresh = Files.createDirectories(dir.resolve("fresh-run").resolve("checkpoints"));
         Run noCheckpoint = run("compose", "--sft", fresh.getParent().toString(), "--out", dir.resolve("c").toString());
         assertEquals(2, noCheckpoint.code());

@@ -174,6 +174,48 @@ class SftExportTest {
         assertEquals(0, SftExport.rotateHalfRow(0, 8));
         assertEquals(4, SftExport.rotateHalfRow(1, 8));
         assertEquals(8 + 3 + 4, SftExport.rotateHalfRow(8 + 7, 8));
+        for (int row = 0; row < 24; row++) {
+            assertEquals(row, SftImport.interleavedRow(SftExport.rotateHalfRow(row, 8), 8));
+        }
+
+        // Imported back onto the GGUF base, the adapter is the fine-tuning it was exported from; another base
+        // (the HF copy: other bytes, another fingerprint) refuses it, as spiel4j wrote down which base it fits.
+        SparseFineTuning back = SftImport.readPeftAdapter(dir.resolve("adapter"), gguf);
+        assertEquals(sft.baseFingerprint(), back.baseFingerprint());
+        assertEquals(sft.method(), back.method());
+        assertSameDeltas(sft, back);
+        String other = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> SftImport.readPeftAdapter(dir.resolve("adapter"), hf)).getMessage();
+        assertTrue(other.contains(gguf.fingerprint()) && other.contains(hf.fingerprint()), other);
+    }
+
+    /**
+     * The fork saves its adapters with indices in the order its reselections left them, without spiel4j's
+     * provenance, its values in the training dtype: read as they are, sorted, on the base they are read for; what
+     * cannot be one (a module or index the base does not have, two deltas at one index, another PEFT type) is refused
+     * naming the file and the module.
+     */
+    @Test
+    void importsAForkAdapterInAnyOrderAndRefusesOneThatDoesNotFitTheBase() throws IOException {
+        LoadedModel model = Fixtures.model();
+        String q = ModuleNames.linear(1, "self_attn.q_proj");
+        String down = ModuleNames.linear(4, "mlp.down_proj");
+        Path fork = dir.resolve("fork");
+        writeForkAdapter(fork, Map.of(q, new int[]{90, 3, 47}, down, new int[]{5, 0}),
+                Map.of(q, new float[]{0.5f, -0.25f, 2f}, down, new float[]{1.5f, -3f}), "SFT");
+        SparseFineTuning sft = SftImport.readPeftAdapter(fork, model);
+        assertEquals(model.fingerprint(), sft.baseFingerprint());
+        assertEquals(List.of(q, down), sft.deltas().stream().map(DeltaTensor::module).toList());
+        assertArrayEquals(new long[]{3, 47, 90}, sft.deltas().get(0).indices());
+        assertArrayEquals(new float[]{-0.25f, 2f, 0.5f}, sft.deltas().get(0).values());
+        assertArrayEquals(new long[]{0, 5}, sft.deltas().get(1).indices());
+        assertArrayEquals(new float[]{-3f, 1.5f}, sft.deltas().get(1).values());
+        assertSameDeltas(sft, SftImport.readPeftAdapter(fork.resolve(SftExport.ADAPTER_WEIGHTS), model));
+
+        assertRefused(model, Map.of(q, new int[]{7, 7}), "index 7 holds two deltas", "SFT");
+        assertRefused(model, Map.of("model.layers.9.self_attn.q_proj", new int[]{1}), "no weight matrix", "SFT");
+        assertRefused(model, Map.of(q, new int[]{Integer.MAX_VALUE}), "outside its", "SFT");
+        assertRefused(model, Map.of(q, new int[]{1}), "peft_type is LORA", "LORA");
     }
 
     /**
@@ -227,6 +269,59 @@ class SftExportTest {
             if (m.matches()) {
                 out.put(m.group(1), dataStart + Long.parseLong(m.group(2)));
             }
+        }
+        return out;
+    }
+
+    private void assertRefused(LoadedModel model, Map<String, int[]> indices, String reason, String peftType)
+            throws IOException {
+        Path bad = Files.createTempDirectory(dir, "bad");
+        Map<String, float[]> values = new LinkedHashMap<>();
+        indices.forEach((m, idx) -> values.put(m, new float[idx.length]));
+        writeForkAdapter(bad, indices, values, peftType);
+        String message = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                () -> SftImport.readPeftAdapter(bad, model)).getMessage();
+        assertTrue(message.contains(reason) && message.contains(bad.toString()), message);
+    }
+
+    /** An adapter as the fork saves one: int32 indices in the given order, bfloat16 values, its own config only. */
+    private static void writeForkAdapter(Path out, Map<String, int[]> indices, Map<String, float[]> values,
+                                         String peftType) throws IOException {
+        Files.createDirectories(out);
+        List<HostTensor> tensors = new java.util.ArrayList<>();
+        for (String module : indices.keySet()) {
+            int[] idx = indices.get(module);
+            float[] val = values.get(module);
+            ByteBuffer ib = ByteBuffer.allocate(4 * idx.length).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer vb = ByteBuffer.allocate(2 * val.length).order(ByteOrder.LITTLE_ENDIAN);
+            for (int j = 0; j < idx.length; j++) {
+                ib.putInt(idx[j]);
+                vb.putShort((short) (Float.floatToIntBits(val[j]) >>> 16)); // exact: the values fit in bfloat16
+            }
+            String key = "base_model.model." + module + ".sft_delta.";
+            tensors.add(new HostTensor(key + "indices", new long[]{idx.length}, HostDType.I32, ib.flip()));
+            tensors.add(new HostTensor(key + "values", new long[]{val.length}, HostDType.BF16, vb.flip()));
+        }
+        SafeTensors.write(out.resolve(SftExport.ADAPTER_WEIGHTS), tensors, Map.of("format", "pt"));
+        Files.writeString(out.resolve(SftExport.ADAPTER_CONFIG), "{\"peft_type\": \"" + peftType
+                + "\", \"base_model_name_or_path\": \"stories260K\", \"num_tunable_weights\": 3000}");
+    }
+
+    /** The same (index, value) pairs per module, in whatever order each holds them. */
+    private static void assertSameDeltas(SparseFineTuning expected, SparseFineTuning actual) {
+        assertEquals(pairs(expected), pairs(actual));
+    }
+
+    private static Map<String, Map<Long, Float>> pairs(SparseFineTuning sft) {
+        Map<String, Map<Long, Float>> out = new java.util.TreeMap<>();
+        for (DeltaTensor d : sft.deltas()) {
+            Map<Long, Float> pairs = new java.util.TreeMap<>();
+            long[] idx = d.indices();
+            float[] val = d.values();
+            for (int j = 0; j < idx.length; j++) {
+                pairs.put(idx[j], val[j]);
+            }
+            out.put(d.module(), pairs);
         }
         return out;
     }
