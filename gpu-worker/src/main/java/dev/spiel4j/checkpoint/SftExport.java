@@ -162,11 +162,13 @@ public final class SftExport {
     }
 
     /**
-     * {@code tokenizer.model} and the {@code tokenizer_config.json} that {@code transformers}' LlamaTokenizer reads
-     * with it (BOS added, EOS not, as LLaMA's tokenizer does).
+     * {@code tokenizer.model}, the same as {@code tokenizer.json} (which {@code transformers} loads without
+     * SentencePiece or protobuf) and the {@code tokenizer_config.json} that {@code transformers}' LlamaTokenizer
+     * reads with them (BOS added, EOS not, as LLaMA's tokenizer does).
      */
     private static void writeSentencePieceTokenizer(SentencePieceBpe tokenizer, LlamaConfig c, Path dir) {
         tokenizer.writeModelFile(dir.resolve("tokenizer.model"));
+        tokenizer.writeTokenizerJson(dir.resolve("tokenizer.json"));
         ObjectNode n = JsonFiles.MAPPER.createObjectNode();
         n.put("tokenizer_class", "LlamaTokenizer");
         n.put("bos_token", tokenizer.piece(tokenizer.bosId()));

@@ -142,6 +142,14 @@ public final class SentencePieceBpe implements Tokenizer {
         AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
+    /**
+     * Writes this tokenizer as the {@code tokenizers} library's {@code tokenizer.json}, as {@code transformers}
+     * converts a LLaMA SentencePiece model (see {@link TokenizerJsonFile}).
+     */
+    public void writeTokenizerJson(Path file) {
+        AtomicFiles.writeString(file, TokenizerJsonFile.of(this).toPrettyString());
+    }
+
     private static List<?> list(Map<String, Object> metadata, String key, boolean required) {
         Object v = metadata.get(key);
         if (v == null && !required) {

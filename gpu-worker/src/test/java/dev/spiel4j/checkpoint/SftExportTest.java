@@ -19,6 +19,7 @@ import dev.spiel4j.model.LlamaConfig;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.ModuleNames;
 import dev.spiel4j.model.RopeLayout;
+import dev.spiel4j.tokenizer.HfTokenizer;
 import dev.spiel4j.tokenizer.SentencePieceBpe;
 import dev.spiel4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
@@ -219,8 +220,10 @@ class SftExportTest {
     }
 
     /**
-     * A GGUF base has no tokenizer files to copy: the export writes its SentencePiece model, and the directory loads
-     * through {@link ModelLoader} into a model that continues a prompt exactly as the base with the sft merged.
+     * A GGUF base has no tokenizer files to copy: the export writes its SentencePiece model and the same as
+     * tokenizer.json, and the directory loads through {@link ModelLoader} (which reads tokenizer.json with the
+     * tokenizers library) into a model that encodes as the base does and continues a prompt exactly as the base with
+     * the sft merged.
      */
     @Test
     void mergedExportOfAGgufBaseCarriesItsTokenizerAndGeneratesLikeTheBaseWithTheSft() {
@@ -229,14 +232,14 @@ class SftExportTest {
         Path out = dir.resolve("merged-gguf");
         SftExport.writeMergedModel(sft, gguf, out);
         assertTrue(Files.isRegularFile(out.resolve("tokenizer.model")));
-        assertFalse(Files.exists(out.resolve("tokenizer.json")));
+        assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
         JsonNode tokenizerConfig = JsonFiles.readObject(out.resolve("tokenizer_config.json"));
         assertEquals("<s>", tokenizerConfig.path("bos_token").asText());
         assertEquals("</s>", tokenizerConfig.path("eos_token").asText());
 
         LoadedModel merged = ModelLoader.load(out);
         Tokenizer tokenizer = merged.tokenizer();
-        assertInstanceOf(SentencePieceBpe.class, tokenizer);
+        assertInstanceOf(HfTokenizer.class, tokenizer);
         assertEquals(List.of(gguf.tokenizer().bosId(), gguf.tokenizer().eosId(), gguf.tokenizer().vocabSize()),
                 List.of(tokenizer.bosId(), tokenizer.eosId(), tokenizer.vocabSize()));
         String text = "Once upon a time, there was a  little girl.\nShe was caf\u00e9 \ud83d\ude00";

@@ -2,6 +2,7 @@ package dev.spiel4j.tokenizer;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnknownFieldSet;
+import dev.spiel4j.io.JsonFiles;
 import dev.spiel4j.loader.GgufReader;
 import dev.spiel4j.io.SharedAssets;
 import org.junit.jupiter.api.BeforeAll;
@@ -41,6 +42,26 @@ class SentencePieceBpeTest {
     }
 
     /** The llama2.c reference column of golden/stories260K_hf_reference.txt (an independent encoder). */
+    /**
+     * tokenizer.json from the GGUF's vocabulary equals the one transformers converted from the same SentencePiece
+     * model (the Hugging Face copy's), merges included, and the tokenizers library runs it as this class encodes.
+     */
+    @Test
+    void writesTheTokenizerJsonTransformersMakesAndTheTokenizersLibraryAgrees(@TempDir Path dir) throws IOException {
+        ((SentencePieceBpe) fromGguf).writeTokenizerJson(dir.resolve("tokenizer.json"));
+        Files.copy(SharedAssets.file("model/stories260K-hf/tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
+        assertEquals(JsonFiles.readObject(SharedAssets.file("model/stories260K-hf/tokenizer.json")),
+                JsonFiles.readObject(dir.resolve("tokenizer.json")));
+        HfTokenizer library = HfTokenizer.load(dir);
+        // Text that starts with a space is left out: transformers' Metaspace prepends U+2581 only to text that does
+        // not start with one, where SentencePiece always adds its dummy prefix (a difference of the conversion
+        // itself, which the Hugging Face copy's own tokenizer.json has too).
+        for (String text : List.of(GOLDEN_TEXT, "two  spaces and a tab\there", "na\u00efve caf\u00e9 \u2603 \uD83D\uDE00",
+                "Lily said, \"Mom!\"\nThe end.")) {
+            assertArrayEquals(fromGguf.encode(text), library.encode(text), text);
+        }
+    }
+
     @Test
     void edgeCasesMatchTheLlama2cReference() {
         Map<String, int[]> cases = Map.of(
