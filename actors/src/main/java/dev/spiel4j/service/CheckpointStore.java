@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -59,6 +60,15 @@ public final class CheckpointStore {
      */
     public SavedCheckpoint write(String runId, long seed, SparseFineTuning deltas, String baseStorage,
                                  MethodState state, StreamPosition position) {
+        return write(runId, seed, deltas, baseStorage, state, position, dir -> { });
+    }
+
+    /**
+     * {@link #write(String, long, SparseFineTuning, String, MethodState, StreamPosition)}, with {@code alsoWrite}
+     * adding files (a LoRA run's PEFT adapter) to the checkpoint directory before it appears.
+     */
+    public SavedCheckpoint write(String runId, long seed, SparseFineTuning deltas, String baseStorage,
+                                 MethodState state, StreamPosition position, Consumer<Path> alsoWrite) {
         String id = idOf(state.step());
         Path target = dir.resolve(id);
         try {
@@ -68,6 +78,7 @@ public final class CheckpointStore {
                 deltas.save(tmp.resolve(DELTA_FILE));
                 stateFile(runId, seed, deltas.baseFingerprint(), baseStorage, state, position)
                         .save(tmp.resolve(STATE_FILE));
+                alsoWrite.accept(tmp);
                 try {
                     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException e) {

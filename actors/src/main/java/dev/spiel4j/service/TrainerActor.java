@@ -1,5 +1,6 @@
 package dev.spiel4j.service;
 
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
@@ -319,8 +320,11 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         hp.put("trainable_parameters", Long.toString(session.method().trainableParameters()));
         SparseFineTuning deltas = new SparseFineTuning(plan.model().fingerprint(), session.method().name(), hp,
                 session.method().exportDeltas());
+        // a LoRA or (IA)3 run's checkpoint also holds its adapter in PEFT's layout, for --sft and for Python
+        Optional<PeftAdapter> adapter = session.peftAdapter(plan.model().fingerprint());
         SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, settings.model().quantize(),
-                session.state(), position);
+                session.state(), position, dir -> adapter.ifPresent(a -> a.write(plan.model().config(),
+                        settings.model().path().toAbsolutePath().toString(), dir)));
         lastCheckpoint = t;
         CheckpointManifest header = telemetry.checkpointManifest(c, position, session.method().name());
         peers.publisher().tell(new Publisher.PublishCheckpoint(header, List.of(

@@ -1,6 +1,6 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.checkpoint.FineTuning;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.GenerationConfig;
 import dev.spiel4j.model.LinearLayers;
@@ -76,7 +76,7 @@ final class GenerateCommand extends CliCommand {
         LoadedModel loaded = engine.model.load();
         Tokenizer tokenizer = loaded.tokenizer();
         int[] context = context(tokenizer, prompt);
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded);
+        List<FineTuning> tunings = SftFiles.loadAnyFor(sftFiles, loaded);
         int[] ids;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spiel4j.checkpoint.SparseFineTuningFile;
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.checkpoint.SparseFineTuningSummary;
@@ -27,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.Optional;
 
 /**
@@ -166,6 +168,9 @@ final class InspectCommand extends CliCommand {
         ObjectNode config = JsonFiles.readObject(configFile);
         Path weights = configFile.resolveSibling(SftExport.ADAPTER_WEIGHTS);
         SafeTensors.Contents contents = SafeTensors.read(weights);
+        if (PeftAdapter.isAdapter(configFile.getParent())) {
+            return denseAdapter(config, contents);
+        }
         JsonNode numDeltas = config.path("num_deltas");
         if (!numDeltas.isObject()) {
             throw new ModelFormatException(configFile, "has no num_deltas object");
@@ -192,6 +197,30 @@ final class InspectCommand extends CliCommand {
         json.put("deltas", stored);
         json.put("num_tunable_weights", config.path("num_tunable_weights").asLong());
         json.put("num_deltas", modules);
+        json.put("spiel4j", JsonFiles.MAPPER.convertValue(config.path("spiel4j"), Map.class));
+        return new Result(text.toString(), json);
+    }
+
+    /** A LoRA or (IA)3 adapter: its trained parameters per module (what a LoRA or (IA)3 run's checkpoint holds). */
+    private static Result denseAdapter(ObjectNode config, SafeTensors.Contents contents) {
+        Map<String, Long> modules = new TreeMap<>();
+        for (HostTensor t : contents.tensors().values()) {
+            String module = t.name().replaceFirst("^base_model\\.model\\.", "")
+                    .replaceFirst("\\.(lora_A\\.weight|lora_B\\.weight|ia3_l)$", "");
+            modules.merge(module, t.numel(), Long::sum);
+        }
+        long total = modules.values().stream().mapToLong(Long::longValue).sum();
+        String type = config.path("peft_type").asText();
+        StringBuilder text = new StringBuilder("adapter: peft_type " + type
+                + (type.equals("LORA") ? ", r " + config.path("r").asInt() + ", lora_alpha "
+                + config.path("lora_alpha").asDouble() : "") + ", " + total + " parameters in " + modules.size()
+                + " modules\n");
+        modules.forEach((m, n) -> text.append(String.format(Locale.ROOT, "  %-48s %d%n", m, n)));
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("kind", "peft-adapter");
+        json.put("peft_type", type);
+        json.put("parameters", total);
+        json.put("modules", modules);
         json.put("spiel4j", JsonFiles.MAPPER.convertValue(config.path("spiel4j"), Map.class));
         return new Result(text.toString(), json);
     }

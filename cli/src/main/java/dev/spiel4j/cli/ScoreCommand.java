@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
-import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.checkpoint.FineTuning;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Batches;
 import dev.spiel4j.data.ExampleEncoder;
@@ -96,7 +96,7 @@ final class ScoreCommand extends CliCommand {
             throw usage("--seq-len: " + seqLen + " does not fit the model's context length "
                     + loaded.config().contextLength() + " (BOS + N tokens)");
         }
-        List<SparseFineTuning> tunings = SftFiles.loadAllFor(sftFiles, loaded);
+        List<FineTuning> tunings = SftFiles.loadAnyFor(sftFiles, loaded);
         LossScorer.Score score;
         try (EngineModel engineModel = engine.open(loaded)) {
             LlamaModel model = engineModel.model();

@@ -1,9 +1,10 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.checkpoint.FineTuning;
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SftImport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
-import dev.spiel4j.checkpoint.SparseMerge;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.peft.registry.MethodRegistry;
@@ -48,7 +49,10 @@ final class SftFiles {
         if (adapter != null) {
             return adapter;
         }
-        return checkpointIn(path, note).orElseThrow(() -> new IllegalArgumentException(notACheckpoint(path)));
+        Path delta = checkpointIn(path, note).orElseThrow(() -> new IllegalArgumentException(notACheckpoint(path)));
+        // a LoRA or (IA)3 run's checkpoint holds its adapter beside its empty delta file
+        Path runAdapter = SftImport.weightsOf(delta.getParent());
+        return runAdapter != null ? runAdapter : delta;
     }
 
     /**
@@ -106,6 +110,11 @@ final class SftFiles {
      * @throws CliFailure naming the file and, for a checkpoint of a method that is not sparse, where its weights are
      */
     static SparseFineTuning load(Path file) {
+        if (PeftAdapter.isAdapter(file)) {
+            throw new CliFailure("--sft " + file + " is a LoRA or (IA)3 adapter: generate and score apply it; merge,"
+                    + " export and compose take sparse fine-tunings (Python's PEFT merges such an adapter with"
+                    + " merge_and_unload)", null);
+        }
         if (SftImport.isPeftAdapter(file)) {
             throw new CliFailure("--sft " + file + " is an SFT adapter in the released implementation's layout: its"
                     + " indices are read against a base model, so give it to a command with --model (generate, score,"
@@ -148,7 +157,8 @@ final class SftFiles {
 
     /**
      * {@link #load} for {@code base}: refuses a file trained on another base; reads an adapter in the released
-     * implementation's layout (the paper's fork) against it.
+     * implementation's layout (the paper's fork) against it. A LoRA or (IA)3 adapter is refused, naming the commands
+     * that take one ({@link #loadAnyFor}).
      */
     static SparseFineTuning loadFor(Path file, LoadedModel base) {
         try {
@@ -172,10 +182,27 @@ final class SftFiles {
         return loaded;
     }
 
-    /** Adds every fine-tuning into the model's weights in place; several add up. */
-    static void mergeInto(LlamaModel model, List<SparseFineTuning> tunings) {
-        for (SparseFineTuning sft : tunings) {
-            SparseMerge.merge(sft, model.weights());
+    /**
+     * Each file as a fine-tuning to add into {@code base}'s weights: what {@link #loadFor} reads, and LoRA and (IA)3
+     * adapters in PEFT's layout (what a LoRA or (IA)3 run's checkpoint holds). All checked before any model is
+     * uploaded.
+     */
+    static List<FineTuning> loadAnyFor(List<Path> files, LoadedModel base) {
+        List<FineTuning> loaded = new ArrayList<>();
+        for (Path f : files) {
+            try {
+                loaded.add(PeftAdapter.isAdapter(f) ? PeftAdapter.read(f, base) : loadFor(f, base));
+            } catch (IllegalStateException e) {
+                throw new CliFailure("--sft " + f + ": " + e.getMessage(), e);
+            }
+        }
+        return loaded;
+    }
+
+    /** Adds every fine-tuning into the model's weights in place, in order; several add up. */
+    static void mergeInto(LlamaModel model, List<FineTuning> tunings) {
+        for (FineTuning t : tunings) {
+            t.mergeInto(model.weights());
         }
     }
 }

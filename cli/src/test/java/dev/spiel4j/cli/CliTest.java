@@ -188,6 +188,38 @@ class CliTest {
     }
 
     @Test
+    void aLoraRunLeavesAnAdapterThatGenerateAndScoreApply(@TempDir Path dir) throws IOException {
+        String text = SharedAssets.file("data/tinystories_valid_head.txt").toString();
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        Path runs = dir.resolve("runs");
+        Run train = run("train", "--config", config.toString(), "--model", GGUF, "--data", text, "--method", "lora",
+                "--lr", "5e-2", "--out", runs.toString(), "--run-id", "lora-run", "--steps", "4", "--batch-size", "2",
+                "--seq-len", "32", "eval.interval=0", "--json");
+        assertEquals(0, train.code(), train::err);
+        Path checkpoint = Path.of(train.json().get("checkpoint").asText());
+        assertTrue(Files.isRegularFile(checkpoint.resolve("adapter_model.safetensors")), checkpoint.toString());
+        assertEquals("LORA", JSON.readTree(checkpoint.resolve("adapter_config.json").toFile()).get("peft_type")
+                .asText());
+
+        Path runDir = runs.resolve("lora-run");
+        assertFalse(Arrays.equals(greedy(GGUF), greedy(GGUF, runDir.toString())), "the trained LoRA changes decoding");
+        assertArrayEquals(greedy(GGUF, runDir.toString()), greedy(GGUF, checkpoint.toString()));
+        String[] score = {"score", "--model", GGUF, "--data", text, "--seq-len", "63", "--max-chars", "4000",
+                "--max-chunks", "4", "--json"};
+        double base = run(score).json().get("mean_nll").asDouble();
+        List<String> withAdapter = new ArrayList<>(List.of(score));
+        withAdapter.addAll(List.of("--sft", checkpoint.toString()));
+        double tuned = run(withAdapter.toArray(String[]::new)).json().get("mean_nll").asDouble();
+        assertTrue(Math.abs(tuned - base) > 1e-3, base + " vs " + tuned);
+        JsonNode inspected = run("inspect", checkpoint.toString(), "--json").json();
+        assertEquals("LORA", inspected.get("peft_type").asText());
+        assertEquals(train.json().get("trainable_params").asLong(), inspected.get("parameters").asLong());
+        Run merge = run("merge", "--model", GGUF, "--sft", runDir.toString(), "--out", dir.resolve("m").toString());
+        assertEquals(1, merge.code(), merge.err());
+        assertTrue(merge.err().contains("is a LoRA or (IA)3 adapter"), merge.err());
+    }
+
+    @Test
     void scoreOfInstructionRecordsCountsResponseTokensAndIgnoresPadding(@TempDir Path dir) throws IOException {
         String a = "{\"prompt\": \"Tell a story about a cat.\", \"response\": \"The cat sat in the sun.\"}";
         String b = "{\"prompt\": \"Who is Lily?\", \"response\": \"Lily is a little girl who loves to play"

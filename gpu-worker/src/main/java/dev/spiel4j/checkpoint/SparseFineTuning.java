@@ -1,5 +1,7 @@
 package dev.spiel4j.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -23,7 +25,7 @@ import java.util.Set;
  * @param deltas          one per targeted module, modules unique
  */
 public record SparseFineTuning(String baseFingerprint, String method, Map<String, String> hyperparameters,
-                               List<DeltaTensor> deltas) {
+                               List<DeltaTensor> deltas) implements FineTuning {
 
     public SparseFineTuning {
         if (baseFingerprint == null || baseFingerprint.isBlank() || method == null || method.isBlank()) {
@@ -69,6 +71,11 @@ public record SparseFineTuning(String baseFingerprint, String method, Map<String
      *
      * @throws IllegalStateException naming both fingerprints
      */
+    @Override
+    public void mergeInto(Map<String, NDArray> weights) {
+        SparseMerge.merge(this, weights);
+    }
+
     public void requireBase(String fingerprint) {
         if (!baseFingerprint.equals(fingerprint)) {
             throw new IllegalStateException("this sparse fine-tuning was trained on base model " + baseFingerprint

@@ -1,17 +1,21 @@
 package dev.spiel4j.train;
 
 import ai.djl.Device;
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LlamaModel;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.ia3.Ia3Config;
+import dev.spiel4j.peft.lora.LoraConfig;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.peft.sft.SelectionRequest;
 import dev.spiel4j.peft.sft.Reselection;
 import dev.spiel4j.peft.sft.SpielMethod;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * One fine-tuning of one base model on one device: the {@link EngineModel}, the {@link FineTuningMethod} its
@@ -137,6 +141,23 @@ public final class TrainingSession implements AutoCloseable {
 
     public SessionSpec spec() {
         return spec;
+    }
+
+    /**
+     * What a LoRA or (IA)3 run has trained so far, as a PEFT adapter of the base with {@code baseFingerprint}; empty
+     * for the other methods (SpIEL's deltas are {@link FineTuningMethod#exportDeltas}, full fine-tuning changes the
+     * model itself).
+     */
+    public Optional<PeftAdapter> peftAdapter(String baseFingerprint) {
+        requireOpen();
+        if (spec.method() instanceof LoraConfig lora) {
+            return Optional.of(new PeftAdapter(PeftAdapter.Kind.LORA, lora.rank(), lora.alpha(), baseFingerprint,
+                    method.exportTensors()));
+        }
+        if (spec.method() instanceof Ia3Config) {
+            return Optional.of(new PeftAdapter(PeftAdapter.Kind.IA3, 0, 0f, baseFingerprint, method.exportTensors()));
+        }
+        return Optional.empty();
     }
 
     public FineTuningMethod method() {
