@@ -3,6 +3,7 @@ package dev.spiel4j.service;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.data.Rejected;
+import dev.spiel4j.proto.v1.DeadLetter;
 import dev.spiel4j.streams.ExampleSources;
 import dev.spiel4j.streams.KafkaOffsets;
 import dev.spiel4j.streams.TrainingDataStream;
@@ -20,6 +21,7 @@ import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Source;
 
 import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 
@@ -32,8 +34,8 @@ import java.util.Set;
  * <p>Sources: the training file ({@code data.source = file}), read pass after pass in file order, without its
  * held-out tail; or the input topic ({@code data.source = kafka}) from explicit partition offsets (never
  * committed to Kafka: the offsets live in the checkpoints). Unusable records go to the dead-letter topic and are
- * counted, each once: in the file's first pass, and not again when a reset replays steps. Only a process restart
- * in the first pass dead-letters the records between the checkpoint and the crash a second time.
+ * counted, each once per run: in the file's first pass, not again when a reset replays steps, and not again after a
+ * process restart, which starts from the run's earlier dead letters (read back from the topic).
  */
 public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
 
@@ -70,8 +72,10 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     private record DeadLettered(Rejected rejected, long pass) implements Command {
     }
 
-    public static Behavior<Command> create(RunPlan plan, String bootstrapServers, ActorRef<Publisher.Command> publisher) {
-        return Behaviors.setup(ctx -> new DataStreamer(ctx, plan, bootstrapServers, publisher));
+    /** @param earlierDeadLetters what the run dead-lettered before this process (a restart), oldest first */
+    public static Behavior<Command> create(RunPlan plan, String bootstrapServers, ActorRef<Publisher.Command> publisher,
+                                           List<DeadLetter> earlierDeadLetters) {
+        return Behaviors.setup(ctx -> new DataStreamer(ctx, plan, bootstrapServers, publisher, earlierDeadLetters));
     }
 
     private final RunPlan plan;
@@ -89,8 +93,12 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     private final Set<String> deadLettered = new HashSet<>();
 
     private DataStreamer(ActorContext<Command> ctx, RunPlan plan, String bootstrapServers,
-                         ActorRef<Publisher.Command> publisher) {
+                         ActorRef<Publisher.Command> publisher, List<DeadLetter> earlierDeadLetters) {
         super(ctx);
+        for (DeadLetter d : earlierDeadLetters) {
+            deadLettered.add(d.getSourceId());
+        }
+        deadLetters = earlierDeadLetters.size();
         this.plan = plan;
         this.telemetry = new Telemetry(plan.settings());
         this.bootstrapServers = bootstrapServers;

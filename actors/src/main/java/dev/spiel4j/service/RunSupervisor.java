@@ -8,9 +8,11 @@ import dev.spiel4j.kafka.EmbeddedKafka;
 import dev.spiel4j.kafka.OutageListener;
 import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.kafka.ProtoPublisher;
+import dev.spiel4j.kafka.RunRecords;
 import dev.spiel4j.kafka.ServiceProducer;
 import dev.spiel4j.kafka.TopicAdmin;
 import dev.spiel4j.kafka.Topics;
+import dev.spiel4j.proto.v1.DeadLetter;
 import dev.spiel4j.proto.v1.RunStatus;
 import org.apache.pekko.actor.ActorInitializationException;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -163,7 +165,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                     blocking);
             ActorRef<Selector.Command> selector = ctx.spawn(Selector.create(), "selector");
             ActorRef<DataStreamer.Command> streamer = ctx.spawn(
-                    DataStreamer.create(plan, resources.bootstrap(), publisher), "data-streamer");
+                    DataStreamer.create(plan, resources.bootstrap(), publisher, resources.earlierDeadLetters()),
+                    "data-streamer");
             ActorRef<Evaluator.Command> evaluator = ctx.spawn(
                     Behaviors.supervise(Evaluator.create(plan, publisher, ctx.getSelf()))
                             .onFailure(Exception.class, SupervisorStrategy.restart()), "evaluator", blocking);
@@ -195,7 +198,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
      * the run directory's newest checkpoint (0: none), where the first trainer resumes.
      */
     private record Resources(RunPlan plan, int resumeStep, EmbeddedKafka kafka, String bootstrap,
-                             ServiceProducer producer, Publisher.Sinks sinks) {
+                             ServiceProducer producer, Publisher.Sinks sinks, List<DeadLetter> earlierDeadLetters) {
         static Resources open(RunSettings s, ActorRef<Command> self) {
             Path runDir = s.run().runDir();
             try {
@@ -217,6 +220,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 Topics topics = s.kafka().topics();
                 TopicAdmin.ensureTopics(bootstrap, topics, s.kafka().partitions(), s.kafka().replicationFactor(),
                         ps.maxRecordBytes());
+                List<DeadLetter> earlierDeadLetters = earlierDeadLetters(bootstrap, topics, s.run().id());
                 producer = new ServiceProducer(ps);
                 producer.addListener(outageListener(self));
                 Publisher.Sinks sinks = new Publisher.Sinks(ProtoPublisher.metrics(producer, topics),
@@ -224,7 +228,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                         new CheckpointPublisher(producer, topics.checkpoints(), s.checkpoint().chunkSize(),
                                 ps.maxRecordBytes()));
                 return new Resources(plan, latest.map(SavedCheckpoint::step).orElse(0), kafka, bootstrap, producer,
-                        sinks);
+                        sinks, earlierDeadLetters);
             } catch (RuntimeException e) {
                 if (producer != null) {
                     producer.close();
@@ -234,6 +238,20 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 }
                 throw e;
             }
+        }
+
+        /** What the run dead-lettered before this process: a restarted run does not dead-letter those again. */
+        private static List<DeadLetter> earlierDeadLetters(String bootstrap, Topics topics, String runId) {
+            List<DeadLetter> letters = new ArrayList<>();
+            try {
+                for (byte[] value : RunRecords.values(bootstrap, topics.deadLetters(), runId, Duration.ofSeconds(60))) {
+                    letters.add(DeadLetter.parseFrom(value));
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read run " + runId + "'s earlier dead letters from topic '"
+                        + topics.deadLetters() + "' at " + bootstrap + ": " + e.getMessage(), e);
+            }
+            return letters;
         }
 
         /** Waits for queued checkpoints and buffered records (bounded by the publishers' timeouts). */

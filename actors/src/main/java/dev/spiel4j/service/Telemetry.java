@@ -146,6 +146,7 @@ final class Telemetry {
         return DeadLetter.newBuilder()
                 .setRunId(runId())
                 .setSource(location(r.sourcePosition()))
+                .setSourceId(r.sourcePosition())
                 .setReason(category)
                 .setDetail(r.reason())
                 .setRaw(ByteString.copyFrom(r.raw(), StandardCharsets.UTF_8))

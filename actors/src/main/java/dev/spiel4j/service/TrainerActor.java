@@ -324,7 +324,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         Optional<PeftAdapter> adapter = session.peftAdapter(plan.model().fingerprint());
         SavedCheckpoint c = store.write(settings.run().id(), settings.run().seed(), deltas, settings.model().quantize(),
                 session.state(), position, dir -> adapter.ifPresent(a -> a.write(plan.model().config(),
-                        settings.model().path().toAbsolutePath().toString(), dir)));
+                        settings.model().path().toAbsolutePath().normalize().toString(), dir)));
         lastCheckpoint = t;
         CheckpointManifest header = telemetry.checkpointManifest(c, position, session.method().name());
         peers.publisher().tell(new Publisher.PublishCheckpoint(header, List.of(

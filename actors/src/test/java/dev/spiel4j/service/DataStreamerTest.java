@@ -52,7 +52,7 @@ class DataStreamerTest {
                 "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=4");
         TestProbe<Publisher.Command> publisher = kit.createTestProbe();
         TestProbe<DataStreamer.Reply> trainer = kit.createTestProbe();
-        ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef()));
+        ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef(), List.of()));
 
         streamer.tell(new DataStreamer.ResetTo(DataStreamer.start(plan.settings())));
         List<DataStreamer.Served> served = new ArrayList<>();
@@ -92,5 +92,49 @@ class DataStreamerTest {
         List<Integer> linesServed = served.stream().flatMap(s -> s.batch().exampleIds().stream())
                 .map(id -> Integer.parseInt(id.substring(id.lastIndexOf(':') + 1))).toList();
         assertEquals(List.of(1, 2, 3, 5, 6, 7, 8, 10), linesServed);
+    }
+
+    /** A restarted run starts from its earlier dead letters: those records are not dead-lettered again. */
+    @Test
+    void aRestartedRunDoesNotDeadLetterWhatItsEarlierProcessDid() throws IOException {
+        Path file = dir.resolve("train.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            lines.add("{\"prompt\": \"say " + i + "\", \"response\": \"" + i + " it is\"}");
+        }
+        lines.add(1, "{not json");
+        lines.add(4, "[1, 2");
+        Files.write(file, lines);
+        RunPlan plan = TestPlans.stories260K(dir, "restart-test", "data.train=\"" + file + "\"", "batch.size=2",
+                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=3");
+        TestProbe<Publisher.Command> publisher = kit.createTestProbe();
+        List<DeadLetter> first = new ArrayList<>();
+        serveThreeBatches(plan, publisher, List.of());
+        for (int i = 0; i < 2; i++) {
+            first.add(publisher.expectMessageClass(Publisher.PublishDeadLetter.class).deadLetter());
+        }
+        assertEquals(List.of("train.jsonl:2", "train.jsonl:5"), first.stream().map(DeadLetter::getSourceId).toList());
+
+        // the earlier process had published the first one before it died
+        TestProbe<Publisher.Command> restarted = kit.createTestProbe();
+        ActorRef<DataStreamer.Command> streamer = serveThreeBatches(plan, restarted, List.of(first.get(0)));
+        assertEquals(first.get(1).getSourceId(), restarted.expectMessageClass(Publisher.PublishDeadLetter.class)
+                .deadLetter().getSourceId());
+        restarted.expectNoMessage();
+        TestProbe<Long> count = kit.createTestProbe();
+        streamer.tell(new DataStreamer.GetDeadLetters(count.getRef()));
+        assertEquals(2L, count.receiveMessage(), "the run's dead letters, the earlier process's included");
+    }
+
+    private ActorRef<DataStreamer.Command> serveThreeBatches(RunPlan plan, TestProbe<Publisher.Command> publisher,
+                                                             List<DeadLetter> earlier) {
+        TestProbe<DataStreamer.Reply> trainer = kit.createTestProbe();
+        ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef(), earlier));
+        streamer.tell(new DataStreamer.ResetTo(DataStreamer.start(plan.settings())));
+        for (int b = 0; b < 3; b++) {
+            streamer.tell(new DataStreamer.NextBatch(trainer.getRef()));
+            trainer.expectMessageClass(DataStreamer.Served.class);
+        }
+        return streamer;
     }
 }

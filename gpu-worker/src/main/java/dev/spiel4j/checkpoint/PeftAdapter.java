@@ -139,6 +139,18 @@ public record PeftAdapter(Kind kind, int rank, float alpha, String baseFingerpri
             throw new ModelFormatException(configFile, "a LoRA adapter needs r >= 1 and lora_alpha > 0, got r=" + rank
                     + " lora_alpha=" + alpha);
         }
+        // PEFT's variants that change the update's arithmetic, which this reader does not implement
+        for (String variant : new String[]{"use_dora", "use_rslora"}) {
+            if (config.path(variant).asBoolean(false)) {
+                throw new ModelFormatException(configFile, variant + " is true: only plain LoRA is supported");
+            }
+        }
+        for (String pattern : new String[]{"rank_pattern", "alpha_pattern"}) {
+            if (config.path(pattern).size() > 0) {
+                throw new ModelFormatException(configFile, pattern + " is set: only one rank and alpha for every"
+                        + " module are supported");
+            }
+        }
         Path weights = dir.resolve(SftExport.ADAPTER_WEIGHTS);
         SafeTensors.refusePyTorchPickle(weights);
         SafeTensors.Contents contents = SafeTensors.read(weights);

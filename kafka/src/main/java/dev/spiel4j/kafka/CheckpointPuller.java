@@ -16,10 +16,8 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.function.Consumer;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
@@ -27,12 +25,9 @@ import dev.spiel4j.proto.v1.CheckpointChunk;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.CheckpointRecord;
 import dev.spiel4j.proto.v1.PayloadPart;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
  * Rebuilds the latest checkpoint of a run from the checkpoints topic alone (what {@code spiel4j pull} does).
@@ -44,21 +39,21 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 public final class CheckpointPuller {
 
-    private final String bootstrapServers;
     private final String topic;
     private final Duration timeout;
+    private final RunPartition run;
 
     /** @param timeout bound on each read pass (metadata, offsets, polling to the end) */
     public CheckpointPuller(String bootstrapServers, String topic, Duration timeout) {
-        this.bootstrapServers = Objects.requireNonNull(bootstrapServers, "bootstrapServers");
-        this.topic = Objects.requireNonNull(topic, "topic");
-        this.timeout = Objects.requireNonNull(timeout, "timeout");
+        this.run = new RunPartition(bootstrapServers, topic, timeout, "spiel4j-checkpoint-puller");
+        this.topic = topic;
+        this.timeout = timeout;
     }
 
     /** The latest manifest of {@code runId} on the topic, if any. */
     public Optional<CheckpointManifest> latestManifest(String runId) throws IOException {
         CheckpointKeys.requireId("run id", runId);
-        try (KafkaConsumer<byte[], byte[]> consumer = newConsumer()) {
+        try (KafkaConsumer<byte[], byte[]> consumer = run.newConsumer()) {
             return scan(consumer, runId).map(Scan::manifest);
         }
     }
@@ -72,7 +67,7 @@ public final class CheckpointPuller {
      */
     public Optional<PulledCheckpoint> pullLatest(String runId, Path outDir) throws IOException {
         CheckpointKeys.requireId("run id", runId);
-        try (KafkaConsumer<byte[], byte[]> consumer = newConsumer()) {
+        try (KafkaConsumer<byte[], byte[]> consumer = run.newConsumer()) {
             Optional<Scan> scan = scan(consumer, runId);
             if (scan.isEmpty()) {
                 return Optional.empty();
@@ -96,7 +91,7 @@ public final class CheckpointPuller {
     }
 
     private Optional<Scan> scan(KafkaConsumer<byte[], byte[]> consumer, String runId) throws IOException {
-        TopicPartition partition = partitionOf(consumer, runId);
+        TopicPartition partition = run.of(consumer, runId);
         consumer.assign(List.of(partition));
         consumer.seekToBeginning(List.of(partition));
         long end = consumer.endOffsets(List.of(partition), timeout).get(partition);
@@ -104,7 +99,7 @@ public final class CheckpointPuller {
         CheckpointManifest[] latest = {null};
         Map<CheckpointKeys.ChunkKey, Long> chunks = new HashMap<>();
         IOException[] failure = {null};
-        poll(consumer, partition, end, record -> {
+        run.poll(consumer, partition, end, record -> {
             if (failure[0] != null || record.key() == null) {
                 return;
             }
@@ -172,7 +167,7 @@ public final class CheckpointPuller {
         long last = wanted.keySet().stream().max(Long::compare).orElseThrow();
         consumer.seek(scan.partition(), first);
         IOException[] failure = {null};
-        poll(consumer, scan.partition(), last + 1, record -> {
+        run.poll(consumer, scan.partition(), last + 1, record -> {
             Integer index = wanted.get(record.offset());
             if (index == null || failure[0] != null) {
                 return;
@@ -254,39 +249,6 @@ public final class CheckpointPuller {
             throw new CheckpointIntegrityException(what + ": its parts cover " + offset + " bytes, the payload has "
                     + total);
         }
-    }
-
-    private void poll(KafkaConsumer<byte[], byte[]> consumer, TopicPartition partition, long endOffset,
-                      Consumer<ConsumerRecord<byte[], byte[]>> handler) throws IOException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (consumer.position(partition, timeout) < endOffset) {
-            if (System.nanoTime() > deadline) {
-                throw new IOException("timed out after " + timeout + " reading topic '" + topic + "' partition "
-                        + partition.partition() + " up to offset " + endOffset + " from " + bootstrapServers);
-            }
-            for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
-                if (record.offset() < endOffset) {
-                    handler.accept(record);
-                }
-            }
-        }
-    }
-
-    private TopicPartition partitionOf(KafkaConsumer<byte[], byte[]> consumer, String runId) throws IOException {
-        List<PartitionInfo> partitions = consumer.partitionsFor(topic, timeout);
-        if (partitions == null || partitions.isEmpty()) {
-            throw new IOException("checkpoints topic '" + topic + "' does not exist on " + bootstrapServers);
-        }
-        return new TopicPartition(topic, ServiceProducer.partitionOf(runId, partitions.size()));
-    }
-
-    private KafkaConsumer<byte[], byte[]> newConsumer() {
-        Map<String, Object> config = new HashMap<>();
-        config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        config.put(ConsumerConfig.CLIENT_ID_CONFIG, "spiel4j-checkpoint-puller");
-        config.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) timeout.toMillis());
-        return new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 
     private static String where(ConsumerRecord<?, ?> record) {

@@ -32,6 +32,7 @@ import dev.spiel4j.proto.v1.SelectionEvent;
 import dev.spiel4j.proto.v1.SourceLocation;
 import dev.spiel4j.proto.v1.CheckpointChunk;
 import dev.spiel4j.proto.v1.CheckpointManifest;
+import dev.spiel4j.proto.v1.Metrics;
 import dev.spiel4j.proto.v1.CheckpointRecord;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -77,6 +78,23 @@ class KafkaTransportTest {
         publisher.close();
         producer.close();
         kafka.close();
+    }
+
+    /** A run's records read back from its partition, in order, other runs' left out (what a restarted run reads). */
+    @Test
+    void runRecordsAreTheRunsValuesInOrder() throws Exception {
+        ProtoPublisher<Metrics> metrics = ProtoPublisher.metrics(producer, topics);
+        for (String run : List.of("run-a", "run-b", "run-a", "run-a")) {
+            metrics.publish(Metrics.newBuilder().setRunId(run).setStep(7).build()).get(30, TimeUnit.SECONDS);
+        }
+        List<byte[]> values = RunRecords.values(kafka.bootstrapServers(), topics.metrics(), "run-a",
+                Duration.ofSeconds(20));
+        assertEquals(3, values.size());
+        for (byte[] v : values) {
+            assertEquals("run-a", Metrics.parseFrom(v).getRunId());
+        }
+        assertEquals(List.of(), RunRecords.values(kafka.bootstrapServers(), topics.metrics(), "run-c",
+                Duration.ofSeconds(20)));
     }
 
     @Test
