@@ -84,7 +84,11 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
     }
 
     /** @param activationCheckpointing recompute each block's forward pass in its backward segment */
-    public record Train(boolean activationCheckpointing) {
+    /**
+     * @param initFrom a sparse fine-tuning (a spiel4j file or checkpoint delta, or an SFT adapter such as the paper's
+     *                 fork saves) that a SpIEL run starts from instead of random indices; empty: none
+     */
+    public record Train(boolean activationCheckpointing, Optional<Path> initFrom) {
     }
 
     public record Batch(int size, int microBatches) {
@@ -195,7 +199,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 new Schedule(r.longAtLeast("schedule.steps", 0), r.intAtLeast("schedule.epochs", 0),
                         r.fraction("schedule.warmup-fraction"),
                         r.oneOf("schedule.decay", Set.of("linear", "cosine", "constant"))),
-                new Train(r.bool("train.activation-checkpointing")),
+                new Train(r.bool("train.activation-checkpointing"), r.optionalPath("train.init-from")),
                 new Batch(r.intAtLeast("batch.size", 1), r.intAtLeast("batch.micro-batches", 1)),
                 new Eval(r.intAtLeast("eval.interval", 0), r.optionalPath("eval.data"),
                         r.intAtLeast("eval.holdout-examples", 0), r.paths("eval.multiple-choice"),

@@ -1,5 +1,7 @@
 package dev.spiel4j.service;
 
+import dev.spiel4j.checkpoint.SftImport;
+import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.ExampleEncoder;
 import dev.spiel4j.data.ExampleFileReader;
@@ -42,10 +44,11 @@ import java.util.Optional;
  * @param shape        batch size and row length
  * @param trainRecords records of the training file that are trained on (the rest is held out); unused for Kafka
  * @param holdout      where the held-out records of the training file start, when evaluation uses them
+ * @param start        the deltas a SpIEL run starts from instead of random indices ({@code train.init-from})
  */
 public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
                       ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
-                      Optional<ReadPosition> holdout) {
+                      Optional<ReadPosition> holdout, Optional<SparseFineTuning> start) {
 
     /** Block linears by the short names the configuration uses. */
     private static final Map<String, String> TARGETS = Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj",
@@ -108,7 +111,9 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
             }
         }
         int total = totalSteps(s, trainRecords);
-        return new RunPlan(s, model, methodConfig(s), total, encoder, decoder, shape, trainRecords, holdout);
+        // read and checked against the base before the run starts, so that a file that does not fit is refused once
+        Optional<SparseFineTuning> start = s.train().initFrom().map(p -> SftImport.readFor(checkpointDelta(p), model));
+        return new RunPlan(s, model, methodConfig(s), total, encoder, decoder, shape, trainRecords, holdout, start);
     }
 
     /** The learning rate at each step: linear warm-up, then the configured decay (constant when unbounded). */
@@ -152,6 +157,12 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
                 DropGrowSchedule.Kind.valueOf(m.replaceSchedule().toUpperCase()),
                 new OptimizerSettings((float) o.weightDecay(), (float) o.beta1(), (float) o.beta2(), (float) o.eps()),
                 s.run().seed()));
+    }
+
+    /** A checkpoint directory stands for its delta file; anything else for itself. */
+    private static Path checkpointDelta(Path path) {
+        Path delta = path.resolve(CheckpointStore.DELTA_FILE);
+        return Files.isDirectory(path) && Files.isRegularFile(delta) ? delta : path;
     }
 
     /** The position of every record of an example file, in order. */

@@ -112,6 +112,8 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             if (saved.isPresent()) {
                 session.resume(saved.get().state());
                 position = saved.get().position();
+            } else {
+                plan.start().ifPresent(session::initialize);
             }
         } catch (RuntimeException e) {
             session.close();

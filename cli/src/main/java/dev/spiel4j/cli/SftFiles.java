@@ -162,15 +162,15 @@ final class SftFiles {
      */
     static SparseFineTuning loadFor(Path file, LoadedModel base) {
         try {
-            if (SftImport.isPeftAdapter(file)) {
-                return SftImport.readPeftAdapter(file, base);
-            }
-            SparseFineTuning sft = load(file);
-            sft.requireBase(base.fingerprint());
-            return sft;
+            return SftImport.isPeftAdapter(file) ? SftImport.readPeftAdapter(file, base) : checked(load(file), base);
         } catch (IllegalStateException e) {
             throw new CliFailure("--sft " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static SparseFineTuning checked(SparseFineTuning sft, LoadedModel base) {
+        sft.requireBase(base.fingerprint());
+        return sft;
     }
 
     /** {@link #loadFor(Path, LoadedModel)} for each file, in order: all checked before any model is uploaded. */

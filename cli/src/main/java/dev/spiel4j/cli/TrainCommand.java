@@ -101,6 +101,10 @@ final class TrainCommand extends CliCommand {
             + " (train.activation-checkpointing).")
     Boolean activationCheckpointing;
 
+    @Option(names = "--init-from", paramLabel = "PATH", description = "Start a SpIEL run from these deltas (a sparse"
+            + " fine-tuning file or an SFT adapter directory) instead of random indices (train.init-from).")
+    String initFrom;
+
     @Option(names = "--quantize", paramLabel = "KIND", description = "none, or nf4: the block linears stored as 4-bit"
             + " NormalFloat, the base of qSpIEL and qLoRA (model.quantize).")
     String quantize;
@@ -185,6 +189,7 @@ final class TrainCommand extends CliCommand {
         put(o, "run.id", runId);
         put(o, "train.activation-checkpointing", activationCheckpointing);
         put(o, "model.quantize", quantize);
+        put(o, "train.init-from", initFrom);
         o.addAll(overrides);
         return o;
     }

@@ -220,6 +220,32 @@ class CliTest {
     }
 
     @Test
+    void aSpielRunStartsFromAnotherRunsDeltas(@TempDir Path dir) throws IOException {
+        String text = SharedAssets.file("data/tinystories_valid_head.txt").toString();
+        Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
+        Path runs = dir.resolve("runs");
+        String[] common = {"train", "--config", config.toString(), "--model", GGUF, "--data", text, "--method",
+                "spiel-ag", "--lr", "2e-2", "--out", runs.toString(), "--steps", "2", "--batch-size", "2", "--seq-len",
+                "32", "eval.interval=2", "--json"};
+        List<String> first = new ArrayList<>(List.of(common));
+        first.addAll(List.of("--run-id", "first"));
+        JsonNode a = run(first.toArray(String[]::new)).json();
+        List<String> second = new ArrayList<>(List.of(common));
+        second.addAll(List.of("--run-id", "second", "--init-from", a.get("checkpoint").asText()));
+        Run b = run(second.toArray(String[]::new));
+        assertEquals(0, b.code(), b.err());
+        // the second run's loss before any step is the first run's after its last one: it starts from those deltas
+        assertEquals(a.get("eval_loss_after").asDouble(), b.json().get("eval_loss_before").asDouble(), 1e-6);
+        assertTrue(Math.abs(a.get("eval_loss_before").asDouble() - a.get("eval_loss_after").asDouble()) > 1e-4,
+                "the first run must have moved the held-out loss for this to mean anything");
+        second.set(second.indexOf("spiel-ag"), "lora");
+        second.set(second.indexOf("second"), "third");
+        Run lora = run(second.toArray(String[]::new));
+        assertEquals(1, lora.code(), lora.err());
+        assertTrue(lora.err().contains("only spiel-ag and spiel-ma"), lora.err());
+    }
+
+    @Test
     void scoreOfInstructionRecordsCountsResponseTokensAndIgnoresPadding(@TempDir Path dir) throws IOException {
         String a = "{\"prompt\": \"Tell a story about a cat.\", \"response\": \"The cat sat in the sun.\"}";
         String b = "{\"prompt\": \"Who is Lily?\", \"response\": \"Lily is a little girl who loves to play"

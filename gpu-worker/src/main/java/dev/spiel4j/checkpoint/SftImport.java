@@ -52,6 +52,22 @@ public final class SftImport {
                 : null;
     }
 
+    /**
+     * The sparse fine-tuning at {@code path} for {@code base}: an SFT adapter (directory or weights file) read
+     * against it, or a spiel4j fine-tuning file, refused unless trained on it.
+     *
+     * @throws IllegalStateException when the fine-tuning was trained on another base
+     */
+    public static SparseFineTuning readFor(Path path, LoadedModel base) {
+        Path file = weightsOf(path);
+        if (file != null && isPeftAdapter(file)) {
+            return readPeftAdapter(file, base);
+        }
+        SparseFineTuning sft = SparseFineTuning.load(path);
+        sft.requireBase(base.fingerprint());
+        return sft;
+    }
+
     /** Whether {@code file} is a safetensors file in the adapter layout rather than a spiel4j fine-tuning file. */
     public static boolean isPeftAdapter(Path file) {
         if (!Files.isRegularFile(file)) {

@@ -2,6 +2,7 @@ package dev.spiel4j.train;
 
 import ai.djl.Device;
 import dev.spiel4j.checkpoint.PeftAdapter;
+import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.model.LlamaModel;
@@ -112,6 +113,19 @@ public final class TrainingSession implements AutoCloseable {
     public MethodState state() {
         requireOpen();
         return method.state();
+    }
+
+    /**
+     * Starts a SpIEL run from trained deltas (a fine-tuning of this session's base, e.g. a fork's adapter) instead of
+     * random indices; before the first step only (see {@link SpielMethod#initialize}).
+     */
+    public void initialize(SparseFineTuning start) {
+        requireOpen();
+        if (!(method instanceof SpielMethod spiel)) {
+            throw new IllegalArgumentException(method.name() + " cannot start from sparse deltas; only spiel-ag and"
+                    + " spiel-ma runs can");
+        }
+        spiel.initialize(start.deltas());
     }
 
     /**

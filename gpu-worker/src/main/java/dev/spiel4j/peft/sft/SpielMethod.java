@@ -460,6 +460,40 @@ public final class SpielMethod implements FineTuningMethod {
         return out;
     }
 
+    /**
+     * Starts from trained deltas instead of random indices and zero values (before the first step; the optimizer's
+     * state stays fresh): each of {@code start}'s modules must be one of the targets, with as many deltas as the
+     * budget gives it.
+     *
+     * @throws IllegalArgumentException naming the module that does not fit
+     */
+    public void initialize(List<DeltaTensor> start) {
+        if (lastStep != 0 || stepScope != null) {
+            throw new IllegalStateException("deltas can be set only before the first step; this method is at step "
+                    + lastStep);
+        }
+        Map<String, DeltaTensor> byModule = new LinkedHashMap<>();
+        start.forEach(d -> byModule.put(d.module(), d));
+        if (!slotOf.keySet().containsAll(byModule.keySet())) {
+            List<String> unknown = byModule.keySet().stream().filter(m -> !slotOf.containsKey(m)).toList();
+            throw new IllegalArgumentException("modules " + unknown + " are not among the targets of this "
+                    + name() + " run");
+        }
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            DeltaTensor from = byModule.get(d.module());
+            if (from == null || from.size() != d.size()) {
+                throw new IllegalArgumentException(d.module() + ": the budget gives it " + d.size() + " deltas but the"
+                        + " starting fine-tuning has " + (from == null ? "none" : from.size()));
+            }
+        }
+        for (int i = 0; i < deltas.size(); i++) {
+            SparseDelta d = deltas.get(i);
+            DeltaTensor from = byModule.get(d.module());
+            reslot(i, () -> d.restore(from.indices(), from.values()));
+        }
+    }
+
     @Override
     public MethodState state() {
         if (stepScope != null) {
