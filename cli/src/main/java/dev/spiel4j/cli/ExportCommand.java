@@ -1,5 +1,7 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.checkpoint.FineTuning;
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.model.LoadedModel;
@@ -46,10 +48,16 @@ final class ExportCommand extends CliCommand {
         Path sftFile = requireSft(sft);
         model.requireExists();
         LoadedModel base = model.load();
-        SparseFineTuning tuning = SftFiles.loadFor(sftFile, base);
+        FineTuning tuning = SftFiles.loadAnyFor(List.of(sftFile), base).get(0);
+        String baseName = base.source().toAbsolutePath().normalize().toString();
         switch (format) {
-            case peft -> SftExport.writePeftAdapter(tuning, base.config(), base.source().toAbsolutePath().toString(),
-                    out);
+            case peft -> {
+                if (tuning instanceof PeftAdapter adapter) {
+                    adapter.write(base.config(), baseName, out);
+                } else {
+                    SftExport.writePeftAdapter((SparseFineTuning) tuning, base.config(), baseName, out);
+                }
+            }
             case merged -> SftExport.writeMergedModel(tuning, base, out);
         }
         List<String> files;

@@ -1,5 +1,7 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.checkpoint.FineTuning;
+import dev.spiel4j.checkpoint.PeftAdapter;
 import dev.spiel4j.checkpoint.SftExport;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.model.LoadedModel;
@@ -57,14 +59,33 @@ final class MergeCommand extends CliCommand {
             weights[i] = p.weight;
         }
         LoadedModel base = model.load();
-        List<SparseFineTuning> sfts = SftFiles.loadAllFor(sftFiles, base);
-        boolean plain = sfts.size() == 1 && weights[0] == 1.0;
-        SparseFineTuning merged = plain ? sfts.get(0) : SparseFineTuning.compose(sfts, weights);
-        progress("merge: writing " + merged.numDeltas() + " deltas into " + out);
-        SftExport.writeMergedModel(merged, base, out);
+        List<FineTuning> tunings = SftFiles.loadAnyFor(sftFiles, base);
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("out", out.toString());
-        json.put("num_deltas", merged.numDeltas());
+        FineTuning merged;
+        if (tunings.size() == 1 && tunings.get(0) instanceof PeftAdapter adapter) {
+            if (weights[0] != 1.0) {
+                throw usage("--weight: a " + adapter.kind() + " adapter merges whole (weight 1), got " + weights[0]);
+            }
+            merged = adapter;
+            json.put("adapter", adapter.kind().name());
+            progress("merge: writing the " + adapter.kind() + " adapter into " + out);
+        } else {
+            List<SparseFineTuning> sfts = new ArrayList<>();
+            for (int i = 0; i < tunings.size(); i++) {
+                if (!(tunings.get(i) instanceof SparseFineTuning sft)) {
+                    throw usage("--sft " + sftFiles.get(i) + ": a LoRA or (IA)3 adapter merges alone, not with other"
+                            + " fine-tunings");
+                }
+                sfts.add(sft);
+            }
+            SparseFineTuning sum = sfts.size() == 1 && weights[0] == 1.0 ? sfts.get(0)
+                    : SparseFineTuning.compose(sfts, weights);
+            merged = sum;
+            json.put("num_deltas", sum.numDeltas());
+            progress("merge: writing " + sum.numDeltas() + " deltas into " + out);
+        }
+        SftExport.writeMergedModel(merged, base, out);
         json.put("base_fingerprint", base.fingerprint());
         return new Result("wrote merged model to " + out, json);
     }

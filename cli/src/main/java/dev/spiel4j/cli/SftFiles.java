@@ -111,9 +111,8 @@ final class SftFiles {
      */
     static SparseFineTuning load(Path file) {
         if (PeftAdapter.isAdapter(file)) {
-            throw new CliFailure("--sft " + file + " is a LoRA or (IA)3 adapter: generate and score apply it; merge,"
-                    + " export and compose take sparse fine-tunings (Python's PEFT merges such an adapter with"
-                    + " merge_and_unload)", null);
+            throw new CliFailure("--sft " + file + " is a LoRA or (IA)3 adapter: generate, score, merge and export"
+                    + " apply it; compose adds sparse fine-tunings only", null);
         }
         if (SftImport.isPeftAdapter(file)) {
             throw new CliFailure("--sft " + file + " is an SFT adapter in the released implementation's layout: its"
@@ -157,10 +156,9 @@ final class SftFiles {
 
     /**
      * {@link #load} for {@code base}: refuses a file trained on another base; reads an adapter in the released
-     * implementation's layout (the paper's fork) against it. A LoRA or (IA)3 adapter is refused, naming the commands
-     * that take one ({@link #loadAnyFor}).
+     * implementation's layout (the paper's fork) against it.
      */
-    static SparseFineTuning loadFor(Path file, LoadedModel base) {
+    private static SparseFineTuning loadFor(Path file, LoadedModel base) {
         try {
             return SftImport.isPeftAdapter(file) ? SftImport.readPeftAdapter(file, base) : checked(load(file), base);
         } catch (IllegalStateException e) {
@@ -171,15 +169,6 @@ final class SftFiles {
     private static SparseFineTuning checked(SparseFineTuning sft, LoadedModel base) {
         sft.requireBase(base.fingerprint());
         return sft;
-    }
-
-    /** {@link #loadFor(Path, LoadedModel)} for each file, in order: all checked before any model is uploaded. */
-    static List<SparseFineTuning> loadAllFor(List<Path> files, LoadedModel base) {
-        List<SparseFineTuning> loaded = new ArrayList<>();
-        for (Path f : files) {
-            loaded.add(loadFor(f, base));
-        }
-        return loaded;
     }
 
     /**

@@ -188,7 +188,7 @@ class CliTest {
     }
 
     @Test
-    void aLoraRunLeavesAnAdapterThatGenerateAndScoreApply(@TempDir Path dir) throws IOException {
+    void aLoraRunLeavesAnAdapterThatGenerateScoreAndMergeApply(@TempDir Path dir) throws IOException {
         String text = SharedAssets.file("data/tinystories_valid_head.txt").toString();
         Path config = Files.writeString(dir.resolve("run.conf"), "spiel4j.device = cpu\n");
         Path runs = dir.resolve("runs");
@@ -214,9 +214,15 @@ class CliTest {
         JsonNode inspected = run("inspect", checkpoint.toString(), "--json").json();
         assertEquals("LORA", inspected.get("peft_type").asText());
         assertEquals(train.json().get("trainable_params").asLong(), inspected.get("parameters").asLong());
-        Run merge = run("merge", "--model", GGUF, "--sft", runDir.toString(), "--out", dir.resolve("m").toString());
-        assertEquals(1, merge.code(), merge.err());
-        assertTrue(merge.err().contains("is a LoRA or (IA)3 adapter"), merge.err());
+        // merged into the weights (the GGUF base's q/k rows mapped to Hugging Face's) it decodes as applied
+        Path merged = dir.resolve("merged");
+        JsonNode m = run("merge", "--model", GGUF, "--sft", runDir.toString(), "--out", merged.toString(), "--json")
+                .json();
+        assertEquals("LORA", m.get("adapter").asText());
+        assertArrayEquals(greedy(GGUF, runDir.toString()), greedy(merged.toString()));
+        Run compose = run("compose", "--sft", runDir.toString(), "--out", dir.resolve("c").toString());
+        assertEquals(1, compose.code(), compose.err());
+        assertTrue(compose.err().contains("compose adds sparse fine-tunings only"), compose.err());
     }
 
     @Test

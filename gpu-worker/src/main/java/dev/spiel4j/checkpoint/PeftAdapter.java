@@ -223,6 +223,54 @@ public record PeftAdapter(Kind kind, int rank, float alpha, String baseFingerpri
         }
     }
 
+    @Override
+    public void requireFits(Map<String, HostTensor> base, String fingerprint) {
+        if (!baseFingerprint.equals(fingerprint)) {
+            throw new IllegalStateException("this adapter was trained on base model " + baseFingerprint
+                    + " but the loaded model is " + fingerprint + "; it does not apply to other weights");
+        }
+        for (HostTensor t : tensors.values()) {
+            HostTensor w = base.get(module(t.name()) + ".weight");
+            if (w == null || w.shape().length != 2) {
+                throw new IllegalArgumentException("base has no weight matrix '" + module(t.name()) + ".weight'");
+            }
+        }
+    }
+
+    /** As {@link #mergeInto}, on the host: LoRA adds {@code alpha / r * B A}, (IA)3 scales rows or columns. */
+    @Override
+    public float[] mergedOnHost(HostTensor weight) {
+        float[] w = weight.toFloats();
+        String module = weight.name().replaceFirst("\\.weight$", "");
+        if (weight.shape().length != 2) {
+            return w; // norms: no adapter tensor touches them
+        }
+        int cols = Math.toIntExact(weight.shape()[1]);
+        int rows = w.length / cols;
+        if (kind == Kind.LORA && tensors.containsKey(module + LORA_A)) {
+            float[] a = tensors.get(module + LORA_A).toFloats();
+            float[] b = tensors.get(module + LORA_B).toFloats();
+            float scale = alpha / rank;
+            for (int i = 0; i < rows; i++) {
+                for (int k = 0; k < rank; k++) {
+                    float bik = scale * b[i * rank + k];
+                    for (int j = 0; j < cols; j++) {
+                        w[i * cols + j] += bik * a[k * cols + j];
+                    }
+                }
+            }
+        } else if (kind == Kind.IA3 && tensors.containsKey(module + IA3)) {
+            float[] l = tensors.get(module + IA3).toFloats();
+            boolean input = module.endsWith(DOWN_PROJ);
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < cols; j++) {
+                    w[i * cols + j] *= input ? l[j] : l[i];
+                }
+            }
+        }
+        return w;
+    }
+
     private static NDArray weight(Map<String, NDArray> weights, String module) {
         NDArray w = weights.get(module + ".weight");
         if (w == null) {

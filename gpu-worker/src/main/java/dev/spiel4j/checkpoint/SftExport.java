@@ -124,7 +124,7 @@ public final class SftExport {
      * {@code tokenizer.model} plus a {@code tokenizer_config.json} naming the special tokens. Refuses a fine-tuning
      * of another base, and a base whose tokenizer can be neither copied nor written.
      */
-    public static void writeMergedModel(SparseFineTuning sft, LoadedModel base, Path dir) {
+    public static void writeMergedModel(FineTuning tuning, LoadedModel base, Path dir) {
         boolean copyTokenizer = Files.isDirectory(base.source());
         if (!copyTokenizer && !(base.tokenizer() instanceof SentencePieceBpe)) {
             throw new IllegalArgumentException(base.source() + ": its " + base.tokenizer().getClass().getSimpleName()
@@ -132,13 +132,13 @@ public final class SftExport {
         }
         createDirectories(dir);
         LlamaConfig c = base.config();
-        Map<String, DeltaTensor> deltas = SparseMerge.hostDeltas(sft, base.tensors(), base.fingerprint());
+        tuning.requireFits(base.tensors(), base.fingerprint());
         // One tensor in memory at a time: each is merged (and permuted) only when the writer reaches it.
         List<SafeTensors.PendingTensor> pending = new ArrayList<>();
         for (HostTensor t : new TreeMap<>(base.tensors()).values()) {
             boolean permute = needsPermutation(c, t.name().replaceFirst("\\.weight$", ""));
             pending.add(new SafeTensors.PendingTensor(t.name(), HostDType.F32, t.shape(), () -> {
-                float[] w = SparseMerge.merged(t, deltas.get(t.name()));
+                float[] w = tuning.mergedOnHost(t);
                 float[] out = permute ? permuteRows(w, t.shape(), c.headDim()) : w;
                 return SparseFineTuningFile.floatTensor(t.name(), t.shape(), out).data();
             }));

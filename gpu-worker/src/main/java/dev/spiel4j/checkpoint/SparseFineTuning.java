@@ -1,6 +1,7 @@
 package dev.spiel4j.checkpoint;
 
 import ai.djl.ndarray.NDArray;
+import dev.spiel4j.io.HostTensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -74,6 +75,18 @@ public record SparseFineTuning(String baseFingerprint, String method, Map<String
     @Override
     public void mergeInto(Map<String, NDArray> weights) {
         SparseMerge.merge(this, weights);
+    }
+
+    @Override
+    public void requireFits(Map<String, HostTensor> base, String fingerprint) {
+        SparseMerge.hostDeltas(this, base, fingerprint);
+    }
+
+    @Override
+    public float[] mergedOnHost(HostTensor weight) {
+        String module = weight.name().replaceFirst("\\.weight$", "");
+        return SparseMerge.merged(weight, deltas.stream().filter(d -> d.module().equals(module)).findFirst()
+                .orElse(null));
     }
 
     public void requireBase(String fingerprint) {
