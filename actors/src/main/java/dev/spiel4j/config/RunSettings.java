@@ -15,9 +15,13 @@ import java.util.regex.Pattern;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigOrigin;
 import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueFactory;
+import com.typesafe.config.ConfigValueType;
+import dev.spiel4j.hub.HubClient;
+import dev.spiel4j.hub.HubLocation;
 import dev.spiel4j.kafka.CheckpointPublisher;
 import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.kafka.ProducerSettings;
@@ -40,6 +44,8 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
     private static final Set<String> FORMATS =
             Set.of("auto", "text", "alpaca", "prompt-response", "messages", "question-answer");
     private static final Set<String> TARGETS = Set.of("q", "k", "v", "o", "gate", "up", "down");
+    /** The settings that may name an {@code hf://} location (see {@link #resolveHubLocations}). */
+    private static final List<String> HUB_KEYS = List.of("model.path", "data.train", "eval.data");
 
     /** @param id never empty: generated from the start time when the configuration leaves it empty */
     public record Run(String id, Path dir, long seed) {
@@ -179,6 +185,34 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         }
     }
 
+    /**
+     * The configuration with every {@code hf://} location among {@link #HUB_KEYS} replaced by its local copy in the
+     * Hub cache ({@link HubClient#resolve(String)}: downloaded when missing), so that {@link #from(Config)} sees
+     * local paths only; other values are kept as they are. A malformed location is a {@link ConfigException}
+     * naming the key; a failed download a {@link dev.spiel4j.hub.HubException} naming the location.
+     */
+    public static Config resolveHubLocations(Config config, HubClient hub) {
+        Config resolved = config;
+        for (String key : HUB_KEYS) {
+            String full = ROOT + "." + key;
+            if (!config.hasPath(full) || config.getValue(full).valueType() != ConfigValueType.STRING
+                    || !HubLocation.isHub(config.getString(full))) {
+                continue;
+            }
+            String location = config.getString(full);
+            ConfigOrigin origin = config.getValue(full).origin();
+            Path local;
+            try {
+                local = hub.resolve(location);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException.BadValue(origin, full, e.getMessage(), e);
+            }
+            resolved = resolved.withValue(full, ConfigValueFactory.fromAnyRef(local.toString(),
+                    "resolved from " + location + " (" + origin.description() + ")"));
+        }
+        return resolved;
+    }
+
     /** Reads and validates the {@code spiel4j} section of a resolved configuration. */
     public static RunSettings from(Config config) {
         Config reference = ConfigFactory.defaultReference();
@@ -262,12 +296,21 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
             if (value.isBlank()) {
                 throw bad(key, "must name a file or directory");
             }
-            return Path.of(value);
+            return local(key, value);
         }
 
         Optional<Path> optionalPath(String key) {
             String value = c.getString(full(key));
-            return value.isBlank() ? Optional.empty() : Optional.of(Path.of(value));
+            return value.isBlank() ? Optional.empty() : Optional.of(local(key, value));
+        }
+
+        /** {@code hf://} locations become local paths in {@link #resolveHubLocations}, before this. */
+        private Path local(String key, String value) {
+            if (HubLocation.isHub(value)) {
+                throw bad(key, "'" + value + "' is a Hugging Face Hub location; RunSettings.resolveHubLocations"
+                        + " must turn it into its local copy first");
+            }
+            return Path.of(value);
         }
 
         List<Path> paths(String key) {

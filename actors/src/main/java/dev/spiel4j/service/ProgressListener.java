@@ -32,6 +32,13 @@ public interface ProgressListener {
     default void onTrainerRestart(int step) {
     }
 
+    /**
+     * A line about fetching the model or data from the Hugging Face Hub before the run starts (called from the
+     * thread that starts the run, not from an actor).
+     */
+    default void onDownload(String line) {
+    }
+
     ProgressListener NONE = new ProgressListener() {
     };
 
@@ -71,6 +78,11 @@ public interface ProgressListener {
             @Override
             public void onTrainerFailure(String message) {
                 out.accept(message);
+            }
+
+            @Override
+            public void onDownload(String line) {
+                out.accept(line);
             }
 
             @Override

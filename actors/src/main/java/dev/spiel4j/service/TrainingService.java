@@ -2,6 +2,7 @@ package dev.spiel4j.service;
 
 import com.typesafe.config.Config;
 import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.hub.HubClient;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -57,12 +58,14 @@ public final class TrainingService {
     }
 
     /**
-     * Starts a run in the background.
+     * Starts a run in the background. {@code hf://} locations of the model and the data are resolved first, once,
+     * in the calling thread (downloading what the Hub cache lacks, progress to {@link ProgressListener#onDownload}).
      *
      * @param config the run's full configuration ({@link RunSettings#load}): the {@code spiel4j} section and
      *               Pekko's settings, the trainer dispatcher's included
      */
     public static Run start(Config config, ProgressListener listener) {
+        config = RunSettings.resolveHubLocations(config, HubClient.fromEnvironment(listener::onDownload));
         RunSettings settings = RunSettings.from(config);
         FailureInjection failures = FailureInjection.from(config);
         CompletableFuture<RunSummary> summary = new CompletableFuture<>();

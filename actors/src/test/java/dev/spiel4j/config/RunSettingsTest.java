@@ -4,18 +4,27 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
+import dev.spiel4j.hub.HubClient;
+import dev.spiel4j.hub.HubSettings;
+import dev.spiel4j.hub.HubStandIn;
+import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.kafka.ProducerSettings;
 import dev.spiel4j.train.DeviceSetting;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class RunSettingsTest {
 
@@ -109,5 +118,38 @@ class RunSettingsTest {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> RunSettings.from(RunSettings.load(null, List.of(override))), override);
         assertTrue(e.getMessage().contains(key), override + " -> " + e.getMessage());
+    }
+
+    @Test
+    void hubLocationsInTheFileOrOverridesBecomeLocalPathsBeforeTheSettingsAreRead(@TempDir Path dir)
+            throws IOException {
+        try (HubStandIn hub = HubStandIn.start()) {
+            String commit = hub.model("org/stories260K")
+                    .commit(HubStandIn.filesOf(SharedAssets.file("model/stories260K-hf")), "main");
+            byte[] text = "Once upon a time.\n".getBytes(StandardCharsets.UTF_8);
+            String data = hub.dataset("org/tiny").commit(Map.of("train.txt", text, "eval.txt", text), "main");
+            Path file = Files.writeString(dir.resolve("run.conf"), "spiel4j.model.path = \"hf://org/stories260K\"\n"
+                    + "spiel4j.eval.data = \"hf://datasets/org/tiny/eval.txt\"\n");
+            Config config = RunSettings.load(file, List.of("data.train=\"hf://datasets/org/tiny/train.txt\""));
+
+            String m = assertThrows(ConfigException.class, () -> RunSettings.from(config)).getMessage();
+            assertTrue(m.contains("spiel4j.model.path") && m.contains("must turn it into its local copy first"), m);
+
+            Path cache = dir.resolve("hub");
+            HubClient client = new HubClient(new HubSettings(hub.endpoint(), Optional.empty(), false, cache),
+                    line -> { });
+            RunSettings s = RunSettings.from(RunSettings.resolveHubLocations(config, client));
+            assertEquals(cache.resolve("models--org--stories260K/snapshots/" + commit), s.model().path());
+            assertEquals(cache.resolve("datasets--org--tiny/snapshots/" + data + "/train.txt"), s.data().train());
+            assertEquals(Optional.of(cache.resolve("datasets--org--tiny/snapshots/" + data + "/eval.txt")),
+                    s.eval().data());
+
+            Config local = RunSettings.load(null, List.of());
+            assertEquals(local, RunSettings.resolveHubLocations(local, client), "local paths stay as they are");
+            Config malformed = RunSettings.load(null, List.of("model.path=\"hf://gpt2\""));
+            m = assertThrows(ConfigException.class, () -> RunSettings.resolveHubLocations(malformed, client))
+                    .getMessage();
+            assertTrue(m.contains("spiel4j.model.path") && m.contains("hf://gpt2: expected hf://ORG/REPO"), m);
+        }
     }
 }

@@ -49,15 +49,18 @@ final class InspectCommand extends CliCommand {
     private static final ObjectMapper SNAKE_CASE =
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
-    @Parameters(paramLabel = "FILE",
-            description = "A .safetensors checkpoint, a training checkpoint directory (runs/<id>/checkpoints/"
-                    + "step-NNNNNN, or a run directory for its newest), an exported adapter directory, a GGUF file or"
-                    + " an HF directory.")
-    Path file;
+    @Parameters(paramLabel = "FILE", description = {
+            "A .safetensors checkpoint, a training checkpoint directory (runs/<id>/checkpoints/step-NNNNNN, or a run"
+                    + " directory for its newest), an exported adapter directory, a GGUF file or an HF directory.",
+            HubInputs.HELP})
+    String location;
+
+    /** {@link #location} as a local path (an {@code hf://} location's copy in the Hub cache). */
+    private Path file;
 
     @Override
     Result run() {
-        requireExisting(file, "FILE", true);
+        file = requireExisting(HubInputs.resolve(location, "FILE", spec.commandLine()), "FILE", true);
         boolean directory = Files.isDirectory(file);
         Path dir = directory ? file : file.toAbsolutePath().getParent();
         Path adapterConfig = dir.resolve(SftExport.ADAPTER_CONFIG);

@@ -1,5 +1,6 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.hub.HubException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParameterException;
@@ -88,7 +89,7 @@ public final class Main implements Runnable {
      */
     private static String describe(Exception ex) {
         boolean complete = ex instanceof CliFailure || ex instanceof IllegalArgumentException
-                || ex instanceof IllegalStateException;
+                || ex instanceof IllegalStateException || ex instanceof HubException;
         return complete && ex.getMessage() != null ? ex.getMessage()
                 : ex.getClass().getSimpleName() + ": " + ex.getMessage();
     }

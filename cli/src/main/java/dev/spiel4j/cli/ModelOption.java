@@ -10,29 +10,33 @@ import picocli.CommandLine.Spec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** {@code --model PATH}: a GGUF file or a Hugging Face checkpoint directory, read on the host. */
+/**
+ * {@code --model}: a GGUF file or a Hugging Face checkpoint directory, read on the host; or an {@code hf://}
+ * location, downloaded into the Hub cache when the model is loaded.
+ */
 final class ModelOption {
     @Spec(Spec.Target.MIXEE)
     private CommandSpec mixee;
 
     @Option(names = "--model", required = true, paramLabel = "PATH",
-            description = "Base model: a GGUF file or a Hugging Face checkpoint directory.")
-    private Path path;
+            description = {"Base model: a GGUF file or a Hugging Face checkpoint directory.", HubInputs.HELP})
+    private String location;
 
-    Path path() {
-        return path;
-    }
-
-    /** Fails with a usage error (exit 2) when the path does not exist; call before any other expensive work. */
+    /**
+     * Fails with a usage error (exit 2) when a local path does not exist or an {@code hf://} location is malformed;
+     * call before any other expensive work (a download is the loading's, not this check's).
+     */
     void requireExists() {
-        if (!Files.exists(path)) {
-            throw new ParameterException(mixee.commandLine(), "--model: no such file or directory: " + path);
+        if (HubInputs.isHub(location)) {
+            HubInputs.check(location, "--model", mixee.commandLine());
+        } else if (!Files.exists(Path.of(location))) {
+            throw new ParameterException(mixee.commandLine(), "--model: no such file or directory: " + location);
         }
     }
 
     /** Reads and validates the model (tensors on the host, tokenizer, fingerprint). */
     LoadedModel load() {
         requireExists();
-        return ModelLoader.load(path);
+        return ModelLoader.load(HubInputs.resolve(location, "--model", mixee.commandLine()));
     }
 }

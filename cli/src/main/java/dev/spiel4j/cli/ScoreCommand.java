@@ -57,8 +57,8 @@ final class ScoreCommand extends CliCommand {
     Path sft;
 
     @Option(names = "--data", required = true, paramLabel = "FILE",
-            description = "Plain text (.txt) or instruction records (.json array, .jsonl).")
-    Path data;
+            description = {"Plain text (.txt) or instruction records (.json array, .jsonl).", HubInputs.HELP})
+    String dataLocation;
 
     @Option(names = "--seq-len", required = true, paramLabel = "N", description = "Tokens per chunk or example.")
     int seqLen;
@@ -74,7 +74,7 @@ final class ScoreCommand extends CliCommand {
     @Override
     Result run() throws IOException {
         engine.validate();
-        requireExisting(data, "--data", false);
+        Path data = requireExisting(HubInputs.resolve(dataLocation, "--data", spec.commandLine()), "--data", false);
         List<Path> sftFiles = sft == null ? List.of() : List.of(requireSft(sft));
         ExampleFileReader.Format format;
         try {
@@ -104,7 +104,7 @@ final class ScoreCommand extends CliCommand {
             score = format == ExampleFileReader.Format.TEXT
                     ? LossScorer.score(model, loaded.tokenizer(), Files.readString(data, StandardCharsets.UTF_8),
                     seqLen, maxChars, maxChunks, LinearLayers.DENSE)
-                    : scoreResponses(model, loaded);
+                    : scoreResponses(model, loaded, data);
         }
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("mean_nll", score.meanNll());
@@ -114,7 +114,7 @@ final class ScoreCommand extends CliCommand {
     }
 
     /** NLL averaged over the response tokens (and EOS) of every example. */
-    private LossScorer.Score scoreResponses(LlamaModel model, LoadedModel loaded) throws IOException {
+    private LossScorer.Score scoreResponses(LlamaModel model, LoadedModel loaded, Path data) throws IOException {
         ExampleEncoder encoder = new ExampleEncoder(loaded.tokenizer(), seqLen + 1, ExampleEncoder.Overflow.TRUNCATE);
         TokenizedData tokenized = TokenizedData.load(data, encoder);
         if (!tokenized.rejected().isEmpty()) {

@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.spiel4j.checkpoint.SparseFineTuning;
 import dev.spiel4j.config.RunSettings;
+import dev.spiel4j.hub.HubClient;
 import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.service.CheckpointStore;
 import dev.spiel4j.service.ProgressListener;
@@ -42,13 +43,16 @@ final class TrainCommand extends CliCommand {
     @Option(names = "--config", paramLabel = "FILE", description = "HOCON run configuration (default: config/quickstart.conf).")
     Path config;
 
-    @Option(names = "--model", paramLabel = "PATH", description = "GGUF file or Hugging Face directory (model.path).")
+    @Option(names = "--model", paramLabel = "PATH", description = {
+            "GGUF file or Hugging Face directory (model.path).", HubInputs.HELP})
     String model;
 
-    @Option(names = "--data", paramLabel = "FILE", description = "Training data: .txt, .json or .jsonl (data.train).")
+    @Option(names = "--data", paramLabel = "FILE",
+            description = "Training data: .txt, .json or .jsonl (data.train), or an hf:// file.")
     String data;
 
-    @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data (eval.data; default: a held-out slice).")
+    @Option(names = "--eval-data", paramLabel = "FILE",
+            description = "Held-out data (eval.data; default: a held-out slice), or an hf:// file.")
     String evalData;
 
     @Option(names = "--method", paramLabel = "NAME", completionCandidates = MethodNames.class,
@@ -130,6 +134,9 @@ final class TrainCommand extends CliCommand {
         Config cfg;
         try {
             cfg = RunSettings.load(file, engineOverrides());
+            // hf:// locations (flags or the file's) are fetched here, with progress on stderr, and the run gets their
+            // local copies; the rest of the configuration is checked after them (a second attempt downloads nothing)
+            cfg = RunSettings.resolveHubLocations(cfg, HubClient.fromEnvironment(this::progress));
             RunSettings.from(cfg);
         } catch (ConfigException e) {
             throw usage(e.getMessage());
