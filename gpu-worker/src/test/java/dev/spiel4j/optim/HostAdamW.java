@@ -12,9 +12,7 @@ import java.util.Arrays;
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * wd * p; p -= lr * (m / (1-b1^age)) / (sqrt(v / (1-b2^age)) + eps)}.
  * Weight decay is decoupled (applied to the parameter, not the gradient), as in PyTorch's AdamW.
  *
- * <p>Seeded elements start with age 0 like fresh ones (age = steps since growth), so their first update divides the
- * seeded moments by {@code 1-b1} and {@code 1-b2}: with seeds m = E[g], v = E[g^2] this shrinks the first step of a
- * grown element to about {@code sqrt(1-b2)/(1-b1)} of an unseeded one's, a damped start that fades as the age grows.
+ * <p>Seeded elements start as if they had taken the selection phase's steps, as {@link AdamW#seed} describes.
  */
 public final class HostAdamW {
     private final float beta1;
@@ -77,11 +75,11 @@ public final class HostAdamW {
         }
     }
 
-    /** Restart element i as newly grown: moments seeded, age 0. */
-    public void seed(int i, float firstMoment, float secondMoment) {
-        m[i] = firstMoment;
-        v[i] = secondMoment;
-        age[i] = 0;
+    /** As {@link AdamW#seed}: moments of {@code samples} steps of the means, the next update counting as the last. */
+    public void seed(int i, float firstMoment, float secondMoment, int samples) {
+        m[i] = samples > 0 ? firstMoment * (float) (1 - Math.pow(beta1, samples)) : firstMoment;
+        v[i] = samples > 0 ? secondMoment * (float) (1 - Math.pow(beta2, samples)) : secondMoment;
+        age[i] = Math.max(0, samples - 1);
     }
 
     public float[] firstMoments() {

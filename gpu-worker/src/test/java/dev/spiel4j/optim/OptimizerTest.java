@@ -70,7 +70,7 @@ class OptimizerTest {
     void adamWUsesPerElementAgesAndSeeds() {
         try (NDManager manager = NDManager.newBaseManager()) {
             AdamW adam = new AdamW(manager, new Shape(2), new OptimizerSettings(0.1f, 0.9f, 0.999f, 1e-8f));
-            adam.seed(new int[]{1}, new float[]{0.3f}, new float[]{0.04f}); // element 1 grown with seeded moments
+            adam.seed(new int[]{1}, new float[]{0.3f}, new float[]{0.04f}, 0); // element 1 grown with seeded moments
             NDArray p = EngineArrays.of(manager, new float[]{1f, 1f});
             NDArray g = EngineArrays.of(manager, new float[]{0.5f, 0.5f});
             adam.step(p, g, 0.01f, 1f);
@@ -79,7 +79,7 @@ class OptimizerTest {
             //   3.2 / 6.3411355 = .5046417; p = .999 - .005046417 = .9939536
             assertArrayEquals(new float[]{0.989f, 0.9939536f}, p.toFloatArray(), 1e-6f);
             assertArrayEquals(new int[]{1, 1}, adam.ages());
-            adam.seed(new int[]{0}, new float[]{0f}, new float[]{0f});
+            adam.seed(new int[]{0}, new float[]{0f}, new float[]{0f}, 0);
             adam.step(p, g, 0.01f, 1f);
             assertArrayEquals(new int[]{1, 2}, adam.ages(), "a reseeded element restarts its age, others keep counting");
             // Element 0 restarted from zero moments at age 1: again exactly one unit step.
@@ -104,16 +104,17 @@ class OptimizerTest {
             double worst = 0;
             int seeded = 0;
             for (int t = 1; t <= 300; t++) {
-                if (t % 17 == 0) { // a reselection: grown elements restart with seeded moments at age 0
+                if (t % 17 == 0) { // a reselection: grown elements restart with seeded moments
                     int[] chosen = distinct(rng, n, 1 + rng.nextInt(n / 3));
                     float[] m = gaussian(rng, chosen.length, 1e-3);
                     float[] v = new float[chosen.length];
                     for (int i = 0; i < v.length; i++) {
                         v[i] = (float) (rng.nextDouble() * 1e-5);
                     }
-                    engine.seed(chosen, m, v);
+                    int samples = rng.nextInt(8); // 0: a fresh restart; else a phase of that many steps
+                    engine.seed(chosen, m, v, samples);
                     for (int i = 0; i < chosen.length; i++) {
-                        host.seed(chosen[i], m[i], v[i]);
+                        host.seed(chosen[i], m[i], v[i], samples);
                     }
                     seeded += chosen.length;
                 }

@@ -103,10 +103,15 @@ class SpielAgSelectionTest {
                     }
                     float a = g1.get(d.module())[(int) idx[s]];
                     float b = g2.get(d.module())[(int) idx[s]];
+                    // seeded as the paper's implementation does: the moments two steps of the phase's mean gradient
+                    // would leave (m = E[g] (1 - b1^2), v = E[g^2] (1 - b2^2)), the next update counting as the second
                     assertEquals(0f, phi[s], "regrown slot restarts at 0");
-                    assertEquals(0, age[s], "regrown slot age reset");
-                    assertEquals((a + b) / 2, m[s], 1e-6f, "first moment seeded with the mean gradient");
-                    assertEquals((a * a + b * b) / 2, v[s], 1e-6f, "second moment seeded with the mean squared gradient");
+                    assertEquals(1, age[s], "regrown slot's age: its next update is the phase's 2nd sample's");
+                    float c1 = (float) (1 - Math.pow(0.9f, 2));
+                    float c2 = (float) (1 - Math.pow(0.999f, 2));
+                    assertEquals((a + b) / 2, m[s] / c1, 1e-6f, "first moment seeded from the mean gradient");
+                    assertEquals((a * a + b * b) / 2, v[s] / c2, 1e-6f,
+                            "second moment seeded from the mean squared gradient");
                     assertEquals(cand[c], idx[s]);
                 }
             }
@@ -137,7 +142,7 @@ class SpielAgSelectionTest {
                 for (int s = 0; s < idx.length; s++) {
                     if (idx[s] != idxBefore[i][s]) {
                         changed++;
-                        assertEquals(0, adam(ag, i).ages()[s]);
+                        assertEquals(1, adam(ag, i).ages()[s], "grown from a 2-step phase");
                         assertEquals(0f, d.values()[s]);
                     } else {
                         assertEquals(ages[i][s] + 1, adam(ag, i).ages()[s], "kept slots keep counting");

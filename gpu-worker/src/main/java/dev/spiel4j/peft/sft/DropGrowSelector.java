@@ -61,7 +61,7 @@ public final class DropGrowSelector {
         for (int j = 0; j < order.length; j++) {
             order[j] = candidateOfRank[order[j]];
         }
-        return decide(slotIndices, absPhi, n, (active, want) -> {
+        return decide(slotIndices, absPhi, n, samples, (active, want) -> {
             List<Grown> out = new ArrayList<>(want);
             for (int c : order) {
                 if (out.size() == want) {
@@ -89,7 +89,7 @@ public final class DropGrowSelector {
         int cols = colAcc.length;
         int[] rowOrder = descending(rowAcc);
         int[] colOrder = descending(colAcc);
-        return decide(slotIndices, absPhi, n, (active, want) -> {
+        return decide(slotIndices, absPhi, n, 0, (active, want) -> {
             List<Grown> out = new ArrayList<>(want);
             // Heap entries are (a, b) positions in the sorted orders; each pair is pushed exactly once: (a, b+1)
             // always, (a+1, 0) only from column 0.
@@ -123,7 +123,9 @@ public final class DropGrowSelector {
         List<Grown> grow(LongPredicate activeAfterDrop, int want);
     }
 
-    private static SelectionDecision decide(long[] slotIndices, float[] absPhi, int n, Grower grower) {
+    /** @param seedSamples gradients the grown slots' seeds are the means of (0: no seeds) */
+    private static SelectionDecision decide(long[] slotIndices, float[] absPhi, int n, int seedSamples,
+                                            Grower grower) {
         int k = slotIndices.length;
         if (absPhi.length != k) {
             throw new IllegalArgumentException(k + " slots but " + absPhi.length + " |delta| values");
@@ -176,7 +178,7 @@ public final class DropGrowSelector {
                 next++;
             }
         }
-        return new SelectionDecision(slots, idx, m1, m2);
+        return new SelectionDecision(slots, idx, m1, m2, seedSamples);
     }
 
     private static int[] descending(float[] values) {

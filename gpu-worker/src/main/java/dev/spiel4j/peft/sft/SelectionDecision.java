@@ -6,9 +6,11 @@ import java.util.Arrays;
  * What one reselection of one matrix changes, as plain host arrays so it can travel between a trainer and a
  * selector: slot {@code slots[i]} gets the flat index {@code newIndices[i]}, its delta restarts at 0 and its AdamW
  * moments are seeded with {@code seedFirstMoment[i]} and {@code seedSecondMoment[i]} (0 for SpIEL-MA, whose SM3
- * keeps no per-slot state). Slots not listed keep index, value and optimizer state.
+ * keeps no per-slot state), the means of the {@code seedSamples} gradients they were gathered from. Slots not
+ * listed keep index, value and optimizer state.
  */
-public record SelectionDecision(int[] slots, long[] newIndices, float[] seedFirstMoment, float[] seedSecondMoment) {
+public record SelectionDecision(int[] slots, long[] newIndices, float[] seedFirstMoment, float[] seedSecondMoment,
+                                int seedSamples) {
 
     public SelectionDecision {
         if (newIndices.length != slots.length || seedFirstMoment.length != slots.length
@@ -23,7 +25,7 @@ public record SelectionDecision(int[] slots, long[] newIndices, float[] seedFirs
     }
 
     public static SelectionDecision none() {
-        return new SelectionDecision(new int[0], new long[0], new float[0], new float[0]);
+        return new SelectionDecision(new int[0], new long[0], new float[0], new float[0], 0);
     }
 
     /** Number of slots that change. */

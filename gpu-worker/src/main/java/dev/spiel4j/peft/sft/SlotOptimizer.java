@@ -38,8 +38,8 @@ public sealed interface SlotOptimizer {
     void restore(List<SparseDelta> deltas, MethodState state);
 
     /**
-     * AdamW per matrix, on the slots' values. A grown slot starts at age 0 with moments seeded from the candidate's
-     * accumulated gradient statistics (the decision's seeds).
+     * AdamW per matrix, on the slots' values. A grown slot starts with moments seeded from the candidate's
+     * accumulated gradient statistics (the decision's seeds), as if it had taken the selection phase's steps.
      */
     final class Adam implements SlotOptimizer {
         private final AdamW[] adam;
@@ -63,7 +63,8 @@ public sealed interface SlotOptimizer {
 
         @Override
         public void replaced(int i, SelectionDecision decision) {
-            adam[i].seed(decision.slots(), decision.seedFirstMoment(), decision.seedSecondMoment());
+            adam[i].seed(decision.slots(), decision.seedFirstMoment(), decision.seedSecondMoment(),
+                    decision.seedSamples());
         }
 
         @Override
