@@ -219,6 +219,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
         config.checkValid(reference, ROOT);
         rejectUnknownKeys(config, reference);
         Reader r = new Reader(config);
+        Method method = r.method();
         return new RunSettings(
                 new Run(r.runId("run.id"), r.path("run.dir"), r.longAtLeast("run.seed", Long.MIN_VALUE)),
                 new Model(r.path("model.path"), r.oneOf("model.compute-type", Set.of("float32", "float16")),
@@ -226,8 +227,8 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 new Data(Source.valueOf(r.oneOf("data.source", Set.of("file", "kafka")).toUpperCase()),
                         r.path("data.train"), r.oneOf("data.format", FORMATS), r.intAtLeast("data.seq-len", 2),
                         r.bool("data.truncate"), r.bool("data.shuffle")),
-                r.method(),
-                new Optimizer(r.positive("optimizer.lr"), r.nonNegative("optimizer.weight-decay"),
+                method,
+                new Optimizer(r.learningRate(method.name()), r.nonNegative("optimizer.weight-decay"),
                         r.fraction("optimizer.beta1"), r.fraction("optimizer.beta2"), r.positive("optimizer.eps"),
                         r.nonNegative("optimizer.grad-clip")),
                 new Schedule(r.longAtLeast("schedule.steps", 0), r.intAtLeast("schedule.epochs", 0),
@@ -386,6 +387,23 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 throw bad(key, value + " must be positive");
             }
             return value;
+        }
+
+        /** {@code optimizer.lr}, or with {@code auto} the method's entry in {@code optimizer.lr-by-method}. */
+        double learningRate(String methodName) {
+            for (String method : c.getObject(full("optimizer.lr-by-method")).keySet()) {
+                positive("optimizer.lr-by-method." + method);
+            }
+            ConfigValue lr = c.getValue(full("optimizer.lr"));
+            if (lr.valueType() == ConfigValueType.STRING && "auto".equals(lr.unwrapped())) {
+                String key = "optimizer.lr-by-method." + methodName;
+                if (!c.hasPath(full(key))) {
+                    throw bad("optimizer.lr-by-method", "has no rate for method " + methodName
+                            + "; set optimizer.lr or " + key);
+                }
+                return positive(key);
+            }
+            return positive("optimizer.lr");
         }
 
         Method method() {

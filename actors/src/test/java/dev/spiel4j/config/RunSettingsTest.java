@@ -77,6 +77,30 @@ class RunSettingsTest {
     }
 
     @Test
+    void eachMethodGetsItsOwnRateUnlessOneIsGiven() {
+        Path paper = CONFIG_DIR.resolve("llama2-7b-paper.conf");
+        // The paper's grid: SM3 (spiel-ma) at 10x Adam's rate, LoRA with SpIEL-AG's, (IA)3 at 3x.
+        assertEquals(1e-3, lr(paper, "method.name=spiel-ma"));
+        assertEquals(1e-4, lr(paper, "method.name=lora"));
+        assertEquals(3e-4, lr(paper, "method.name=ia3"));
+        assertEquals(2e-5, lr(paper, "method.name=full"));
+        assertEquals(5e-3, lr(paper, "method.name=spiel-ma", "optimizer.lr=5e-3"), "an explicit rate wins");
+        assertEquals(7e-3, lr(paper, "method.name=spiel-ma", "optimizer.lr-by-method.spiel-ma=7e-3"));
+        assertBad("spiel4j.optimizer.lr-by-method.spiel-ma", "optimizer.lr-by-method.spiel-ma=-1");
+        assertBad("spiel4j.optimizer.lr-by-method.adapters", "optimizer.lr-by-method.adapters=1e-3");
+        assertBad("spiel4j.optimizer.lr", "optimizer.lr=automatic");
+        // the quickstart carries the rates tuned for its small model
+        Path quickstart = CONFIG_DIR.resolve("quickstart.conf");
+        assertEquals(1e-2, lr(quickstart));
+        assertEquals(3e-2, lr(quickstart, "method.name=spiel-ma"));
+        assertEquals(2e-3, lr(quickstart, "optimizer.lr=2e-3"));
+    }
+
+    private static double lr(Path file, String... overrides) {
+        return RunSettings.from(RunSettings.load(file, List.of(overrides))).optimizer().lr();
+    }
+
+    @Test
     void continualConfigurationReadsKafkaForever() {
         RunSettings s = RunSettings.from(RunSettings.load(CONFIG_DIR.resolve("continual-kafka.conf"), List.of()));
         assertEquals(RunSettings.Source.KAFKA, s.data().source());

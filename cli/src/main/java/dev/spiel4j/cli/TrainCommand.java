@@ -88,7 +88,7 @@ final class TrainCommand extends CliCommand {
     @Option(names = "--seq-len", paramLabel = "L", description = "Maximum tokens per example (data.seq-len).")
     Integer seqLen;
 
-    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (optimizer.lr).")
+    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (optimizer.lr; default: the method's own rate, optimizer.lr-by-method).")
     Double lr;
 
     @Option(names = "--weight-decay", paramLabel = "W", description = "Decoupled weight decay (optimizer.weight-decay).")
