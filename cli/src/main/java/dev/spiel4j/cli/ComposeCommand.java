@@ -1,6 +1,7 @@
 package dev.spiel4j.cli;
 
 import dev.spiel4j.checkpoint.SparseFineTuning;
+import dev.spiel4j.model.LoadedModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -12,7 +13,8 @@ import java.util.Map;
 
 /**
  * {@code compose}: the weighted sum of sparse fine-tunings of one base, as one new fine-tuning file
- * ({@link SparseFineTuning#compose}: union of indices, values at shared indices added).
+ * ({@link SparseFineTuning#compose}: union of indices, values at shared indices added). SFT adapters in the released
+ * implementation's layout are read against {@code --model}.
  */
 @Command(name = "compose", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Weighted sum of sparse fine-tunings of one base, written as one fine-tuning file.")
@@ -21,6 +23,11 @@ final class ComposeCommand extends CliCommand {
     @Option(names = "--sft", required = true, paramLabel = "PATH", description = {
             "A fine-tuning; repeat for each.", SftFiles.PATH_HELP})
     List<Path> sfts = new ArrayList<>();
+
+    @Option(names = "--model", paramLabel = "PATH", description = {"Base model, needed to read SFT adapters in the"
+            + " released implementation's layout (their indices are read against it); with it, every --sft must"
+            + " be a fine-tuning of this base.", HubInputs.HELP})
+    String model;
 
     @Option(names = "--weights", split = ",", paramLabel = "W", description = "One weight per --sft, in order."
             + " Default: 1 each.")
@@ -42,9 +49,10 @@ final class ComposeCommand extends CliCommand {
                 throw usage("--weights: must be finite, got " + w[i]);
             }
         }
+        LoadedModel base = model == null ? null : ModelOption.load(model, spec.commandLine());
         List<SparseFineTuning> parts = new ArrayList<>();
         for (Path f : sftFiles) {
-            parts.add(SftFiles.load(f));
+            parts.add(base == null ? SftFiles.load(f) : SftFiles.loadFor(f, base));
         }
         SparseFineTuning composed = SparseFineTuning.compose(parts, w);
         composed.save(out);

@@ -2,6 +2,7 @@ package dev.spiel4j.cli;
 
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.loader.ModelLoader;
+import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -27,16 +28,26 @@ final class ModelOption {
      * call before any other expensive work (a download is the loading's, not this check's).
      */
     void requireExists() {
-        if (HubInputs.isHub(location)) {
-            HubInputs.check(location, "--model", mixee.commandLine());
-        } else if (!Files.exists(Path.of(location))) {
-            throw new ParameterException(mixee.commandLine(), "--model: no such file or directory: " + location);
-        }
+        requireExists(location, mixee.commandLine());
     }
 
     /** Reads and validates the model (tensors on the host, tokenizer, fingerprint). */
     LoadedModel load() {
-        requireExists();
-        return ModelLoader.load(HubInputs.resolve(location, "--model", mixee.commandLine()));
+        return load(location, mixee.commandLine());
+    }
+
+    /** {@link #requireExists()} for a command whose {@code --model} is optional. */
+    static void requireExists(String location, CommandLine commandLine) {
+        if (HubInputs.isHub(location)) {
+            HubInputs.check(location, "--model", commandLine);
+        } else if (!Files.exists(Path.of(location))) {
+            throw new ParameterException(commandLine, "--model: no such file or directory: " + location);
+        }
+    }
+
+    /** {@link #load()} for a command whose {@code --model} is optional. */
+    static LoadedModel load(String location, CommandLine commandLine) {
+        requireExists(location, commandLine);
+        return ModelLoader.load(HubInputs.resolve(location, "--model", commandLine));
     }
 }

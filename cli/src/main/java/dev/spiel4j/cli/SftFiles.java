@@ -116,8 +116,7 @@ final class SftFiles {
         }
         if (SftImport.isPeftAdapter(file)) {
             throw new CliFailure("--sft " + file + " is an SFT adapter in the released implementation's layout: its"
-                    + " indices are read against a base model, so give it to a command with --model (generate, score,"
-                    + " merge, export)", null);
+                    + " indices are read against a base model: give the base with --model (compose takes one too)", null);
         }
         SparseFineTuning sft = SparseFineTuning.load(file);
         if (sft.numDeltas() == 0) {
@@ -158,7 +157,7 @@ final class SftFiles {
      * {@link #load} for {@code base}: refuses a file trained on another base; reads an adapter in the released
      * implementation's layout (the paper's fork) against it.
      */
-    private static SparseFineTuning loadFor(Path file, LoadedModel base) {
+    static SparseFineTuning loadFor(Path file, LoadedModel base) {
         try {
             return SftImport.isPeftAdapter(file) ? SftImport.readPeftAdapter(file, base) : checked(load(file), base);
         } catch (IllegalStateException e) {

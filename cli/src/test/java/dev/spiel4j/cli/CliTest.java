@@ -444,6 +444,16 @@ class CliTest {
         // the adapter directory (or its weights file) is a fine-tuning of the base it names, for every command
         assertArrayEquals(tuned, greedy(HF, adapter.toString()));
         assertArrayEquals(tuned, greedy(HF, adapter.resolve("adapter_model.safetensors").toString()));
+        // compose reads such an adapter against --model: the adapter minus the file it came from is the base
+        Run noModel = run("compose", "--sft", adapter.toString(), "--out", dir.resolve("x.safetensors").toString());
+        assertEquals(1, noModel.code(), noModel.err());
+        assertTrue(noModel.err().contains(adapter.toString()) && noModel.err().contains("--model"), noModel.err());
+        Path adapterMinusA = dir.resolve("adapter-minus-a.safetensors");
+        JsonNode ca = run("compose", "--model", HF, "--sft", adapter.toString(), "--sft", a.toString(),
+                "--weights", "1,-1", "--out", adapterMinusA.toString(), "--json").json();
+        assertEquals(sft.numDeltas(), ca.get("num_deltas").asLong());
+        assertEquals(hf.fingerprint(), ca.get("base_fingerprint").asText());
+        assertArrayEquals(base, greedy(HF, adapterMinusA.toString()));
         JsonNode ia = run("inspect", adapter.toString(), "--json").json();
         assertEquals("peft-adapter", ia.get("kind").asText());
         assertEquals(sft.numDeltas(), ia.get("num_tunable_weights").asLong());
