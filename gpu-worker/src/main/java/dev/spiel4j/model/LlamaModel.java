@@ -284,12 +284,21 @@ public final class LlamaModel implements CausalLm, AutoCloseable {
     private NDArray linear(LinearLayers linears, int layer, String shortName, NDArray x) {
         String module = ModuleNames.linear(layer, shortName);
         NDArray weight = weights.get(module + ".weight");
-        if (weight == null) {
-            // NF4: a dense float32 copy in the activations' scope, freed with it
-            NDArray dequantized = quantized.get(module + ".weight").dequantize(x.getManager());
-            weight = computeType == DataType.FLOAT32 ? dequantized : dequantized.toType(computeType, false);
+        if (weight != null) {
+            return linears.apply(module, x, weight);
         }
-        return linears.apply(module, x, weight);
+        // NF4: a dense copy for this call only. Autograd keeps it where a backward pass reads it (x W^T's input
+        // gradient); where it does not (a method that adds its delta first reads W + delta instead), closing it here
+        // frees it now rather than with the block's scope.
+        NDArray dequantized = quantized.get(module + ".weight").dequantize(x.getManager());
+        NDArray copy = dequantized;
+        if (computeType != DataType.FLOAT32) {
+            copy = dequantized.toType(computeType, false);
+            dequantized.close();
+        }
+        NDArray y = linears.apply(module, x, copy);
+        copy.close();
+        return y;
     }
 
     /** x / rms(x) * w, computed in float32 (a float16 sum of squares overflows easily). */

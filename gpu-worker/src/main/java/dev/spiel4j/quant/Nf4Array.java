@@ -59,20 +59,29 @@ public final class Nf4Array {
         return new Nf4Array(t, owner);
     }
 
-    /** The float32 tensor in {@code scope}, equal to {@link Nf4Tensor#dequantize()} element for element. */
+    /**
+     * The float32 tensor in {@code scope}, equal to {@link Nf4Tensor#dequantize()} element for element. The lookups'
+     * intermediates (int64 indices, the unscaled values: about three times the result's bytes) are freed before this
+     * returns; a manager would otherwise keep them as long as the result, which in a training step is until the
+     * block's backward segment.
+     */
     public NDArray dequantize(NDManager scope) {
-        NDArray amax = lookup(scope, absmaxCodes, dynamicMap)               // [groups, 256, 1]
-                .reshape(-1, Nf4Tensor.ABSMAX_BLOCK).mul(scales).add(offset)
-                .reshape(-1);
-        if (amax.getShape().get(0) != blocks) {
-            amax = amax.get(new NDIndex("0:" + blocks));
+        try (NDManager work = scope.newSubManager()) {
+            NDArray amax = lookup(work, absmaxCodes, dynamicMap)                // [groups, 256, 1]
+                    .reshape(-1, Nf4Tensor.ABSMAX_BLOCK).mul(scales).add(offset)
+                    .reshape(-1);
+            if (amax.getShape().get(0) != blocks) {
+                amax = amax.get(new NDIndex("0:" + blocks));
+            }
+            NDArray flat = lookup(work, codes, pairTable)                        // [blocks, 32, 2]
+                    .reshape(blocks, Nf4Tensor.BLOCK).mul(amax.reshape(blocks, 1)).reshape(-1);
+            if (flat.getShape().get(0) != numel) {
+                flat = flat.get(new NDIndex("0:" + numel));
+            }
+            NDArray result = flat.reshape(shape);
+            result.attach(scope);
+            return result;
         }
-        NDArray flat = lookup(scope, codes, pairTable)                       // [blocks, 32, 2]
-                .reshape(blocks, Nf4Tensor.BLOCK).mul(amax.reshape(blocks, 1)).reshape(-1);
-        if (flat.getShape().get(0) != numel) {
-            flat = flat.get(new NDIndex("0:" + numel));
-        }
-        return flat.reshape(shape);
     }
 
     public long[] shape() {

@@ -151,12 +151,19 @@ public final class SparseDelta implements AutoCloseable {
 
     /**
      * The effective weight {@code W + scatter(indices, values)} as a new float32 array in {@code scope}, W untouched
-     * (for bases that cannot hold the delta in place, see {@link MergedWeight}).
+     * (for bases that cannot hold the delta in place, see {@link MergedWeight}). The dense intermediates (the zeros
+     * and the scattered delta) are freed before this returns instead of living as long as {@code scope}.
      */
     public NDArray effectiveWeight(NDManager scope, NDArray weight) {
-        NDArray flat = scope.zeros(new Shape(matrix.size()), DataType.FLOAT32).scatter(slots, values, 0);
-        NDArray w = flat.reshape(matrix.rows(), matrix.cols()).add(weight);
-        return w.getDataType() == DataType.FLOAT32 ? w : w.toType(DataType.FLOAT32, false);
+        try (NDManager work = scope.newSubManager()) {
+            NDArray flat = work.zeros(new Shape(matrix.size()), DataType.FLOAT32).scatter(slots, values, 0);
+            NDArray w = flat.reshape(matrix.rows(), matrix.cols()).add(weight);
+            if (w.getDataType() != DataType.FLOAT32) {
+                w = w.toType(DataType.FLOAT32, false);
+            }
+            w.attach(scope);
+            return w;
+        }
     }
 
     /** The delta as a checkpoint value. */
