@@ -2,12 +2,15 @@ package dev.spiel4j.service;
 
 import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.data.RawRecord;
+import dev.spiel4j.data.ReadPosition;
 import dev.spiel4j.data.Rejected;
 import dev.spiel4j.proto.v1.DeadLetter;
 import dev.spiel4j.streams.ExampleSources;
 import dev.spiel4j.streams.KafkaOffsets;
 import dev.spiel4j.streams.TrainingDataStream;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -20,6 +23,7 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Source;
 
+import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -151,7 +155,7 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
             waiting = null;
         } else if (streamStart instanceof StreamPosition.InFile f && servedSinceStart) {
             // End of a pass over the file: the next pass starts at its beginning.
-            open(new StreamPosition.InFile(f.epoch() + 1, StreamPosition.InFile.start().at()));
+            open(StreamPosition.InFile.start(f.epoch() + 1, f.shuffled()));
             pull();
         } else {
             waiting.tell(new EndOfData());
@@ -185,17 +189,19 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
         streamStart = position;
         // A stream opened mid-pass may be empty although the file is not; only an empty full pass ends the data.
         servedSinceStart = position instanceof StreamPosition.InFile f && !f.at().equals(
-                StreamPosition.InFile.start().at());
+                StreamPosition.InFile.start(f.epoch(), f.shuffled()).at());
         ActorRef<Command> self = getContext().getSelf();
         long pass = position instanceof StreamPosition.InFile f ? f.epoch() : 0;
         Sink<Rejected, ?> dead = Sink.foreach(r -> self.tell(new DeadLettered(r, pass)));
         Source<Served, ?> source;
         if (position instanceof StreamPosition.InFile f) {
-            source = TrainingDataStream.batches(
-                            ExampleSources.file(plan.settings().data().train(), f.at().record())
-                                    .takeWhile(r -> r.at().record() < plan.trainRecords()),
-                            plan.decoder(), plan.encoder(), plan.shape(), f.at(), dead)
-                    .map(b -> new Served(b.batch(), new StreamPosition.InFile(f.epoch(), b.resume())));
+            Path train = plan.settings().data().train();
+            Source<RawRecord<ReadPosition>, NotUsed> records = f.shuffled()
+                    ? ExampleSources.inOrder(train, plan.recordStarts(), plan.recordOrder(f.epoch()), f.at().record()
+                    .record())
+                    : ExampleSources.file(train, f.at().record()).takeWhile(r -> r.at().record() < plan.trainRecords());
+            source = TrainingDataStream.batches(records, plan.decoder(), plan.encoder(), plan.shape(), f.at(), dead)
+                    .map(b -> new Served(b.batch(), new StreamPosition.InFile(f.epoch(), b.resume(), f.shuffled())));
         } else {
             StreamPosition.InTopic t = (StreamPosition.InTopic) position;
             ConsumerSettings<byte[], byte[]> consumer = ConsumerSettings.create(getContext().getSystem(),
@@ -210,7 +216,7 @@ public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
     /** The position a new run starts from. */
     static StreamPosition start(RunSettings settings) {
         if (settings.data().source() == RunSettings.Source.FILE) {
-            return StreamPosition.InFile.start();
+            return StreamPosition.InFile.start(0, settings.data().shuffle());
         }
         return new StreamPosition.InTopic(dev.spiel4j.streams.DataPosition.at(
                 KafkaOffsets.fromStart(settings.kafka().topics().input(), settings.kafka().partitions())));

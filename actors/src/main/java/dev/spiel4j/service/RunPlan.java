@@ -8,6 +8,7 @@ import dev.spiel4j.data.ExampleFileReader;
 import dev.spiel4j.data.ExampleParser;
 import dev.spiel4j.data.RawRecord;
 import dev.spiel4j.data.ReadPosition;
+import dev.spiel4j.data.ShuffledSampler;
 import dev.spiel4j.data.RecordDecoder;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.peft.Budget;
@@ -45,15 +46,31 @@ import java.util.Optional;
  * @param trainRecords records of the training file that are trained on (the rest is held out); unused for Kafka
  * @param holdout      where the held-out records of the training file start, when evaluation uses them
  * @param start        the deltas a SpIEL run starts from instead of random indices ({@code train.init-from})
+ * @param recordStarts where each trained record of the training file starts, when {@code data.shuffle} reads them in
+ *                     seeded orders; empty otherwise
  */
 public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
                       ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
-                      Optional<ReadPosition> holdout, Optional<SparseFineTuning> start) {
+                      Optional<ReadPosition> holdout, Optional<SparseFineTuning> start,
+                      List<ReadPosition> recordStarts) {
 
     /** Block linears by the short names the configuration uses. */
     private static final Map<String, String> TARGETS = Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj",
             "v", "self_attn.v_proj", "o", "self_attn.o_proj", "gate", "mlp.gate_proj", "up", "mlp.up_proj",
             "down", "mlp.down_proj");
+
+    /** Whether the training file is read in a seeded order per epoch ({@code data.shuffle}). */
+    public boolean shuffled() {
+        return !recordStarts.isEmpty();
+    }
+
+    /**
+     * The order in which epoch {@code epoch} reads the trained records (indices into {@link #recordStarts}): a
+     * permutation seeded by {@code run.seed} and the epoch, the same in every process that resumes the run.
+     */
+    public int[] recordOrder(long epoch) {
+        return new ShuffledSampler<>(recordStarts, settings.run().seed()).order(epoch);
+    }
 
     /** Whether the run goes on until it is stopped. */
     public boolean unbounded() {
@@ -88,6 +105,7 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
         BatchShape shape = new BatchShape(s.batch().size(), s.data().seqLen() - 1);
         long trainRecords = Long.MAX_VALUE;
         Optional<ReadPosition> holdout = Optional.empty();
+        List<ReadPosition> shuffledStarts = List.of();
         RecordDecoder decoder = ExampleParser.JSON;
         if (s.data().source() == RunSettings.Source.FILE) {
             Path train = s.data().train();
@@ -97,7 +115,7 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
             decoder = s.data().format().equals("text") ? ExampleParser.TEXT
                     : ExampleFileReader.Format.of(train).decoder();
             boolean holdOut = s.eval().interval() > 0 && s.eval().data().isEmpty() && s.eval().holdoutExamples() > 0;
-            if (holdOut || s.schedule().epochs() > 0) {
+            if (holdOut || s.schedule().epochs() > 0 || s.data().shuffle()) {
                 List<ReadPosition> starts = recordStarts(train);
                 int held = holdOut ? s.eval().holdoutExamples() : 0;
                 if (starts.size() <= held) {
@@ -108,12 +126,16 @@ public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig meth
                 if (holdOut) {
                     holdout = Optional.of(starts.get((int) trainRecords));
                 }
+                if (s.data().shuffle()) {
+                    shuffledStarts = List.copyOf(starts.subList(0, (int) trainRecords));
+                }
             }
         }
         int total = totalSteps(s, trainRecords);
         // read and checked against the base before the run starts, so that a file that does not fit is refused once
         Optional<SparseFineTuning> start = s.train().initFrom().map(p -> SftImport.readFor(checkpointDelta(p), model));
-        return new RunPlan(s, model, methodConfig(s), total, encoder, decoder, shape, trainRecords, holdout, start);
+        return new RunPlan(s, model, methodConfig(s), total, encoder, decoder, shape, trainRecords, holdout, start,
+                shuffledStarts);
     }
 
     /** The learning rate at each step: linear warm-up, then the configured decay (constant when unbounded). */

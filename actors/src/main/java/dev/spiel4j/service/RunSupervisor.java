@@ -208,7 +208,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
             }
             RunPlan plan = RunPlan.of(s, ModelLoader.load(s.model().path()));
             Optional<SavedCheckpoint> latest = new CheckpointStore(runDir, s.checkpoint().keep()).latest();
-            latest.ifPresent(c -> TrainerActor.requireBase(c, plan));
+            latest.ifPresent(c -> TrainerActor.requireResumable(c, plan));
             EmbeddedKafka kafka = s.kafka().embedded()
                     ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
             ServiceProducer producer = null;

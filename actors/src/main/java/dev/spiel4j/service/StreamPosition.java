@@ -22,23 +22,39 @@ public sealed interface StreamPosition {
     String KIND = "data.kind";
 
     /**
-     * In an example file, read in file order epoch after epoch.
+     * In an example file, read epoch after epoch, in file order or each epoch in its own seeded order.
      *
-     * @param epoch 0-based pass over the file
-     * @param at    the next record of that pass (and the pieces of it already trained on)
+     * @param epoch    0-based pass over the file
+     * @param at       the next record of that pass (and the pieces of it already trained on); when shuffled, its
+     *                 record number is the index in the epoch's order and its byte offset and line are 0
+     * @param shuffled whether the epochs are read in seeded orders ({@code data.shuffle}) or in file order
      */
-    record InFile(long epoch, DataPosition<ReadPosition> at) implements StreamPosition {
+    record InFile(long epoch, DataPosition<ReadPosition> at, boolean shuffled) implements StreamPosition {
         public InFile {
             Objects.requireNonNull(at, "at");
             if (epoch < 0) {
                 throw new IllegalArgumentException("epoch must be >= 0, is " + epoch);
             }
+            if (shuffled && (at.record().byteOffset() != 0 || at.record().line() != 0)) {
+                throw new IllegalArgumentException("a shuffled position counts records only, got " + at.record());
+            }
         }
 
-        public static InFile start() {
-            return new InFile(0, DataPosition.at(ReadPosition.START));
+        /** The start of epoch {@code epoch}. */
+        public static InFile start(long epoch, boolean shuffled) {
+            return new InFile(epoch, DataPosition.at(ReadPosition.START), shuffled);
+        }
+
+        /** The order name stored in checkpoints. */
+        String order() {
+            return shuffled ? SHUFFLED : FILE_ORDER;
         }
     }
+
+    /** {@code data.order} of a shuffled file position. */
+    String SHUFFLED = "shuffled";
+    /** {@code data.order} of a position in file order (also what a checkpoint without the key means). */
+    String FILE_ORDER = "file";
 
     /** In the input topic (continual mode): the next offset of every partition. */
     record InTopic(DataPosition<KafkaOffsets> at) implements StreamPosition {
@@ -57,6 +73,7 @@ public sealed interface StreamPosition {
             m.put("data.byte-offset", Long.toString(f.at().record().byteOffset()));
             m.put("data.line", Long.toString(f.at().record().line()));
             m.put("data.chunks-done", Integer.toString(f.at().chunksDone()));
+            m.put("data.order", f.order());
         } else {
             InTopic t = (InTopic) this;
             m.put(KIND, "kafka");
@@ -82,7 +99,7 @@ public sealed interface StreamPosition {
         return switch (kind) {
             case "file" -> new InFile(number(meta, "data.epoch", where), new DataPosition<>(new ReadPosition(
                     number(meta, "data.record", where), number(meta, "data.byte-offset", where),
-                    number(meta, "data.line", where)), chunks));
+                    number(meta, "data.line", where)), chunks), shuffled(meta, where));
             case "kafka" -> {
                 Map<Integer, Long> next = new TreeMap<>();
                 for (String pair : require(meta, "data.offsets", where).split(",")) {
@@ -106,7 +123,7 @@ public sealed interface StreamPosition {
         if (this instanceof InFile f) {
             return dev.spiel4j.proto.v1.DataPosition.newBuilder().setFile(FileCursor.newBuilder()
                     .setPath(trainFile).setEpoch((int) f.epoch()).setNextRecord(f.at().record().record())
-                    .setNextByteOffset(f.at().record().byteOffset())).build();
+                    .setNextByteOffset(f.at().record().byteOffset()).setShuffled(f.shuffled())).build();
         }
         InTopic t = (InTopic) this;
         KafkaCursor.Builder cursor = KafkaCursor.newBuilder().setTopic(t.at().record().topic());
@@ -114,6 +131,16 @@ public sealed interface StreamPosition {
         new TreeMap<>(t.at().record().next()).forEach((p, o) ->
                 cursor.addPartitions(PartitionOffset.newBuilder().setPartition(p).setNextOffset(o)));
         return dev.spiel4j.proto.v1.DataPosition.newBuilder().setKafka(cursor).build();
+    }
+
+    /** Checkpoints written before {@code data.order} existed read their files in file order. */
+    private static boolean shuffled(Map<String, String> meta, String where) {
+        String order = meta.getOrDefault("data.order", FILE_ORDER);
+        if (!order.equals(SHUFFLED) && !order.equals(FILE_ORDER)) {
+            throw new IllegalArgumentException(where + ": data.order '" + order + "' is not " + SHUFFLED + " or "
+                    + FILE_ORDER);
+        }
+        return order.equals(SHUFFLED);
     }
 
     private static String require(Map<String, String> meta, String key, String where) {

@@ -105,7 +105,7 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         this.store = new CheckpointStore(settings.run().runDir(), settings.checkpoint().keep());
         this.feed = ctx.messageAdapter(DataStreamer.Reply.class, Fed::new);
         Optional<SavedCheckpoint> saved = store.latest();
-        saved.ifPresent(c -> requireBase(c, plan));
+        saved.ifPresent(c -> requireResumable(c, plan));
         this.session = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec());
         position = DataStreamer.start(settings);
         try {
@@ -138,8 +138,8 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
     }
 
-    /** Refuses a checkpoint trained on other base weights before anything is allocated. */
-    static void requireBase(SavedCheckpoint c, RunPlan plan) {
+    /** Refuses a checkpoint this run cannot continue (other base weights, method or data order) before anything is allocated. */
+    static void requireResumable(SavedCheckpoint c, RunPlan plan) {
         if (!c.baseFingerprint().equals(plan.model().fingerprint())) {
             throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " was trained on base model "
                     + c.baseFingerprint() + " but model.path " + plan.settings().model().path() + " is "
@@ -153,6 +153,12 @@ public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         if (!c.state().method().equals(plan.method().name())) {
             throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " holds a "
                     + c.state().method() + " run but method.name is " + plan.method().name());
+        }
+        // a shuffled position indexes an epoch's seeded order, a file-order one the file: neither means the other
+        if (c.position() instanceof StreamPosition.InFile f && f.shuffled() != plan.shuffled()) {
+            throw new IllegalStateException("checkpoint " + c.deltaFile().getParent() + " read the training file "
+                    + (f.shuffled() ? "in shuffled order" : "in file order") + " but this run has data.shuffle = "
+                    + plan.shuffled() + ": resume it with data.shuffle = " + f.shuffled());
         }
     }
 

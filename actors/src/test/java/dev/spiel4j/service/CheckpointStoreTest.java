@@ -18,6 +18,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -42,7 +43,7 @@ class CheckpointStoreTest {
     @Test
     void stateShapesAndFilePositionRoundTrip() {
         CheckpointStore store = new CheckpointStore(runDir, 0);
-        StreamPosition at = new StreamPosition.InFile(2, new DataPosition<>(new ReadPosition(9, 1234, 10), 1));
+        StreamPosition at = new StreamPosition.InFile(2, new DataPosition<>(new ReadPosition(9, 1234, 10), 1), false);
         store.write("run-1", 7, deltas("base"), "none", state(8), at);
         SavedCheckpoint back = store.latest().orElseThrow();
         assertEquals("step-000008", back.id());
@@ -59,6 +60,19 @@ class CheckpointStoreTest {
     }
 
     @Test
+    void shuffledFilePositionRoundTripsAndAnOlderCheckpointReadsAsFileOrder() {
+        StreamPosition at = new StreamPosition.InFile(3, new DataPosition<>(new ReadPosition(9, 0, 0), 1), true);
+        assertEquals(at, StreamPosition.fromMetadata(at.toMetadata(), "test"));
+        assertTrue(at.toProto("train.jsonl").getFile().getShuffled());
+        Map<String, String> older = new java.util.HashMap<>(
+                new StreamPosition.InFile(3, new DataPosition<>(new ReadPosition(9, 1234, 10), 1), false).toMetadata());
+        older.remove("data.order");
+        assertFalse(((StreamPosition.InFile) StreamPosition.fromMetadata(older, "test")).shuffled());
+        older.put("data.order", "random");
+        assertThrows(IllegalArgumentException.class, () -> StreamPosition.fromMetadata(older, "state.bin"));
+    }
+
+    @Test
     void topicPositionRoundTripsThroughMetadata() {
         StreamPosition at = new StreamPosition.InTopic(new DataPosition<>(
                 new KafkaOffsets("in", Map.of(0, 5L, 1, 12L, 2, 0L)), 0));
@@ -72,14 +86,14 @@ class CheckpointStoreTest {
     void keepsTheNewestAndNeverRewritesAStep() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 2);
         for (int step : new int[]{4, 8, 12}) {
-            store.write("run-1", 7, deltas("base"), "none", state(step), StreamPosition.InFile.start());
+            store.write("run-1", 7, deltas("base"), "none", state(step), StreamPosition.InFile.start(0, false));
         }
         assertEquals(List.of("step-000008", "step-000012"),
                 store.checkpoints().stream().map(p -> p.getFileName().toString()).toList());
         long before = Files.getLastModifiedTime(store.dir().resolve("step-000012").resolve(CheckpointStore.STATE_FILE))
                 .toMillis();
         Thread.sleep(20);
-        store.write("run-1", 7, deltas("base"), "none", state(12), StreamPosition.InFile.start());
+        store.write("run-1", 7, deltas("base"), "none", state(12), StreamPosition.InFile.start(0, false));
         assertEquals(before, Files.getLastModifiedTime(store.dir().resolve("step-000012")
                 .resolve(CheckpointStore.STATE_FILE)).toMillis());
         try (var left = Files.list(store.dir())) {
@@ -90,7 +104,7 @@ class CheckpointStoreTest {
     @Test
     void refusesAStateFileThatDisagreesWithItsDirectory() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 0);
-        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start());
+        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start(0, false));
         Path wrong = store.dir().resolve("step-000016");
         Files.move(c.deltaFile().getParent(), wrong);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, store::latest);
@@ -100,7 +114,7 @@ class CheckpointStoreTest {
     @Test
     void refusesDeltaAndStateFilesOfDifferentBases() throws Exception {
         CheckpointStore store = new CheckpointStore(runDir, 0);
-        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start());
+        SavedCheckpoint c = store.write("run-1", 7, deltas("base"), "none", state(4), StreamPosition.InFile.start(0, false));
         deltas("other").save(c.deltaFile());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, store::latest);
         assertTrue(e.getMessage().contains("disagree"), e.getMessage());

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
  * The data streamer alone, the trainer and the publisher played by probes: batches come in file order, a reset to
@@ -49,7 +50,7 @@ class DataStreamerTest {
         Path file = dir.resolve("train.jsonl");
         Files.write(file, lines);
         RunPlan plan = TestPlans.stories260K(dir, "streamer-test", "data.train=\"" + file + "\"", "batch.size=2",
-                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=4");
+                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=4", "data.shuffle=false");
         TestProbe<Publisher.Command> publisher = kit.createTestProbe();
         TestProbe<DataStreamer.Reply> trainer = kit.createTestProbe();
         ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef(), List.of()));
@@ -94,6 +95,67 @@ class DataStreamerTest {
         assertEquals(List.of(1, 2, 3, 5, 6, 7, 8, 10), linesServed);
     }
 
+    /**
+     * {@code data.shuffle}: each epoch serves every record once in its own order, a pure function of the run's seed
+     * and the epoch, so a reset to a served position serves the same batches again; dead letters stay once per run.
+     */
+    @Test
+    void shuffledEpochsServeEveryRecordOnceInSeededOrdersAndResumeExactly() throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            lines.add("{\"prompt\": \"say " + i + "\", \"response\": \"" + i + " it is\"}");
+        }
+        lines.add(5, "{not json");
+        Path file = Files.write(dir.resolve("train.jsonl"), lines);
+        List<Integer> valid = new ArrayList<>(java.util.stream.IntStream.rangeClosed(1, 13).boxed().toList());
+        valid.remove(Integer.valueOf(6));
+        String[] settings = {"data.train=\"" + file + "\"", "batch.size=2", "eval.holdout-examples=0",
+                "eval.interval=0", "schedule.steps=12", "data.shuffle=true", "run.seed=7"};
+        RunPlan plan = TestPlans.stories260K(dir, "shuffle-test", settings);
+        TestProbe<Publisher.Command> publisher = kit.createTestProbe();
+        List<DataStreamer.Served> served = serve(plan, publisher, DataStreamer.start(plan.settings()), 12);
+        List<Integer> epoch0 = lines(served.subList(0, 6));
+        List<Integer> epoch1 = lines(served.subList(6, 12));
+        assertEquals(valid, epoch0.stream().sorted().toList(), "epoch 0 serves every record once");
+        assertEquals(valid, epoch1.stream().sorted().toList(), "epoch 1 serves every record once");
+        assertNotEquals(valid, epoch0, "not in file order");
+        assertNotEquals(epoch0, epoch1, "each epoch has its own order");
+        assertEquals("train.jsonl:6", publisher.expectMessageClass(Publisher.PublishDeadLetter.class).deadLetter()
+                .getSourceId());
+        publisher.expectNoMessage();
+
+        // the order is the seed's: another process with the same settings serves the same batches, from any
+        // served position on; another seed serves another order
+        List<DataStreamer.Served> resumed = serve(plan, kit.createTestProbe(), served.get(3).resume(), 8);
+        for (int b = 0; b < 8; b++) {
+            assertEquals(served.get(4 + b).batch().exampleIds(), resumed.get(b).batch().exampleIds(), "batch " + b);
+            assertEquals(served.get(4 + b).resume(), resumed.get(b).resume(), "resume position of batch " + b);
+        }
+        settings[6] = "run.seed=8";
+        RunPlan otherSeed = TestPlans.stories260K(dir, "shuffle-test-8", settings);
+        assertNotEquals(epoch0, lines(serve(otherSeed, kit.createTestProbe(), DataStreamer.start(otherSeed.settings()),
+                6)));
+    }
+
+    private List<DataStreamer.Served> serve(RunPlan plan, TestProbe<Publisher.Command> publisher,
+                                            StreamPosition from, int batches) {
+        TestProbe<DataStreamer.Reply> trainer = kit.createTestProbe();
+        ActorRef<DataStreamer.Command> streamer = kit.spawn(DataStreamer.create(plan, "", publisher.getRef(),
+                List.of()));
+        streamer.tell(new DataStreamer.ResetTo(from));
+        List<DataStreamer.Served> served = new ArrayList<>();
+        for (int b = 0; b < batches; b++) {
+            streamer.tell(new DataStreamer.NextBatch(trainer.getRef()));
+            served.add(trainer.expectMessageClass(DataStreamer.Served.class));
+        }
+        return served;
+    }
+
+    private static List<Integer> lines(List<DataStreamer.Served> served) {
+        return served.stream().flatMap(s -> s.batch().exampleIds().stream())
+                .map(id -> Integer.parseInt(id.substring(id.lastIndexOf(':') + 1))).toList();
+    }
+
     /** A restarted run starts from its earlier dead letters: those records are not dead-lettered again. */
     @Test
     void aRestartedRunDoesNotDeadLetterWhatItsEarlierProcessDid() throws IOException {
@@ -106,7 +168,7 @@ class DataStreamerTest {
         lines.add(4, "[1, 2");
         Files.write(file, lines);
         RunPlan plan = TestPlans.stories260K(dir, "restart-test", "data.train=\"" + file + "\"", "batch.size=2",
-                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=3");
+                "eval.holdout-examples=0", "eval.interval=0", "schedule.steps=3", "data.shuffle=false");
         TestProbe<Publisher.Command> publisher = kit.createTestProbe();
         List<DeadLetter> first = new ArrayList<>();
         serveThreeBatches(plan, publisher, List.of());

@@ -431,7 +431,7 @@ class RunSupervisorTest {
     private SavedCheckpoint checkpoint(int step) {
         Path checkpointDir = settings.run().runDir().resolve(checkpointId(step));
         return new SavedCheckpoint(checkpointId(step), step, checkpointDir.resolve(CheckpointStore.DELTA_FILE),
-                checkpointDir.resolve(CheckpointStore.STATE_FILE), "base", "none", StreamPosition.InFile.start(),
+                checkpointDir.resolve(CheckpointStore.STATE_FILE), "base", "none", StreamPosition.InFile.start(0, false),
                 null);
     }
 

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -32,6 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @ExtendWith(TestKitJUnit5Extension.class)
 class TrainerActorTest {
+    /** How long a probe waits for what follows a training step or the engine's start (compute, not a message hop). */
+    private static final Duration STEP_TIMEOUT = Duration.ofSeconds(30);
     @JUnit5TestKit
     ActorTestKit kit = new JUnit5TestKitBuilder().build();
 
@@ -58,18 +61,18 @@ class TrainerActorTest {
                 evaluator.getRef(), publisher.getRef(), supervisor.getRef()), FailureInjection.NONE));
 
         streamer.expectMessageClass(DataStreamer.ResetTo.class);
-        assertEquals(0, supervisor.expectMessageClass(RunSupervisor.TrainerStarted.class).step());
+        assertEquals(0, supervisor.expectMessageClass(RunSupervisor.TrainerStarted.class, STEP_TIMEOUT).step());
         int reselectionsAnswered = 0;
         for (int step = 1; step <= 3; step++) {
             Batch batch = TestPlans.batch(plan, 2 * step, 2 * step + 2);
-            streamer.expectMessageClass(DataStreamer.NextBatch.class).replyTo()
-                    .tell(new DataStreamer.Served(batch, StreamPosition.InFile.start()));
+            streamer.expectMessageClass(DataStreamer.NextBatch.class, STEP_TIMEOUT).replyTo()
+                    .tell(new DataStreamer.Served(batch, StreamPosition.InFile.start(0, false)));
             if (step == 2) {
                 // the reselection: one request per targeted matrix, and nothing reported until all are answered
                 List<Selector.Decide> asked = new ArrayList<>();
                 int matrices = plan.model().config().layers() * 7;
                 for (int i = 0; i < matrices; i++) {
-                    asked.add(selector.expectMessageClass(Selector.Decide.class));
+                    asked.add(selector.expectMessageClass(Selector.Decide.class, STEP_TIMEOUT));
                 }
                 supervisor.expectNoMessage();
                 streamer.expectNoMessage();
@@ -82,7 +85,7 @@ class TrainerActorTest {
                     reselectionsAnswered++;
                 }
             }
-            StepReport report = supervisor.expectMessageClass(RunSupervisor.StepDone.class).report();
+            StepReport report = supervisor.expectMessageClass(RunSupervisor.StepDone.class, STEP_TIMEOUT).report();
             assertEquals(step, report.step());
             assertEquals(step == 2, report.reselected());
             assertTrue(Double.isFinite(report.loss()));
@@ -90,7 +93,7 @@ class TrainerActorTest {
         selector.expectNoMessage();
         assertEquals(plan.model().config().layers() * 7, reselectionsAnswered);
         // the last step ends the run: a final checkpoint, then the trainer is done
-        assertEquals(3, supervisor.expectMessageClass(RunSupervisor.CheckpointDone.class).checkpoint().step());
+        assertEquals(3, supervisor.expectMessageClass(RunSupervisor.CheckpointDone.class, STEP_TIMEOUT).checkpoint().step());
         assertEquals(3, supervisor.expectMessageClass(RunSupervisor.TrainerFinished.class).step());
     }
 
@@ -100,11 +103,25 @@ class TrainerActorTest {
         SparseFineTuning deltas = new SparseFineTuning(nf4.model().fingerprint(), nf4.method().name(), Map.of(),
                 List.of());
         SavedCheckpoint dense = new CheckpointStore(dir.resolve("dense-run"), 0).write("dense-run", 0, deltas, "none",
-                new MethodState(nf4.method().name(), 2, Map.of()), StreamPosition.InFile.start());
-        String refused = assertThrows(IllegalStateException.class, () -> TrainerActor.requireBase(dense, nf4))
+                new MethodState(nf4.method().name(), 2, Map.of()), DataStreamer.start(nf4.settings()));
+        String refused = assertThrows(IllegalStateException.class, () -> TrainerActor.requireResumable(dense, nf4))
                 .getMessage();
         assertTrue(refused.contains("model.quantize = none") && refused.contains("model.quantize = nf4"), refused);
-        TrainerActor.requireBase(new CheckpointStore(dir.resolve("nf4-run"), 0).write("nf4-run", 0, deltas, "nf4",
-                new MethodState(nf4.method().name(), 2, Map.of()), StreamPosition.InFile.start()), nf4);
+        TrainerActor.requireResumable(new CheckpointStore(dir.resolve("nf4-run"), 0).write("nf4-run", 0, deltas, "nf4",
+                new MethodState(nf4.method().name(), 2, Map.of()), DataStreamer.start(nf4.settings())), nf4);
+    }
+
+    @Test
+    void aCheckpointThatReadTheFileInAnotherOrderIsRefused() {
+        RunPlan shuffled = TestPlans.stories260K(dir, "shuffled", "data.shuffle=true");
+        assertTrue(shuffled.shuffled());
+        SparseFineTuning deltas = new SparseFineTuning(shuffled.model().fingerprint(), shuffled.method().name(),
+                Map.of(), List.of());
+        SavedCheckpoint inFileOrder = new CheckpointStore(dir.resolve("file-order-run"), 0).write("file-order-run", 0,
+                deltas, "none", new MethodState(shuffled.method().name(), 2, Map.of()),
+                StreamPosition.InFile.start(0, false));
+        String refused = assertThrows(IllegalStateException.class,
+                () -> TrainerActor.requireResumable(inFileOrder, shuffled)).getMessage();
+        assertTrue(refused.contains("in file order") && refused.contains("data.shuffle = false"), refused);
     }
 }

@@ -12,7 +12,10 @@ import org.apache.pekko.kafka.Subscriptions;
 import org.apache.pekko.kafka.javadsl.Consumer;
 import org.apache.pekko.stream.javadsl.Source;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 
 /** Sources of raw example records, each record carrying the position to resume from. */
@@ -29,6 +32,29 @@ public final class ExampleSources {
                 () -> ExampleFileReader.open(file, from),
                 reader -> reader.hasNext() ? Optional.of(reader.next()) : Optional.empty(),
                 ExampleFileReader::close);
+    }
+
+    /**
+     * The records of an example file in the order {@code order} (indices into {@code starts}, the records' start
+     * positions in the file), from index {@code from} of that order; each record's position is its index in the
+     * order. Every record is read from its start on Pekko's blocking-IO dispatcher.
+     */
+    public static Source<RawRecord<ReadPosition>, NotUsed> inOrder(Path file, List<ReadPosition> starts, int[] order,
+                                                                   long from) {
+        return Source.unfoldResource(
+                () -> new long[]{from},
+                next -> next[0] < order.length ? Optional.of(readAt(file, starts, order, next[0]++)) : Optional.empty(),
+                next -> { });
+    }
+
+    private static RawRecord<ReadPosition> readAt(Path file, List<ReadPosition> starts, int[] order, long index) {
+        try (ExampleFileReader reader = ExampleFileReader.open(file, starts.get(order[(int) index]))) {
+            RawRecord<ReadPosition> r = reader.next();
+            return new RawRecord<>(r.sourceId(), r.bytes(), new ReadPosition(index, 0, 0),
+                    new ReadPosition(index + 1, 0, 0));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + " at " + starts.get(order[(int) index]), e);
+        }
     }
 
     /**
