@@ -91,7 +91,7 @@ class RunSettingsTest {
         assertBad("spiel4j.optimizer.lr", "optimizer.lr=automatic");
         // the quickstart carries the rates tuned for its small model
         Path quickstart = CONFIG_DIR.resolve("quickstart.conf");
-        assertEquals(1e-2, lr(quickstart));
+        assertEquals(3e-3, lr(quickstart));
         assertEquals(3e-2, lr(quickstart, "method.name=spiel-ma"));
         assertEquals(2e-3, lr(quickstart, "optimizer.lr=2e-3"));
     }
