@@ -46,9 +46,9 @@ import java.util.Optional;
  * @param holdout      where the held-out records of the training file start, when evaluation uses them
  * @param start        the deltas a SpIEL run starts from instead of random indices ({@code train.init-from})
  */
-public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
-                      ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
-                      Optional<ReadPosition> holdout, Optional<SparseFineTuning> start) {
+record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
+               ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
+               Optional<ReadPosition> holdout, Optional<SparseFineTuning> start) {
 
     /** Block linears by the short names the configuration uses. */
     private static final Map<String, String> TARGETS = Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj",
