@@ -41,7 +41,7 @@ import java.util.Set;
  * counted, each once per run: in the file's first pass, not again when a reset replays steps, and not again after a
  * process restart, which starts from the run's earlier dead letters (read back from the topic).
  */
-public final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
+final class DataStreamer extends AbstractBehavior<DataStreamer.Command> {
 
     public sealed interface Command {
     }

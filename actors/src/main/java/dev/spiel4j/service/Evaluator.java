@@ -42,7 +42,7 @@ import java.util.List;
  *
  * <p>The model is built on the first evaluation, the held-out batches are read then too.
  */
-public final class Evaluator extends AbstractBehavior<Evaluator.Command> {
+final class Evaluator extends AbstractBehavior<Evaluator.Command> {
 
     public sealed interface Command {
     }

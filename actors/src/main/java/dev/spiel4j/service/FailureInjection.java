@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * trainer) before step 2, then before step 4. An entry waits until a trainer reaches its step, and the entries
  * after it wait with it.
  */
-public final class FailureInjection {
+final class FailureInjection {
     /** The setting: a list of steps; [] = never. */
     public static final String KEY = RunSettings.ROOT + ".debug.fail-at-steps";
 

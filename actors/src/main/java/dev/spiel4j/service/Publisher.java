@@ -25,7 +25,7 @@ import java.util.function.Supplier;
  * blocking-IO dispatcher.
  * {@link Flush} answers once everything sent so far was acknowledged (or failed for good).
  */
-public final class Publisher {
+final class Publisher {
     private Publisher() {
     }
 

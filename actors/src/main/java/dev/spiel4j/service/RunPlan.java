@@ -49,10 +49,10 @@ import java.util.Optional;
  * @param recordStarts where each trained record of the training file starts, when {@code data.shuffle} reads them in
  *                     seeded orders; empty otherwise
  */
-public record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
-                      ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
-                      Optional<ReadPosition> holdout, Optional<SparseFineTuning> start,
-                      List<ReadPosition> recordStarts) {
+record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int totalSteps,
+               ExampleEncoder encoder, RecordDecoder decoder, BatchShape shape, long trainRecords,
+               Optional<ReadPosition> holdout, Optional<SparseFineTuning> start,
+               List<ReadPosition> recordStarts) {
 
     /** Block linears by the short names the configuration uses. */
     private static final Map<String, String> TARGETS = Map.of("q", "self_attn.q_proj", "k", "self_attn.k_proj",

@@ -69,20 +69,20 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     /** From the trainer: it (re)started at {@code step}, from {@code checkpoint} if any. */
-    public record TrainerStarted(int step, Optional<String> checkpoint) implements Command {
+    record TrainerStarted(int step, Optional<String> checkpoint) implements Command {
     }
 
-    public record StepDone(StepReport report) implements Command {
+    record StepDone(StepReport report) implements Command {
     }
 
-    public record CheckpointDone(SavedCheckpoint checkpoint) implements Command {
+    record CheckpointDone(SavedCheckpoint checkpoint) implements Command {
     }
 
-    public record EvalDone(int step, double loss) implements Command {
+    record EvalDone(int step, double loss) implements Command {
     }
 
     /** From the trainer: every step is done and the final checkpoint written. */
-    public record TrainerFinished(int step) implements Command {
+    record TrainerFinished(int step) implements Command {
     }
 
     /** The backoff after a trainer failure is over: start a new trainer. */
@@ -93,7 +93,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     /** From the trainer: it wrote a final checkpoint after {@code step} and stopped, as asked. */
-    public record TrainerStopped(int step) implements Command {
+    record TrainerStopped(int step) implements Command {
     }
 
     private record EvaluationsDrained() implements Command {

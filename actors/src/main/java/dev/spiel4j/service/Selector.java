@@ -13,7 +13,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * so one selector can serve many trainers. In-JVM the messages are the engine's records; a selector in another
  * process would carry the {@code spiel4j.v1} selection messages instead.
  */
-public final class Selector {
+final class Selector {
     private Selector() {
     }
 

@@ -7,7 +7,7 @@ import java.util.List;
  * examples (their source positions, {@link dev.spiel4j.data.Batch#exampleIds()}), so that the
  * {@link RunSupervisor}, which receives it as the cause of the trainer's failure, can say what failed where.
  */
-public final class StepFailed extends RuntimeException {
+final class StepFailed extends RuntimeException {
     private final int step;
     private final List<String> exampleIds;
 

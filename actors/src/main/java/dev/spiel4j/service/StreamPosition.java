@@ -16,7 +16,7 @@ import java.util.TreeMap;
  * Where a run's training data stands: the next example the trainer has not trained on. Stored in every
  * checkpoint (training-state metadata and the Kafka manifest), so a resumed run reads on from exactly here.
  */
-public sealed interface StreamPosition {
+sealed interface StreamPosition {
 
     /** Metadata keys under which the position is stored in the training-state file. */
     String KIND = "data.kind";

@@ -18,7 +18,7 @@ import java.nio.charset.StandardCharsets;
  * templates and the same validation. The example's id, when set, is its id in the run (what de-duplication
  * keys on); otherwise its topic position is.
  */
-public final class TopicExampleDecoder implements RecordDecoder {
+final class TopicExampleDecoder implements RecordDecoder {
 
     @Override
     public Parsed decode(String sourceId, byte[] bytes) {

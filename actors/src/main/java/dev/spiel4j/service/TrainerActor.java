@@ -44,7 +44,7 @@ import java.util.Optional;
  * ({@code ActorContext.ask}, no thread waits) and carries them out when all have arrived, before it reports the step,
  * checkpoints or asks for the next batch. A {@link Stop} that arrives meanwhile is acted on once they are carried out.
  */
-public final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
+final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     public sealed interface Command {
     }

@@ -39,7 +39,7 @@ public record BatchFile(List<Batch> train, List<Batch> eval) {
     }
 
     /** Real tokens (attention mask 1) in a batch: the tokens a step processes, for tokens/s. */
-    public static long realTokens(Batch b) {
+    static long realTokens(Batch b) {
         long n = 0;
         for (float m : b.attentionMask()) {
             n += m > 0 ? 1 : 0;
@@ -51,7 +51,7 @@ public record BatchFile(List<Batch> train, List<Batch> eval) {
      * Seeded uniformly random full-length token batches for shape-only benchmarks (random models, where the
      * content does not matter): every position real, loss on every position.
      */
-    public static BatchFile synthetic(long seed, int trainCount, int evalCount, int size, int seqLen, int vocab) {
+    static BatchFile synthetic(long seed, int trainCount, int evalCount, int size, int seqLen, int vocab) {
         SplittableRandom rnd = new SplittableRandom(seed);
         List<Batch> train = new ArrayList<>(), eval = new ArrayList<>();
         for (int i = 0; i < trainCount + evalCount; i++) {

@@ -28,7 +28,7 @@ import java.util.ServiceLoader;
  * its size follows the collector's heuristics within the 6 GiB it may take, and a method's host-side garbage counts as
  * its memory.
  */
-public final class BenchChild {
+final class BenchChild {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private BenchChild() {

@@ -46,7 +46,7 @@ public record BenchPlan(String suite, String command, String targetModel, List<B
         }
 
         /** A sweep of the configurations' own overhead. */
-        public Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x) {
+        Sweep(String name, String xLabel, List<String> labels, List<BenchSpec> specs, double[] x) {
             this(name, xLabel, labels, specs, x, List.of());
         }
     }

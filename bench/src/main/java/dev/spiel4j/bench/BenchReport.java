@@ -97,7 +97,7 @@ public record BenchReport(String suite, String command, String environment, Stri
     /** A target with its measured ratio (empty when the run or its reference is missing). */
     public record TargetResult(Target target, OptionalDouble measured) {
         /** Empty when not measured. */
-        public Optional<Boolean> met() {
+        Optional<Boolean> met() {
             return measured.isPresent() ? Optional.of(measured.getAsDouble() <= target.goal()) : Optional.empty();
         }
 
@@ -138,7 +138,7 @@ public record BenchReport(String suite, String command, String environment, Stri
             series = List.copyOf(series);
         }
 
-        public Stats.LinearFit fit() {
+        Stats.LinearFit fit() {
             return Stats.fit(x, y);
         }
     }
@@ -152,7 +152,7 @@ public record BenchReport(String suite, String command, String environment, Stri
     }
 
     /** "ran" when any peer run succeeded, else the first reason (or a plain statement that none was asked). */
-    public static String peerStatus(List<PeerOutcome> outcomes) {
+    static String peerStatus(List<PeerOutcome> outcomes) {
         for (PeerOutcome o : outcomes) {
             if (o instanceof PeerOutcome.Ran) {
                 return "ran";
@@ -167,7 +167,7 @@ public record BenchReport(String suite, String command, String environment, Stri
     }
 
     /** A line describing this machine: cores, memory, OS, Java. */
-    public static String describeMachine() {
+    static String describeMachine() {
         long memKb = ProcMemory.parse(Path.of("/proc/meminfo"), "MemTotal").orElse(0) / 1024;
         String arenas = System.getenv("MALLOC_ARENA_MAX"); // memory figures depend on it, see the launcher
         return String.format(Locale.ROOT, "%d cores, %.1f GiB RAM, %s %s, Java %s, MALLOC_ARENA_MAX=%s",
@@ -449,7 +449,7 @@ public record BenchReport(String suite, String command, String environment, Stri
      * setting, peer runs included: {@code step_time_<model>.png} without checkpointing, {@code
      * step_time_<model>-ckpt.png} with it) and each scaling sweep with its fitted line. Returns the files written.
      */
-    public List<Path> writePlots(Path dir) {
+    List<Path> writePlots(Path dir) {
         List<Path> files = new ArrayList<>();
         Set<String> models = new LinkedHashSet<>();
         runs.forEach(r -> models.add(r.model()));

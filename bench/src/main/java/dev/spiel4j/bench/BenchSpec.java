@@ -41,9 +41,9 @@ import dev.spiel4j.peft.registry.MethodRegistry;
  *                    spec written before the key existed measured
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record BenchSpec(String workload, Model model, String method, Budget budget, String dtype, int threads,
-                        int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches,
-                        boolean activationCheckpointing) {
+record BenchSpec(String workload, Model model, String method, Budget budget, String dtype, int threads,
+                 int steps, int warmupSteps, double lr, double weightDecay, long seed, String batches,
+                 boolean activationCheckpointing) {
 
     /** Base-weight types: fp32, bf16, and nf4 (block linears as NF4, the rest fp32). */
     public static final List<String> DTYPES = List.of("fp32", "bf16", "nf4");

@@ -17,7 +17,7 @@ import dev.spiel4j.peft.registry.MethodRegistry;
  */
 public final class BenchSuites {
     /** Every registered method, in registration order. */
-    public static final List<String> METHODS = MethodRegistry.names();
+    static final List<String> METHODS = MethodRegistry.names();
     /** Methods compared on the large random shape (full fine-tuning's optimizer state alone is 8 bytes/weight). */
     static final List<String> LARGE_METHODS = List.of("lora", "spiel-ag", "spiel-ma");
     static final int RANK = 8;
@@ -50,7 +50,7 @@ public final class BenchSuites {
     }
 
     /** A randomly initialised LLaMA of about 100M parameters (106M: 768 wide, 8 blocks, 32k vocabulary). */
-    public static BenchSpec.RandomShape llama100M(long seed) {
+    static BenchSpec.RandomShape llama100M(long seed) {
         return new BenchSpec.RandomShape(768, 8, 12, 12, 2048, 32000, 2048, 1e-5, 1e4, false, seed);
     }
 
@@ -58,7 +58,7 @@ public final class BenchSuites {
      * A randomly initialised LLaMA of about 350M parameters (348M: 1024 wide, 22 blocks, 32k vocabulary, untied),
      * the full suite's largest shape.
      */
-    public static BenchSpec.RandomShape llama350M(long seed) {
+    static BenchSpec.RandomShape llama350M(long seed) {
         return new BenchSpec.RandomShape(1024, 22, 16, 16, 2816, 32000, 2048, 1e-5, 1e4, false, seed);
     }
 

@@ -15,7 +15,7 @@ import java.util.List;
  * {@link #step} warm-up + measured times, {@link #evalLoss} (after), {@link #optimizerStateBytes()},
  * {@link #close()}.
  */
-public interface BenchWorkload extends AutoCloseable {
+interface BenchWorkload extends AutoCloseable {
 
     /** Creates workloads; one per {@link BenchSpec#workload()} name. */
     interface Factory {

@@ -52,13 +52,13 @@ public final class ChildRunner {
                           Optional<JsonNode> result, String stderrTail) {
 
         /** Exited 0 within time and cap, with a JSON result whose status is "ok". */
-        public boolean succeeded() {
+        boolean succeeded() {
             return exitCode == 0 && !timedOut && !capExceeded
                     && result.map(r -> "ok".equals(r.path("status").asText())).orElse(false);
         }
 
         /** A one-line reason for a failed run. */
-        public String failureReason() {
+        String failureReason() {
             if (timedOut) {
                 return "timed out after " + String.format(Locale.ROOT, "%.1f", wallSeconds) + " s";
             }

@@ -30,7 +30,7 @@ import java.util.List;
  * {@link EngineModel}, on the {@code auto} device) so the child can measure it alone; the session takes it over when
  * the method is attached.
  */
-public final class EngineWorkload implements BenchWorkload {
+final class EngineWorkload implements BenchWorkload {
 
     /** Registered in {@code META-INF/services/dev.spiel4j.bench.BenchWorkload$Factory}. */
     public static final class Factory implements BenchWorkload.Factory {

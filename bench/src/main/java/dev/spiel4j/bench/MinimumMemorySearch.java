@@ -13,7 +13,7 @@ import java.util.function.LongPredicate;
  * @param toleranceBytes stop when the bracket [failing cap, passing cap] is at most this wide
  * @param maxProbes      give up refining after this many probes (the bracket found so far is reported)
  */
-public record MinimumMemorySearch(long toleranceBytes, int maxProbes) {
+record MinimumMemorySearch(long toleranceBytes, int maxProbes) {
 
     public MinimumMemorySearch {
         if (toleranceBytes <= 0) {

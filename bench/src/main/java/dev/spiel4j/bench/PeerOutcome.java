@@ -1,7 +1,7 @@
 package dev.spiel4j.bench;
 
 /** What came of asking the Python peer to run a configuration: its measurement, or why it could not run. */
-public sealed interface PeerOutcome {
+sealed interface PeerOutcome {
 
     /** The peer ran and measured. */
     record Ran(RunMeasurement measurement) implements PeerOutcome {

@@ -38,7 +38,7 @@ public final class PythonPeer {
      * @param venv           the virtual environment's directory (created when absent)
      * @param installTimeout limit for creating the venv and installing the requirements
      */
-    public PythonPeer(String python, Path venv, Duration installTimeout) {
+    PythonPeer(String python, Path venv, Duration installTimeout) {
         this.python = python;
         this.venv = venv;
         this.installTimeout = installTimeout;
@@ -56,7 +56,7 @@ public final class PythonPeer {
      * @param timeout limit for the training run itself (installation has its own)
      * @param env     environment variables for the training run (none: the inherited environment)
      */
-    public PeerOutcome run(BenchSpec spec, Path specFile, Duration timeout, Map<String, String> env) {
+    PeerOutcome run(BenchSpec spec, Path specFile, Duration timeout, Map<String, String> env) {
         if (!BenchSpec.PEER_METHODS.contains(spec.method())) {
             return new PeerOutcome.CouldNotRun("method '" + spec.method() + "' has no Python peer (it runs "
                     + BenchSpec.PEER_METHODS + ")");

@@ -20,12 +20,12 @@ import java.util.OptionalLong;
  * @param peakRssTrainBytes  VmHWM after training, reset after loading; empty when the kernel refused the reset
  * @param peakRssBytes       the whole process's peak
  */
-public record RunMeasurement(String tool, String model, String method, boolean activationCheckpointing,
-                             String dtype, int threads,
-                             long trainableParams, long baseWeightBytes, long optimizerStateBytes,
-                             double tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
-                             OptionalDouble evalLossInitial, OptionalDouble evalLoss, long rssAfterLoadBytes,
-                             long peakRssLoadBytes, OptionalLong peakRssTrainBytes, long peakRssBytes) {
+record RunMeasurement(String tool, String model, String method, boolean activationCheckpointing,
+                      String dtype, int threads,
+                      long trainableParams, long baseWeightBytes, long optimizerStateBytes,
+                      double tokensPerStep, int warmupSteps, double[] stepTimesSeconds, double[] trainLosses,
+                      OptionalDouble evalLossInitial, OptionalDouble evalLoss, long rssAfterLoadBytes,
+                      long peakRssLoadBytes, OptionalLong peakRssTrainBytes, long peakRssBytes) {
 
     /** Step-time median and spread. */
     public Stats.Summary stepTimes() {

@@ -3,7 +3,7 @@ package dev.spiel4j.bench;
 import java.util.Arrays;
 
 /** Order statistics and least-squares fits for benchmark figures. */
-public final class Stats {
+final class Stats {
     private Stats() {
     }
 

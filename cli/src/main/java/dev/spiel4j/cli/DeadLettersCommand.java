@@ -1,6 +1,6 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.observe.DeadLetters;
+import dev.spiel4j.cli.internal.observe.DeadLetters;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -1,6 +1,6 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.observe.RunPull;
+import dev.spiel4j.cli.internal.observe.RunPull;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -1,7 +1,7 @@
 package dev.spiel4j.cli;
 
-import dev.spiel4j.observe.RunHistory;
-import dev.spiel4j.observe.RunReport;
+import dev.spiel4j.cli.internal.observe.RunHistory;
+import dev.spiel4j.cli.internal.observe.RunReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

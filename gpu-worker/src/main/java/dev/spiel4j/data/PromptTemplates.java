@@ -15,7 +15,7 @@ import java.util.List;
  *       assistant turns are part of the prompt (no loss on them).</li>
  * </ul>
  */
-public final class PromptTemplates {
+final class PromptTemplates {
     private PromptTemplates() {
     }
 

@@ -12,7 +12,7 @@ import dev.spiel4j.peft.sft.SpielConfig;
 import dev.spiel4j.peft.sft.CandidateStats;
 import dev.spiel4j.peft.sft.DropGrowSchedule;
 import dev.spiel4j.peft.sft.SparseDelta;
-import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.optim.internal.AdamW;
 import dev.spiel4j.peft.sft.AccumulatedGradients;
 import dev.spiel4j.peft.sft.SlotOptimizer;
 import dev.spiel4j.peft.sft.SpielMethod;

@@ -12,6 +12,6 @@ import java.time.Instant;
  * @param outages          outages seen so far
  * @param lastError        the last record the client gave up on, null if none
  */
-public record PublisherStatus(boolean available, Instant outageSince, int waitingRecords, long deliveredRecords,
-                              long outages, String lastError) {
+record PublisherStatus(boolean available, Instant outageSince, int waitingRecords, long deliveredRecords,
+                       long outages, String lastError) {
 }

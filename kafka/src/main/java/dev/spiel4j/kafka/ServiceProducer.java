@@ -131,7 +131,7 @@ public final class ServiceProducer implements AutoCloseable {
         return result;
     }
 
-    public synchronized PublisherStatus status() {
+    synchronized PublisherStatus status() {
         return new PublisherStatus(outageSince == null, outageSince, unacknowledged.size(), delivered, outages,
                 lastError);
     }

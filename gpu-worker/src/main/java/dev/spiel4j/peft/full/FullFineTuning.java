@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.EngineArrays;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.optim.internal.AdamW;
 import dev.spiel4j.peft.FineTuningMethod;
 import dev.spiel4j.peft.HostArrays;
 import dev.spiel4j.model.LinearLayers;
@@ -22,7 +22,7 @@ import java.util.Map;
  * fine-tuned model, and {@link #exportTensors()} returns all its weights. Requires float32 weights (an optimizer
  * step on a float16 copy would round small updates away).
  */
-public final class FullFineTuning implements FineTuningMethod {
+final class FullFineTuning implements FineTuningMethod {
     private final Map<String, NDArray> weights;
     private final Map<String, AdamW> adam = new LinkedHashMap<>();
     private NDManager scope;

@@ -2,7 +2,7 @@ package dev.spiel4j.peft.ia3;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.spiel4j.peft.AdapterMethod;
+import dev.spiel4j.peft.internal.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.TargetMatrix;
 
@@ -15,7 +15,7 @@ import java.util.Map;
  * (IA)3 baseline (Liu et al., 2022): learned vectors, initialised to 1, that rescale the key and value projections'
  * outputs and the feed-forward intermediate activation (the input of {@code down_proj}). Trained with AdamW.
  */
-public final class Ia3 extends AdapterMethod {
+final class Ia3 extends AdapterMethod {
     /** The modules (IA)3 attaches to. */
     public static final List<String> TARGETS = List.of("self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj");
 

@@ -3,7 +3,7 @@ package dev.spiel4j.peft.lora;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.engine.EngineArrays;
-import dev.spiel4j.peft.AdapterMethod;
+import dev.spiel4j.peft.internal.AdapterMethod;
 import dev.spiel4j.model.LinearLayers;
 import dev.spiel4j.peft.TargetMatrix;
 
@@ -19,7 +19,7 @@ import java.util.SplittableRandom;
  * Dropout masks are drawn on the host from the config's seed, the step, the micro-batch and the module, so runs are
  * reproducible; no dropout outside training steps.
  */
-public final class Lora extends AdapterMethod {
+final class Lora extends AdapterMethod {
     private final LoraConfig config;
     private final Set<String> modules = new HashSet<>();
     private final float scale;

@@ -1,4 +1,4 @@
-package dev.spiel4j.optim;
+package dev.spiel4j.optim.internal;
 
 /**
  * The reference for the engine's {@link Sm3}: the same optimizer on Java arrays, one slot at a time (it was the

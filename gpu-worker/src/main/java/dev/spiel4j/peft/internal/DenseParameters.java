@@ -1,4 +1,4 @@
-package dev.spiel4j.peft;
+package dev.spiel4j.peft.internal;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -9,8 +9,10 @@ import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.Casts;
 import dev.spiel4j.engine.EngineArrays;
 import dev.spiel4j.io.HostTensor;
-import dev.spiel4j.optim.AdamW;
+import dev.spiel4j.optim.internal.AdamW;
 import dev.spiel4j.optim.OptimizerSettings;
+import dev.spiel4j.peft.HostArrays;
+import dev.spiel4j.peft.MethodState;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import org.junit.jupiter.api.Tag;
 import dev.spiel4j.kafka.EmbeddedKafka;
@@ -27,8 +27,8 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-import static dev.spiel4j.observe.Telemetry.buckets;
-import static dev.spiel4j.observe.Telemetry.step;
+import static dev.spiel4j.cli.internal.observe.Telemetry.buckets;
+import static dev.spiel4j.cli.internal.observe.Telemetry.step;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,9 +1,10 @@
-package dev.spiel4j.optim;
+package dev.spiel4j.optim.internal;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
+import dev.spiel4j.optim.OptimizerSettings;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;

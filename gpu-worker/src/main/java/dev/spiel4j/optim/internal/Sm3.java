@@ -1,4 +1,4 @@
-package dev.spiel4j.optim;
+package dev.spiel4j.optim.internal;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;

@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.proto.v1.DeadLetter;

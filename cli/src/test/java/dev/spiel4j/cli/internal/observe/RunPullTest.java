@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import org.junit.jupiter.api.Tag;
 import dev.spiel4j.checkpoint.DeltaTensor;

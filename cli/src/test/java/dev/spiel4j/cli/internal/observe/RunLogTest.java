@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import dev.spiel4j.proto.v1.AgeBucket;
 import dev.spiel4j.proto.v1.KafkaOutage;
@@ -17,8 +17,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 
-import static dev.spiel4j.observe.Telemetry.buckets;
-import static dev.spiel4j.observe.Telemetry.step;
+import static dev.spiel4j.cli.internal.observe.Telemetry.buckets;
+import static dev.spiel4j.cli.internal.observe.Telemetry.step;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,9 +1,11 @@
-package dev.spiel4j.peft;
+package dev.spiel4j.peft.internal;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.optim.OptimizerSettings;
+import dev.spiel4j.peft.FineTuningMethod;
+import dev.spiel4j.peft.MethodState;
 
 import java.util.List;
 import java.util.Map;

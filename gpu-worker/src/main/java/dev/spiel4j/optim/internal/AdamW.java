@@ -1,4 +1,4 @@
-package dev.spiel4j.optim;
+package dev.spiel4j.optim.internal;
 
 import java.util.Arrays;
 
@@ -8,6 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.spiel4j.engine.EngineArrays;
+import dev.spiel4j.optim.OptimizerSettings;
 
 /**
  * AdamW on engine arrays, for a parameter array of a fixed shape, with a per-element age so that elements "born" at

@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import dev.spiel4j.proto.v1.RunStatus;
 import org.junit.jupiter.api.Test;
@@ -12,7 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import static dev.spiel4j.observe.Telemetry.buckets;
+import static dev.spiel4j.cli.internal.observe.Telemetry.buckets;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,15 +1,15 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spiel4j.io.JsonFiles;
-import dev.spiel4j.observe.RunLogLines.CheckpointLine;
-import dev.spiel4j.observe.RunLogLines.EvalLine;
-import dev.spiel4j.observe.RunLogLines.EventType;
-import dev.spiel4j.observe.RunLogLines.MetricsLine;
-import dev.spiel4j.observe.RunLogLines.OutageLine;
-import dev.spiel4j.observe.RunLogLines.RunTag;
-import dev.spiel4j.observe.RunLogLines.SelectionLine;
-import dev.spiel4j.observe.RunLogLines.StatusLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.CheckpointLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.EvalLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.EventType;
+import dev.spiel4j.cli.internal.observe.RunLogLines.MetricsLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.OutageLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.RunTag;
+import dev.spiel4j.cli.internal.observe.RunLogLines.SelectionLine;
+import dev.spiel4j.cli.internal.observe.RunLogLines.StatusLine;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -30,7 +30,7 @@ import java.util.TreeMap;
 
 import dev.spiel4j.kafka.Topics;
 
-import static dev.spiel4j.observe.RunLogLines.bind;
+import static dev.spiel4j.cli.internal.observe.RunLogLines.bind;
 
 /**
  * What a run reported, read back from its run directory ({@link RunLog}'s files) or from the metrics and events

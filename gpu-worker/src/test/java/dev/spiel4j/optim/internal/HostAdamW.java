@@ -1,4 +1,4 @@
-package dev.spiel4j.optim;
+package dev.spiel4j.optim.internal;
 
 import java.util.Arrays;
 

@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -60,7 +60,7 @@ import java.util.List;
  * removed when the log is opened again. After a resume the replayed steps are appended again; readers keep the
  * last line of each step.
  */
-public final class RunLog implements AutoCloseable {
+final class RunLog implements AutoCloseable {
     public static final String METRICS_FILE = "metrics.jsonl";
     public static final String EVENTS_FILE = "events.jsonl";
 

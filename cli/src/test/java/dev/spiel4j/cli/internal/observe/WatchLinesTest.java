@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import com.google.protobuf.Timestamp;
 import dev.spiel4j.proto.v1.KafkaOutage;
@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 import java.util.Optional;
 
-import static dev.spiel4j.observe.Telemetry.step;
+import static dev.spiel4j.cli.internal.observe.Telemetry.step;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The watcher's lines and ETA, without Kafka. */

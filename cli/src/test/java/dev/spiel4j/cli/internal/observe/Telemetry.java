@@ -1,4 +1,4 @@
-package dev.spiel4j.observe;
+package dev.spiel4j.cli.internal.observe;
 
 import com.google.protobuf.Timestamp;
 import dev.spiel4j.proto.v1.AgeBucket;
