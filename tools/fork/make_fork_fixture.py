@@ -80,7 +80,9 @@ transformers.utils.is_peft_available = lambda: False
 import peft  # noqa: E402  (the fork, installed editable from /tmp/fork-src)
 from peft import PeftModel, SftConfig, get_peft_model  # noqa: E402
 from safetensors import safe_open  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hf_reference import TOKEN_IDS, default_model_dir, load_base, logits_of, repo_root  # noqa: E402
 
 FORK_COMMIT = "73b455b"
 INDEX_SEED = 1234  # torch.manual_seed before get_peft_model: the fork's random initial indices
@@ -89,33 +91,6 @@ PERM_SEED = 777  # torch.Generator seed for the per-module permutation of (index
 VALUE_STD = 0.02
 NUM_TUNABLE_WEIGHTS = 2500
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# <s> + the first 11 ids of encode('Once upon a time, there was a little girl named Lily.')
-# (tokenizer.json of stories260K-hf; see shared/assets/golden/stories260K_hf_reference.txt).
-TOKEN_IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def default_model_dir() -> Path:
-    assets = os.environ.get("SPIEL4J_ASSETS")
-    base = Path(assets) if assets else repo_root().parent / "shared" / "assets"
-    return base / "model" / "stories260K-hf"
-
-
-def load_base(model_dir: Path):
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=torch.float32, attn_implementation="eager"
-    )
-    model.eval()
-    return model
-
-
-@torch.no_grad()
-def logits_of(model, ids) -> torch.Tensor:
-    out = model(input_ids=torch.tensor([ids], dtype=torch.long))
-    return out.logits[0].detach().to(torch.float32).clone()  # [seq, vocab]
 
 
 def sft_modules(peft_model):

@@ -116,15 +116,7 @@ gives the exact value); "float64" ones are Python ``repr`` of a double.
   ``indices - dropped + grown`` with kept slots keeping value and optimizer state.
 * ``final``: per module ``values_l2`` (float64) after step 20, and the total ``values_l2``.
 
-Setup (the venv and fork of ``make_fork_fixture.py``; nothing else is needed)
-----------------------------------------------------------------------------
-    python3 -m venv /tmp/forkenv
-    /tmp/forkenv/bin/pip install --index-url file:///opt/pypi/simple \\
-        --extra-index-url file:///opt/pypi-more/simple --find-links /opt/wheels \\
-        torch==2.13.0+cpu transformers safetensors numpy accelerate packaging psutil pyyaml tqdm
-    mkdir -p /tmp/fork-src
-    git -C /work/.mirror/AlanAnsell+peft/repo archive 73b455b | tar -x -C /tmp/fork-src
-    cd /tmp/fork-src && MAX_JOBS=1 /tmp/forkenv/bin/pip install --no-build-isolation --no-deps -e .
+Setup: the venv and fork of ``make_fork_fixture.py`` (its docstring); nothing else is needed.
 
 Measured with: torch 2.13.0+cpu, transformers 5.18.0, tokenizers 0.23.2, safetensors 0.8.0, numpy 2.4.6.
 
@@ -144,7 +136,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -161,7 +152,10 @@ from peft import PeftModel, SftAdamW, SftSelector  # noqa: E402
 from peft.tuners.sft.layer import Linear as SftLinear  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
-from transformers import AutoModelForCausalLM, Trainer, TrainingArguments  # noqa: E402
+from transformers import Trainer, TrainingArguments  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hf_reference import assets_root, default_model_dir, load_base, repo_root  # noqa: E402
 
 FORK_COMMIT = "73b455b"
 BOS_ID = 1
@@ -187,13 +181,6 @@ UNUSED_ARGUMENTS = {
 HF_PREFIX = "base_model.model."  # PeftModel -> SftModel -> HF model
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def assets_root() -> Path:
-    assets = os.environ.get("SPIEL4J_ASSETS")
-    return Path(assets) if assets else repo_root().parent / "shared" / "assets"
 
 
 def f32(x) -> str:
@@ -261,7 +248,7 @@ def load_batches(data_file: Path, tokenizer_file: Path):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, default=assets_root() / "model" / "stories260K-hf")
+    ap.add_argument("--model", type=Path, default=default_model_dir())
     ap.add_argument("--data", type=Path, default=assets_root() / "data" / "tinystories_valid_head.txt")
     ap.add_argument("--adapter", type=Path, default=repo_root() / "gpu-worker/src/test/resources/fork-sft")
     ap.add_argument("--out", type=Path,
@@ -285,7 +272,7 @@ def main() -> int:
     assert opt_kwargs == {"lr": LR, "betas": BETAS, "eps": EPS}, opt_kwargs
 
     # ---- model + adapter ------------------------------------------------------------------------------
-    base = AutoModelForCausalLM.from_pretrained(str(args.model), dtype=torch.float32, attn_implementation="eager")
+    base = load_base(args.model)
     assert base.config.attention_dropout == 0.0
     model = PeftModel.from_pretrained(base, str(args.adapter), is_trainable=True)
     model.train()

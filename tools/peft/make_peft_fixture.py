@@ -73,7 +73,9 @@ import transformers
 import peft
 from peft import IA3Config, LoraConfig, PeftModel, get_peft_model
 from safetensors import safe_open
-from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hf_reference import TOKEN_IDS, default_model_dir, load_base, logits_of, repo_root  # noqa: E402
 
 LORA_SEED = 4242  # torch.Generator seed for lora_A / lora_B
 LORA_STD = 0.05
@@ -84,34 +86,7 @@ IA3_SEED = 3131  # torch.Generator seed for ia3_l
 IA3_STD = 0.1
 IA3_TARGETS = ["k_proj", "v_proj", "down_proj"]
 IA3_FEEDFORWARD = ["down_proj"]
-# <s> + the first 11 ids of encode('Once upon a time, there was a little girl named Lily.')
-# (tokenizer.json of stories260K-hf; same sequence as the fork-sft fixture).
-TOKEN_IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
 MODEL_NAME = "stories260K-hf"
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def default_model_dir() -> Path:
-    assets = os.environ.get("SPIEL4J_ASSETS")
-    base = Path(assets) if assets else repo_root().parent / "shared" / "assets"
-    return base / "model" / MODEL_NAME
-
-
-def load_base(model_dir: Path):
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=torch.float32, attn_implementation="eager"
-    )
-    model.eval()
-    return model
-
-
-@torch.no_grad()
-def logits_of(model, ids) -> torch.Tensor:
-    out = model(input_ids=torch.tensor([ids], dtype=torch.long))
-    return out.logits[0].detach().to(torch.float32).clone()  # [seq, vocab]
 
 
 def fmt(x: float) -> str:

@@ -202,15 +202,11 @@ public final class HubStandIn implements AutoCloseable {
     }
 
     private void serveInfo(HttpExchange ex, String key, String revision) throws IOException {
-        Repo repo = authorized(ex, key);
-        if (repo == null) {
-            return;
-        }
-        Optional<String> commit = repo.commitOf(revision);
+        Optional<String> commit = commitFor(ex, key, revision);
         if (commit.isEmpty()) {
-            error(ex, 404, "RevisionNotFound");
             return;
         }
+        Repo repo = repos.get(key);
         ObjectNode info = JsonFiles.MAPPER.createObjectNode();
         info.put("id", key.substring(key.indexOf('/') + 1));
         info.put("sha", commit.get());
@@ -223,15 +219,11 @@ public final class HubStandIn implements AutoCloseable {
     }
 
     private void serveFile(HttpExchange ex, String key, String revision, String path) throws IOException {
-        Repo repo = authorized(ex, key);
-        if (repo == null) {
-            return;
-        }
-        Optional<String> commit = repo.commitOf(revision);
+        Optional<String> commit = commitFor(ex, key, revision);
         if (commit.isEmpty()) {
-            error(ex, 404, "RevisionNotFound");
             return;
         }
+        Repo repo = repos.get(key);
         byte[] bytes = repo.commits.get(commit.get()).get(path);
         if (bytes == null) {
             error(ex, 404, "EntryNotFound");
@@ -260,6 +252,19 @@ public final class HubStandIn implements AutoCloseable {
         ex.sendResponseHeaders(200, bytes.length);
         ex.getResponseBody().write(bytes);
         bytesSent.addAndGet(bytes.length);
+    }
+
+    /** The commit {@code revision} names in repository {@code key}; empty once an error has been answered. */
+    private Optional<String> commitFor(HttpExchange ex, String key, String revision) throws IOException {
+        Repo repo = authorized(ex, key);
+        if (repo == null) {
+            return Optional.empty();
+        }
+        Optional<String> commit = repo.commitOf(revision);
+        if (commit.isEmpty()) {
+            error(ex, 404, "RevisionNotFound");
+        }
+        return commit;
     }
 
     /** The repository if the request may see it; else the Hub's answer to a stranger has been sent. */
