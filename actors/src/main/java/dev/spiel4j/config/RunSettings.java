@@ -35,7 +35,7 @@ import dev.spiel4j.train.DeviceSetting;
  */
 public record RunSettings(Run run, Model model, Data data, Method method, Optimizer optimizer, Schedule schedule,
                           Train train, Batch batch, Eval eval, Checkpoint checkpoint, Kafka kafka, DeviceSetting device,
-                          Supervision supervision) {
+                          Supervision supervision, Cluster cluster, Config source) {
 
     /** Root of every spiel4j setting. */
     public static final String ROOT = "spiel4j";
@@ -126,6 +126,44 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
      *                                   ends the run FAILED
      */
     public record Supervision(int maxRestartsWithoutProgress) {
+    }
+
+    /**
+     * Data-parallel training on a Pekko Cluster (README, "Scale-out").
+     *
+     * @param workers          gradient workers the run waits for; 0 = train in this process
+     * @param host             the address this node's cluster transport binds and advertises
+     * @param port             its port; 0 = any free port
+     * @param checksumInterval every this many steps each worker's state digest is compared with the coordinator's
+     * @param stepTimeout      a worker that takes longer for its part of a step counts as lost
+     * @param joinTimeout      how long a step waits for a worker when none is there before the run fails
+     * @param killWorkerAtStep chaos: SIGKILL the worker given step K's last micro-batch when it receives them; 0 = never
+     */
+    public record Cluster(int workers, String host, int port, int checksumInterval, Duration stepTimeout,
+                          Duration joinTimeout, int killWorkerAtStep) {
+        public boolean enabled() {
+            return workers > 0;
+        }
+    }
+
+    /**
+     * This run's {@code spiel4j} settings as HOCON, for a process that must train with exactly them (a cluster's
+     * gradient worker reads them with {@link #fromRendered}).
+     */
+    public String rendered() {
+        return source.root().withOnlyKey(ROOT).render(com.typesafe.config.ConfigRenderOptions.concise());
+    }
+
+    /**
+     * The settings {@link #rendered()} describes, over this process's reference configuration, with {@code device}
+     * in place of theirs where given (each worker of a cluster has its own GPU).
+     */
+    public static RunSettings fromRendered(String hocon, Optional<String> device) {
+        Config config = ConfigFactory.parseString(hocon);
+        if (device.isPresent()) {
+            config = config.withValue(ROOT + ".device", ConfigValueFactory.fromAnyRef(device.get()));
+        }
+        return from(config.withFallback(ConfigFactory.defaultReference()).resolve());
     }
 
     /**
@@ -243,8 +281,14 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                         r.bytes("checkpoint.chunk-size", 1024, 16 << 20)),
                 r.kafka(),
                 r.device("device"),
-                new Supervision(r.intAtLeast("supervision.max-restarts-without-progress", 0)));
+                new Supervision(r.intAtLeast("supervision.max-restarts-without-progress", 0)),
+                new Cluster(r.intAtLeast("cluster.workers", 0), r.host("cluster.host"),
+                        r.intAtLeast("cluster.port", 0), r.intAtLeast("cluster.checksum-interval", 1),
+                        r.positiveDuration("cluster.step-timeout"), r.positiveDuration("cluster.join-timeout"),
+                        r.intAtLeast("chaos.kill-worker-at-step", 0)),
+                config);
     }
+
 
     private static void rejectUnknownKeys(Config config, Config reference) {
         for (Map.Entry<String, ConfigValue> e : config.getConfig(ROOT).entrySet()) {
@@ -329,6 +373,15 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
             String value = c.getString(full(key));
             if (!allowed.contains(value)) {
                 throw bad(key, "'" + value + "' is not one of " + new java.util.TreeSet<>(allowed));
+            }
+            return value;
+        }
+
+        String host(String key) {
+            String value = c.getString(full(key)).trim();
+            if (value.isEmpty() || value.contains(":") && !value.contains("[")) {
+                throw new ConfigException.BadValue(c.getValue(full(key)).origin(), full(key),
+                        "'" + value + "' is not a host name or address (no port: that is cluster.port)");
             }
             return value;
         }

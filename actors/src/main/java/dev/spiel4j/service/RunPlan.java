@@ -84,6 +84,11 @@ record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int
      * @throws IllegalArgumentException when the device setting names a GPU the engine does not have
      */
     public ModelPlacement placement() {
+        return placement(settings);
+    }
+
+    /** {@link #placement()} of a run with {@code settings}. */
+    static ModelPlacement placement(RunSettings settings) {
         return new ModelPlacement(settings.device().resolve("device"),
                 ModelPlacement.computeType(settings.model().computeType()),
                 ModelPlacement.storage(settings.model().quantize()));
@@ -94,6 +99,11 @@ record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int
      * with activation checkpointing as {@code train.activation-checkpointing} says.
      */
     public SessionSpec trainingSpec() {
+        return trainingSpec(settings, method, totalSteps);
+    }
+
+    /** {@link #trainingSpec()} of a run with {@code settings}, {@code method} and {@code totalSteps}. */
+    static SessionSpec trainingSpec(RunSettings settings, MethodConfig method, int totalSteps) {
         double clip = settings.optimizer().gradClip();
         return new SessionSpec(method, totalSteps, clip > 0 ? (float) clip : Float.POSITIVE_INFINITY,
                 settings.train().activationCheckpointing() ? BackwardPass.CHECKPOINTED : BackwardPass.BLOCK_WISE);
@@ -166,7 +176,7 @@ record RunPlan(RunSettings settings, LoadedModel model, MethodConfig method, int
     }
 
     /** The method's config, built by its registration from the run's settings. */
-    private static MethodConfig methodConfig(RunSettings s) {
+    static MethodConfig methodConfig(RunSettings s) {
         RunSettings.Method m = s.method();
         RunSettings.Budget b = m.budget();
         Budget budget = b.density() > 0 ? new Budget.Density(b.density())

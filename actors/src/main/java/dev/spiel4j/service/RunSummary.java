@@ -18,12 +18,22 @@ import java.util.OptionalDouble;
  * @param finalLoss       training loss of the last step (NaN if no step ran)
  * @param finalEvalLoss   held-out loss of the last evaluation, if any ran
  * @param seconds         wall-clock time of the run
+ * @param cluster         how the gradient workers of a data-parallel run did (zeros for a run in one process)
  * @param error           why the run failed; for STOPPED, what kept the stop from being clean (no final
  *                        checkpoint); null otherwise
  */
 public record RunSummary(String runId, Path runDir, Outcome outcome, int steps, int checkpoints, Path lastCheckpoint,
                          long deadLetters, int trainerRestarts, int kafkaOutages, double finalLoss,
-                         OptionalDouble finalEvalLoss, double seconds, String error) {
+                         OptionalDouble finalEvalLoss, double seconds, Cluster cluster, String error) {
+
+    /**
+     * @param workers              gradient workers of the last step
+     * @param workerFailures       workers lost during the run (their micro-batches went to the others)
+     * @param exchangeBytesPerStep gradient bytes that crossed the network per step (parts in, sums out), mean
+     */
+    public record Cluster(int workers, int workerFailures, long exchangeBytesPerStep) {
+        public static final Cluster NONE = new Cluster(0, 0, 0);
+    }
 
     public enum Outcome { COMPLETED, STOPPED, FAILED }
 }

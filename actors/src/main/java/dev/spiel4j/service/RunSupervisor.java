@@ -85,6 +85,14 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     record TrainerFinished(int step) implements Command {
     }
 
+    /** From a data-parallel trainer: a step's gradients went between it and {@code workers} workers. */
+    record ExchangeDone(int workers, long bytes) implements Command {
+    }
+
+    /** From a data-parallel trainer: a gradient worker is lost (its micro-batches go to the others). */
+    record WorkerLost(String worker, String why) implements Command {
+    }
+
     /** The backoff after a trainer failure is over: start a new trainer. */
     private record RestartTrainer() implements Command {
     }
@@ -294,6 +302,10 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private OptionalDouble finalEval = OptionalDouble.empty();
     private int outages;
     private long deadLetters;
+    private int workers;
+    private int workerFailures;
+    private long exchangeSteps;
+    private long exchangeBytes;
     private boolean stopping;
     private RunSummary.Outcome outcome;
     private String error;
@@ -333,6 +345,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 .onMessage(CheckpointDone.class, this::onCheckpointDone)
                 .onMessage(EvalDone.class, this::onEvalDone)
                 .onMessage(KafkaOutageChanged.class, this::onOutage)
+                .onMessage(ExchangeDone.class, this::onExchangeDone)
+                .onMessage(WorkerLost.class, this::onWorkerLost)
                 .onMessage(TrainerFinished.class, m -> end(RunSummary.Outcome.COMPLETED, m.step(), null))
                 .onMessage(Stop.class, this::onStop)
                 .onMessage(TrainerStopped.class, m -> end(RunSummary.Outcome.STOPPED, m.step(), null))
@@ -411,7 +425,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private Behavior<Command> onPublishersFlushed(PublishersFlushed m) {
         result.complete(new RunSummary(settings.run().id(), settings.run().runDir(), outcome, steps, checkpoints,
                 lastCheckpoint, deadLetters, restarts, outages, finalLoss, finalEval,
-                (System.nanoTime() - startNanos) / 1e9, error));
+                (System.nanoTime() - startNanos) / 1e9, new RunSummary.Cluster(workers, workerFailures,
+                exchangeSteps == 0 ? 0 : exchangeBytes / exchangeSteps), error));
         return Behaviors.stopped();
     }
 
@@ -501,6 +516,20 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         getContext().scheduleOnce(Duration.ofMillis(backoff), getContext().getSelf(), new RestartTrainer());
         listener.onTrainerFailure("trainer failed at " + lastFailure + "; restart " + failed + " of at most " + max
                 + " without a new checkpoint, in " + backoff + " ms");
+        return this;
+    }
+
+    private Behavior<Command> onExchangeDone(ExchangeDone m) {
+        workers = m.workers();
+        exchangeSteps++;
+        exchangeBytes += m.bytes();
+        return this;
+    }
+
+    private Behavior<Command> onWorkerLost(WorkerLost m) {
+        workerFailures++;
+        listener.onTrainerFailure("gradient worker " + m.worker() + " lost (" + m.why()
+                + "); its micro-batches go to the others");
         return this;
     }
 

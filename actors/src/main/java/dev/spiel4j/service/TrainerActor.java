@@ -11,6 +11,7 @@ import dev.spiel4j.peft.sft.Reselection;
 import dev.spiel4j.proto.v1.CheckpointManifest;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.train.StepResult;
+import dev.spiel4j.train.SummedGradient;
 import dev.spiel4j.train.TrainingSession;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -20,13 +21,17 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Trains: owns the run's {@link TrainingSession} (the engine model, the fine-tuning method, the step), and runs on
@@ -43,6 +48,14 @@ import java.util.Optional;
  * ({@link TrainingSession#pendingSelection()}); the trainer asks the {@link Selector} actor for each decision
  * ({@code ActorContext.ask}, no thread waits) and carries them out when all have arrived, before it reports the step,
  * checkpoints or asks for the next batch. A {@link Stop} that arrives meanwhile is acted on once they are carried out.
+ *
+ * <p>With {@code cluster.workers > 0} the trainer is the coordinator of a data-parallel run: it keeps its session as
+ * the run's reference replica but computes no gradients. It finds the {@link GradientWorker}s through the
+ * receptionist, brings each new one up to its state ({@link GradientWorker.Sync}), gives each step's micro-batches to
+ * them ({@link StepExchange}), sums their gradients in micro-batch order, applies the sum and sends it to every worker,
+ * so all replicas end each step bit for bit alike; every {@code cluster.checksum-interval} steps it compares their
+ * state digests with its own. A worker that leaves or does not answer within {@code cluster.step-timeout} is lost:
+ * its micro-batches go to the others and the step completes with the same result.
  */
 final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
@@ -58,6 +71,24 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
 
     /** The selector's answer (or the ask's failure) for delta {@code index} of the waiting reselection. */
     private record Decided(int index, SelectionDecision decision, Throwable failure) implements Command {
+    }
+
+    /** The cluster's current gradient workers. */
+    private record WorkersListed(Receptionist.Listing listing) implements Command {
+    }
+
+    /** A worker's answer (or the ask's failure) for its micro-batches of step {@code step}. */
+    private record PartsComputed(ActorRef<GradientWorker.Command> worker, int step, GradientWorker.Computed reply,
+                                 Throwable failure) implements Command {
+    }
+
+    /** A worker's state digest after step {@code step} (or the ask's failure), to compare with {@code expected}. */
+    private record DigestReported(ActorRef<GradientWorker.Command> worker, int step, String expected,
+                                  GradientWorker.Digest reply, Throwable failure) implements Command {
+    }
+
+    /** Step {@code step} has waited {@code cluster.join-timeout} without any worker. */
+    private record NoWorker(int step) implements Command {
     }
 
     /** The actors a trainer talks to. */
@@ -94,6 +125,15 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private int lastEval;
     private long tokensSeen;
     private long examplesSeen;
+    /** Cluster mode: the receptionist's workers in a stable order, those brought up to this replica's state. */
+    private List<ActorRef<GradientWorker.Command>> workers = List.of();
+    private final Set<ActorRef<GradientWorker.Command>> synced = new HashSet<>();
+    /** Cluster mode: the step whose gradients are being computed; null between steps. */
+    private StepExchange exchange;
+    private org.apache.pekko.actor.Cancellable noWorkerTimer;
+    /** Cluster mode: the first step waits for {@code cluster.workers} workers (or the join timeout), later ones not. */
+    private boolean startedWithWorkers;
+    private boolean chaosDone;
 
     private TrainerActor(ActorContext<Command> ctx, RunPlan plan, Peers peers, FailureInjection failures) {
         super(ctx);
@@ -126,6 +166,10 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         if (step == 0 && settings.eval().interval() > 0) {
             // the held-out loss before any update: the baseline every later evaluation is read against
             peers.evaluator().tell(new Evaluator.Evaluate(0, session.state()));
+        }
+        if (settings.cluster().enabled()) {
+            ctx.getSystem().receptionist().tell(Receptionist.subscribe(GradientWorker.KEY,
+                    ctx.messageAdapter(Receptionist.Listing.class, WorkersListed::new)));
         }
         peers.streamer().tell(new DataStreamer.ResetTo(position));
         peers.supervisor().tell(new RunSupervisor.TrainerStarted(step, saved.map(SavedCheckpoint::id)));
@@ -168,6 +212,10 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                 .onMessage(Fed.class, this::onFed)
                 .onMessage(Decided.class, this::onDecided)
                 .onMessage(Stop.class, this::onStop)
+                .onMessage(WorkersListed.class, this::onWorkersListed)
+                .onMessage(PartsComputed.class, this::onPartsComputed)
+                .onMessage(DigestReported.class, this::onDigestReported)
+                .onMessage(NoWorker.class, this::onNoWorker)
                 .onSignal(PreRestart.class, s -> release())
                 .onSignal(PostStop.class, s -> release())
                 .build();
@@ -202,20 +250,38 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private Behavior<Command> step() {
         int t = session.completedSteps() + 1;
         List<Batch> batches = pending.stream().map(DataStreamer.Served::batch).toList();
-        List<String> ids = batches.stream().flatMap(b -> b.exampleIds().stream()).toList();
         float lr = plan.learningRate().at(t);
         StepResult r;
         try {
             failures.beforeStep(t);
-            r = session.step(batches, lr);
-            if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
-                // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
-                throw new IllegalStateException("loss " + r.loss() + " and gradient norm " + r.gradNorm());
+            if (settings.cluster().enabled()) {
+                exchange = new StepExchange(t, batches);
+                return dispatch();
             }
+            r = requireFinite(session.step(batches, lr));
         } catch (RuntimeException e) {
             // the supervisor receives this as the trainer's cause of failure: it names the step and its examples
-            throw new StepFailed(t, ids, e);
+            throw new StepFailed(t, pendingIds(), e);
         }
+        return stepped(r, lr);
+    }
+
+    private List<String> pendingIds() {
+        return pending.stream().flatMap(s -> s.batch().exampleIds().stream()).toList();
+    }
+
+    private static StepResult requireFinite(StepResult r) {
+        if (!Double.isFinite(r.loss()) || !Double.isFinite(r.gradNorm())) {
+            // Never checkpoint a diverged state: failing here restarts the trainer from the last checkpoint.
+            throw new IllegalStateException("loss " + r.loss() + " and gradient norm " + r.gradNorm());
+        }
+        return r;
+    }
+
+    /** The pending micro-batches made step {@code r}: on to the report, the reselection, the next step. */
+    private Behavior<Command> stepped(StepResult r, float lr) {
+        int t = session.completedSteps();
+        List<String> ids = pendingIds();
         position = pending.get(pending.size() - 1).resume();
         pending.clear();
         tokensSeen += r.lossTokens();
@@ -234,6 +300,148 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             getContext().ask(SelectionDecision.class, peers.selector(), SELECTOR_TIMEOUT,
                     reply -> new Selector.Decide(requests.get(index), reply),
                     (decision, failure) -> new Decided(index, decision, failure));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onWorkersListed(WorkersListed m) {
+        Set<ActorRef<GradientWorker.Command>> now = m.listing().getServiceInstances(GradientWorker.KEY);
+        for (ActorRef<GradientWorker.Command> w : List.copyOf(synced)) {
+            if (!now.contains(w)) {
+                lose(w, "left the cluster");
+            }
+        }
+        workers = now.stream().sorted(Comparator.comparing(w -> w.path().toString())).toList();
+        getContext().getLog().info("{} gradient worker(s): {}", workers.size(), workers);
+        return exchange != null ? dispatch() : this;
+    }
+
+    /**
+     * Brings new workers up to this replica's state and gives the step's unassigned micro-batches to the workers that
+     * are. The first step waits up to {@code cluster.join-timeout} for {@code cluster.workers} of them, a later one
+     * only when none is left.
+     */
+    private Behavior<Command> dispatch() {
+        for (ActorRef<GradientWorker.Command> w : workers) {
+            if (synced.add(w)) {
+                // this replica is after the last step: the worker computes the step in flight from there
+                w.tell(new GradientWorker.Sync(settings.rendered(), plan.model().fingerprint(), plan.totalSteps(),
+                        session.state()));
+            }
+        }
+        if (workers.isEmpty() || !startedWithWorkers && workers.size() < settings.cluster().workers()) {
+            if (noWorkerTimer == null) {
+                getContext().getLog().info("step {} waits for gradient workers ({} of {} there)", exchange.step(),
+                        workers.size(), settings.cluster().workers());
+                noWorkerTimer = getContext().scheduleOnce(settings.cluster().joinTimeout(), getContext().getSelf(),
+                        new NoWorker(exchange.step()));
+            }
+            return this;
+        }
+        cancelNoWorkerTimer();
+        startedWithWorkers = true;
+        int t = exchange.step();
+        int last = pending.size() - 1;
+        exchange.assign(workers).forEach((worker, batches) -> {
+            boolean kill = !chaosDone && settings.cluster().killWorkerAtStep() == t
+                    && batches.get(batches.size() - 1).index() == last;
+            chaosDone |= kill;
+            getContext().ask(GradientWorker.Computed.class, worker, settings.cluster().stepTimeout(),
+                    replyTo -> new GradientWorker.Compute(t, exchange.stepTokens(), batches, kill, replyTo),
+                    (reply, failure) -> new PartsComputed(worker, t, reply, failure));
+        });
+        return this;
+    }
+
+    private Behavior<Command> onPartsComputed(PartsComputed m) {
+        if (exchange == null || m.step() != exchange.step()) {
+            return this; // a reassigned part's late copy: the step is done
+        }
+        if (m.failure() != null) {
+            lose(m.worker(), "no answer within cluster.step-timeout (" + m.failure() + ")");
+            return dispatch();
+        }
+        if (!m.reply().error().isEmpty()) {
+            throw new StepFailed(m.step(), pendingIds(), new IllegalStateException("worker " + m.worker().path()
+                    + " could not compute its micro-batches: " + m.reply().error()));
+        }
+        exchange.accept(m.reply().parts());
+        if (!exchange.complete()) {
+            return this;
+        }
+        int t = exchange.step();
+        float lr = plan.learningRate().at(t);
+        StepResult r;
+        SummedGradient sum;
+        try {
+            sum = SummedGradient.of(exchange.parts());
+            StepResult applied = requireFinite(session.applyStep(sum, lr));
+            // the step took from handing out its micro-batches to here, not just the update
+            r = new StepResult(applied.loss(), applied.lossTokens(), applied.gradNorm(), exchange.seconds(),
+                    applied.reselected());
+        } catch (RuntimeException e) {
+            throw new StepFailed(t, pendingIds(), e);
+        }
+        for (ActorRef<GradientWorker.Command> w : workers) {
+            w.tell(new GradientWorker.Apply(t, lr, sum));
+        }
+        peers.supervisor().tell(new RunSupervisor.ExchangeDone(workers.size(),
+                exchange.bytesIn() + 4 * sum.floats() * workers.size()));
+        exchange = null;
+        return stepped(r, lr);
+    }
+
+    /** {@code worker} no longer counts: it gets nothing more until the receptionist lists it again (then a sync). */
+    private void lose(ActorRef<GradientWorker.Command> worker, String why) {
+        if (!synced.remove(worker)) {
+            return;
+        }
+        workers = workers.stream().filter(w -> !w.equals(worker)).toList();
+        getContext().getLog().warn("gradient worker {} lost: {}", worker.path(), why);
+        peers.supervisor().tell(new RunSupervisor.WorkerLost(worker.path().toString(), why));
+        if (exchange != null) {
+            exchange.release(worker);
+        }
+    }
+
+    private Behavior<Command> onNoWorker(NoWorker m) {
+        noWorkerTimer = null;
+        if (exchange == null || exchange.step() != m.step()) {
+            return this;
+        }
+        if (workers.isEmpty()) {
+            throw new StepFailed(m.step(), pendingIds(), new IllegalStateException("no gradient worker joined within"
+                    + " cluster.join-timeout = " + settings.cluster().joinTimeout()));
+        }
+        startedWithWorkers = true; // go on with the workers that came
+        return dispatch();
+    }
+
+    private void cancelNoWorkerTimer() {
+        if (noWorkerTimer != null) {
+            noWorkerTimer.cancel();
+            noWorkerTimer = null;
+        }
+    }
+
+    /** Asks every worker for its state digest after step {@code t}, to compare with this replica's. */
+    private void compareReplicas(int t) {
+        String expected = session.state().digest();
+        for (ActorRef<GradientWorker.Command> w : workers) {
+            getContext().ask(GradientWorker.Digest.class, w, settings.cluster().stepTimeout(),
+                    replyTo -> new GradientWorker.ReportDigest(t, replyTo),
+                    (reply, failure) -> new DigestReported(w, t, expected, reply, failure));
+        }
+    }
+
+    private Behavior<Command> onDigestReported(DigestReported m) {
+        if (m.failure() != null || m.reply().step() != m.step()) {
+            return this; // a lost or re-synced worker: the listing and the next sync deal with it
+        }
+        if (!m.reply().digest().equals(m.expected())) {
+            throw new IllegalStateException("the replica of gradient worker " + m.worker().path() + " differs from the"
+                    + " coordinator's after step " + m.step() + " (state digest " + m.reply().digest() + ", expected "
+                    + m.expected() + "): data-parallel training lost bit-identity");
         }
         return this;
     }
@@ -270,6 +478,9 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
         if (settings.eval().interval() > 0 && t % settings.eval().interval() == 0) {
             evaluate();
+        }
+        if (settings.cluster().enabled() && t % settings.cluster().checksumInterval() == 0) {
+            compareReplicas(t);
         }
         if (stopRequested) {
             return stop();

@@ -69,8 +69,15 @@ public final class TrainingService {
         RunSettings settings = RunSettings.from(config);
         FailureInjection failures = FailureInjection.from(config);
         CompletableFuture<RunSummary> summary = new CompletableFuture<>();
+        if (settings.cluster().enabled()) {
+            config = ClusterNodes.nodeConfig(config, settings.cluster().host(), settings.cluster().port(),
+                    ClusterNodes.COORDINATOR);
+        }
         ActorSystem<RunSupervisor.Command> system = ActorSystem.create(
-                RunSupervisor.create(settings, listener, summary, failures), "spiel4j", config);
+                RunSupervisor.create(settings, listener, summary, failures), ClusterNodes.SYSTEM, config);
+        if (settings.cluster().enabled()) {
+            ClusterNodes.formCluster(system);
+        }
         // Shutdown (SIGTERM, or the system terminating) stops the run first, so the final checkpoint is written.
         CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "spiel4j-stop-run",
                 () -> {

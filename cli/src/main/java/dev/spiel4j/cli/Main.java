@@ -25,7 +25,7 @@ import java.nio.charset.StandardCharsets;
         description = "Sparse fine-tuning (SpIEL) of LLaMA models on the JVM.",
         subcommands = {GenerateCommand.class, ScoreCommand.class, MergeCommand.class, ComposeCommand.class,
                 ExportCommand.class, InspectCommand.class, TrainCommand.class, WatchCommand.class, PullCommand.class,
-                ReportCommand.class, DeadLettersCommand.class, BenchCommand.class,
+                ReportCommand.class, DeadLettersCommand.class, BenchCommand.class, WorkerCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

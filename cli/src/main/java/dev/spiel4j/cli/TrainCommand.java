@@ -7,6 +7,7 @@ import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.hub.HubClient;
 import dev.spiel4j.peft.registry.MethodRegistry;
 import dev.spiel4j.service.CheckpointStore;
+import dev.spiel4j.service.ClusterNodes;
 import dev.spiel4j.service.ProgressListener;
 import dev.spiel4j.service.RunSummary;
 import dev.spiel4j.service.SavedCheckpoint;
@@ -35,7 +36,8 @@ import java.util.function.Consumer;
         description = {"Fine-tune through the actor service (embedded Kafka unless kafka.bootstrap-servers is set).",
                 "JSON: {\"method\", \"trainable_params\", \"steps\", \"eval_loss_before\", \"eval_loss_after\","
                         + " \"step_time_median_s\", \"peak_rss_mb\", \"checkpoint\", \"run_id\", \"checkpoints\","
-                        + " \"dead_letters\", \"outcome\", \"failure\"}; outcome COMPLETED, STOPPED or FAILED"
+                        + " \"dead_letters\", \"workers\", \"worker_failures\", \"exchange_bytes_per_step\","
+                        + " \"outcome\", \"failure\"}; outcome COMPLETED, STOPPED or FAILED"
                         + " (then failure says why and the exit code is 1)."})
 final class TrainCommand extends CliCommand {
     static final Path DEFAULT_CONFIG = Path.of("config", "quickstart.conf");
@@ -113,6 +115,10 @@ final class TrainCommand extends CliCommand {
             + " NormalFloat, the base of qSpIEL and qLoRA (model.quantize).")
     String quantize;
 
+    @Option(names = "--workers", paramLabel = "N", description = "Data-parallel on a Pekko Cluster: start N gradient"
+            + " worker JVMs on this machine that join this run (cluster.workers; README, \"Scale-out\").")
+    Integer workers;
+
     @Option(names = "--run-id", paramLabel = "ID", description = "Run id; an existing run resumes from its last checkpoint.")
     String runId;
 
@@ -142,8 +148,20 @@ final class TrainCommand extends CliCommand {
             throw usage(e.getMessage());
         }
         Summary progress = new Summary(this::progress);
-        RunSummary s = TrainingService.run(cfg, progress);
         RunSettings settings = RunSettings.from(cfg);
+        RunSummary s;
+        if (settings.cluster().enabled()) {
+            TrainingService.Run run = TrainingService.start(cfg, progress);
+            String address = ClusterNodes.address(run.system());
+            progress("coordinator of run " + run.settings().run().id() + " at " + address + "; workers join with"
+                    + " ./spiel4j worker --join " + address);
+            try (WorkerProcesses local = WorkerProcesses.start(workers == null ? 0 : workers, address,
+                    settings.cluster().host(), run.settings().run().runDir().resolve("workers"))) {
+                s = run.await();
+            }
+        } else {
+            s = TrainingService.run(cfg, progress);
+        }
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("method", settings.method().name());
         json.put("trainable_params", s.lastCheckpoint() == null ? null : Long.valueOf(SparseFineTuning.load(
@@ -157,6 +175,9 @@ final class TrainCommand extends CliCommand {
         json.put("run_id", s.runId());
         json.put("checkpoints", s.checkpoints());
         json.put("dead_letters", s.deadLetters());
+        json.put("workers", s.cluster().workers());
+        json.put("worker_failures", s.cluster().workerFailures());
+        json.put("exchange_bytes_per_step", s.cluster().exchangeBytesPerStep());
         json.put("outcome", s.outcome().name());
         json.put("failure", s.error());
         String text = String.format("run %s %s after %d steps in %.0f s; final loss %.4f%s; %d checkpoints (last: %s);"
@@ -197,6 +218,10 @@ final class TrainCommand extends CliCommand {
         put(o, "train.activation-checkpointing", activationCheckpointing);
         put(o, "model.quantize", quantize);
         put(o, "train.init-from", initFrom);
+        if (workers != null && workers < 1) {
+            throw usage("--workers " + workers + ": give at least 1 (or leave it out to train in this process)");
+        }
+        put(o, "cluster.workers", workers);
         o.addAll(overrides);
         return o;
     }

@@ -63,6 +63,15 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
     List<NDArray> gradients();
 
     /**
+     * Makes {@code summed} this step's gradients in place of backward passes: data-parallel training sums the
+     * micro-batches' gradients where they were computed and every replica applies the same sum. One array per
+     * {@link #gradients()} entry, in that order and shape, attached to the step's scope; before {@link #update}.
+     *
+     * @throws IllegalStateException where the step needs more than the gradients (SpIEL-AG's selection phases)
+     */
+    void useGradients(List<NDArray> summed);
+
+    /**
      * Whether what the method read from this step's backward passes besides {@link #gradients()} was finite (SpIEL-AG
      * reads the dense gradient at growth candidates). The trainer skips a step where it was not, as it skips one whose
      * gradient norm is not finite.

@@ -96,11 +96,9 @@ public final class Trainer {
         }
         long start = System.nanoTime();
         int t = step + 1;
-        double nll = 0;
-        double norm;
-        boolean reselected;
         try (NDManager scope = model.manager().newSubManager()) {
             method.beginStep(scope, t);
+            double nll = 0;
             try {
                 for (int i = 0; i < microBatches.size(); i++) {
                     try (NDManager mb = scope.newSubManager()) {
@@ -111,24 +109,85 @@ public final class Trainer {
                 method.abortStep();
                 throw e;
             }
-            double sq = 0;
-            for (NDArray g : method.gradients()) {
-                sq += g.square().sum().getFloat();
-            }
-            norm = method.otherStatisticsFinite() ? Math.sqrt(sq) : Double.NaN;
-            if (Double.isFinite(norm)) {
-                float scale = norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
-                reselected = method.update(t, lr, scale);
-            } else {
-                // An overflowing or NaN gradient would poison every trained value and optimizer moment for the
-                // rest of the run (clipping cannot scale NaN): skip this update (its data is spent, the step number
-                // is not) and let the caller see it through StepResult.skipped().
+            return finishStep(t, nll, tokens, lr, start);
+        }
+    }
+
+    /**
+     * The gradient of micro-batch {@code index} of the next update step alone, its loss divided by the step's
+     * {@code stepTokens}, as a host copy; the method's values and state do not change. A data-parallel worker computes
+     * the micro-batches it is given this way, and every replica then applies the sum of all parts
+     * ({@link SummedGradient#of}) with {@link #applyStep}.
+     */
+    public MicroBatchGradient gradientOf(Batch batch, int index, long stepTokens) {
+        if (stepTokens <= 0) {
+            throw new IllegalArgumentException("the step's loss tokens must be positive, got " + stepTokens);
+        }
+        try (NDManager scope = model.manager().newSubManager()) {
+            method.beginStep(scope, step + 1);
+            try {
+                double nll;
+                try (NDManager mb = scope.newSubManager()) {
+                    nll = microBatch(mb, batch, index, stepTokens, true);
+                }
+                List<long[]> shapes = new ArrayList<>();
+                List<float[]> values = new ArrayList<>();
+                for (NDArray g : method.gradients()) {
+                    shapes.add(g.getShape().getShape());
+                    values.add(Casts.to(g, DataType.FLOAT32).toFloatArray());
+                }
+                return new MicroBatchGradient(index, nll, batch.lossTokens(), shapes, values);
+            } finally {
                 method.abortStep();
-                reselected = false;
             }
         }
+    }
+
+    /**
+     * Runs update step {@code completedSteps() + 1} from the sum of its micro-batches' gradients computed elsewhere
+     * ({@link #gradientOf}, {@link SummedGradient#of}); the result, values and optimizer state are bit for bit those
+     * of {@link #step} on the same micro-batches.
+     */
+    public StepResult applyStep(SummedGradient sum, float lr) {
+        long start = System.nanoTime();
+        int t = step + 1;
+        try (NDManager scope = model.manager().newSubManager()) {
+            method.beginStep(scope, t);
+            try {
+                List<NDArray> summed = new ArrayList<>();
+                for (int j = 0; j < sum.values().size(); j++) {
+                    summed.add(EngineArrays.of(scope, sum.values().get(j), new Shape(sum.shapes().get(j))));
+                }
+                method.useGradients(summed);
+            } catch (RuntimeException e) {
+                method.abortStep();
+                throw e;
+            }
+            return finishStep(t, sum.nllSum(), sum.lossTokens(), lr, start);
+        }
+    }
+
+    /**
+     * Ends step {@code t} whose gradients the method holds: global-norm clipping and the update, or the update skipped
+     * where a gradient is not finite.
+     */
+    private StepResult finishStep(int t, double nll, long tokens, float lr, long start) {
+        double sq = 0;
+        for (NDArray g : method.gradients()) {
+            sq += g.square().sum().getFloat();
+        }
+        double norm = method.otherStatisticsFinite() ? Math.sqrt(sq) : Double.NaN;
+        boolean reselected;
         if (Double.isFinite(norm)) {
+            float scale = norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
+            reselected = method.update(t, lr, scale);
             step = t;
+        } else {
+            // An overflowing or NaN gradient would poison every trained value and optimizer moment for the
+            // rest of the run (clipping cannot scale NaN): skip this update (its data is spent, the step number
+            // is not) and let the caller see it through StepResult.skipped().
+            method.abortStep();
+            reselected = false;
         }
         return new StepResult(nll / tokens, tokens, norm, (System.nanoTime() - start) / 1e9, reselected);
     }

@@ -91,11 +91,33 @@ public final class TrainingSession implements AutoCloseable {
      * @throws IllegalStateException when all of the session's steps are done
      */
     public StepResult step(List<Batch> microBatches, float lr) {
+        requireStepsLeft();
+        return trainer.step(microBatches, lr);
+    }
+
+    private void requireStepsLeft() {
         requireOpen();
         if (trainer.completedSteps() >= spec.totalSteps()) {
             throw new IllegalStateException("all " + spec.totalSteps() + " steps of this session are done");
         }
-        return trainer.step(microBatches, lr);
+    }
+
+    /**
+     * The gradient of micro-batch {@code index} of the next step alone (a data-parallel worker's share); nothing
+     * changes. See {@link Trainer#gradientOf}.
+     */
+    public MicroBatchGradient gradientOf(Batch microBatch, int index, long stepTokens) {
+        requireStepsLeft();
+        return trainer.gradientOf(microBatch, index, stepTokens);
+    }
+
+    /**
+     * Runs the next step from all its micro-batches' gradients, computed wherever their data was; bit for bit
+     * {@link #step} on the same micro-batches. See {@link Trainer#applyStep}.
+     */
+    public StepResult applyStep(SummedGradient sum, float lr) {
+        requireStepsLeft();
+        return trainer.applyStep(sum, lr);
     }
 
     /** Mean masked cross-entropy of {@code batches} with the method's current values, without training. */

@@ -190,7 +190,7 @@ class BitIdenticalStepsTest {
         }
     }
 
-    private static Map<String, ByteBuffer> bytes(Map<String, HostTensor> tensors) {
+    static Map<String, ByteBuffer> bytes(Map<String, HostTensor> tensors) {
         Map<String, ByteBuffer> out = new java.util.TreeMap<>();
         tensors.forEach((name, t) -> out.put(name, t.data().duplicate().rewind()));
         return out;
@@ -246,6 +246,11 @@ class BitIdenticalStepsTest {
                 recorded.add(ByteBuffer.wrap(g.toType(DataType.FLOAT32, false).toByteArray()));
             }
             return gradients;
+        }
+
+        @Override
+        public void useGradients(List<NDArray> summed) {
+            inner.useGradients(summed);
         }
 
         @Override

@@ -89,6 +89,26 @@ final class FullFineTuning implements FineTuningMethod {
     }
 
     @Override
+    public void useGradients(List<NDArray> summed) {
+        if (scope == null) {
+            throw new IllegalStateException("no training step in progress");
+        }
+        if (summed.size() != weights.size()) {
+            throw new IllegalArgumentException(summed.size() + " gradients for " + weights.size() + " weights");
+        }
+        grads.clear();
+        int i = 0;
+        for (Map.Entry<String, NDArray> e : weights.entrySet()) {
+            NDArray g = summed.get(i++);
+            if (!g.getShape().equals(e.getValue().getShape())) {
+                throw new IllegalArgumentException("gradient of " + e.getKey() + " has shape " + g.getShape()
+                        + ", the weight " + e.getValue().getShape());
+            }
+            grads.put(e.getKey(), g);
+        }
+    }
+
+    @Override
     public boolean update(int step, float lr, float gradScale) {
         gradients();
         for (Map.Entry<String, NDArray> e : weights.entrySet()) {

@@ -52,6 +52,11 @@ public abstract class AdapterMethod implements FineTuningMethod {
     }
 
     @Override
+    public void useGradients(List<NDArray> summed) {
+        params.useGradients(summed);
+    }
+
+    @Override
     public boolean update(int step, float lr, float gradScale) {
         params.update(lr, gradScale);
         lastStep = step;

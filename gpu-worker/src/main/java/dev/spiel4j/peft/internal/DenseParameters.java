@@ -52,6 +52,8 @@ public final class DenseParameters implements AutoCloseable {
     private final Map<String, NDArray> views = new LinkedHashMap<>();
     private AdamW adam;
     private NDManager scope;
+    /** This step's gradients when they were summed elsewhere ({@link #useGradients}); null when the leaves hold them. */
+    private List<NDArray> supplied;
 
     /** @param manager the model's manager: the engine arrays live in a sub-manager of it until {@link #close()} */
     public DenseParameters(OptimizerSettings optimizer, NDManager manager) {
@@ -129,11 +131,30 @@ public final class DenseParameters implements AutoCloseable {
 
     public List<NDArray> gradients() {
         requireStep();
+        if (supplied != null) {
+            return supplied;
+        }
         List<NDArray> out = new ArrayList<>();
         for (NDArray leaf : leaves.values()) {
             out.add(leaf.getGradient());
         }
         return out;
+    }
+
+    /** This step's gradients are {@code summed} (one per parameter, in {@link #gradients()}'s order), not the leaves'. */
+    public void useGradients(List<NDArray> summed) {
+        requireStep();
+        if (summed.size() != leaves.size()) {
+            throw new IllegalArgumentException(summed.size() + " gradients for " + leaves.size() + " parameters");
+        }
+        int i = 0;
+        for (Map.Entry<String, NDArray> e : leaves.entrySet()) {
+            if (!summed.get(i++).getShape().equals(e.getValue().getShape())) {
+                throw new IllegalArgumentException("gradient of " + e.getKey() + " has shape "
+                        + summed.get(i - 1).getShape() + ", the parameter " + e.getValue().getShape());
+            }
+        }
+        supplied = List.copyOf(summed);
     }
 
     public void update(float lr, float gradScale) {
@@ -143,13 +164,13 @@ public final class DenseParameters implements AutoCloseable {
             flat.add(g.reshape(-1));
         }
         adam.step(values, NDArrays.concat(flat), lr, gradScale);
-        leaves.clear();
-        scope = null;
+        abort();
     }
 
     /** Ends the step without updating. */
     public void abort() {
         leaves.clear();
+        supplied = null;
         scope = null;
     }
 

@@ -301,6 +301,26 @@ public final class SpielMethod implements FineTuningMethod {
     }
 
     @Override
+    public void useGradients(List<NDArray> summed) {
+        requireStep();
+        if (growth.needsDenseGradient()) {
+            throw new IllegalStateException("step " + step + " is in a SpIEL-AG selection phase, which reads the"
+                    + " dense gradient at growth candidates: its gradients cannot be summed elsewhere");
+        }
+        if (summed.size() != deltas.size()) {
+            throw new IllegalArgumentException(summed.size() + " gradients for " + deltas.size() + " deltas");
+        }
+        for (int i = 0; i < grads.length; i++) {
+            if (summed.get(i).size() != deltas.get(i).size()) {
+                throw new IllegalArgumentException("gradient of " + deltas.get(i).module() + " has "
+                        + summed.get(i).size() + " values for " + deltas.get(i).size() + " slots");
+            }
+            grads[i] = summed.get(i);
+        }
+        captures.clear();
+    }
+
+    @Override
     public boolean update(int t, float lr, float gradScale) {
         requireStep();
         if (t != step) {

@@ -1,0 +1,101 @@
+package dev.spiel4j.service;
+
+import dev.spiel4j.data.Batch;
+import dev.spiel4j.train.MicroBatchGradient;
+import org.apache.pekko.actor.typed.ActorRef;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The bookkeeping of one data-parallel step on the coordinator: which worker computes which micro-batch, which parts
+ * have arrived. Micro-batches go round-robin over the workers; a lost worker's unfinished ones go round-robin over the
+ * others. Where a part comes from does not change its bits, so the first copy of each part to arrive is kept.
+ */
+final class StepExchange {
+    private final int step;
+    private final List<Batch> batches;
+    private final long stepTokens;
+    private final MicroBatchGradient[] parts;
+    private final ActorRef<GradientWorker.Command>[] owners;
+    private final long startNanos = System.nanoTime();
+    private long bytesIn;
+
+    @SuppressWarnings("unchecked")
+    StepExchange(int step, List<Batch> batches) {
+        this.step = step;
+        this.batches = List.copyOf(batches);
+        this.stepTokens = batches.stream().mapToLong(Batch::lossTokens).sum();
+        this.parts = new MicroBatchGradient[batches.size()];
+        this.owners = new ActorRef[batches.size()];
+    }
+
+    int step() {
+        return step;
+    }
+
+    long stepTokens() {
+        return stepTokens;
+    }
+
+    /**
+     * Gives every micro-batch that has neither a part nor a worker to one of {@code workers}, round-robin in order,
+     * and returns the new assignments by worker (micro-batch indices ascending).
+     */
+    Map<ActorRef<GradientWorker.Command>, List<GradientWorker.IndexedBatch>> assign(
+            List<ActorRef<GradientWorker.Command>> workers) {
+        Map<ActorRef<GradientWorker.Command>, List<GradientWorker.IndexedBatch>> out = new LinkedHashMap<>();
+        int next = 0;
+        for (int i = 0; i < parts.length; i++) {
+            if (parts[i] == null && owners[i] == null) {
+                ActorRef<GradientWorker.Command> w = workers.get(next++ % workers.size());
+                owners[i] = w;
+                out.computeIfAbsent(w, k -> new ArrayList<>()).add(new GradientWorker.IndexedBatch(i, batches.get(i)));
+            }
+        }
+        return out;
+    }
+
+    /** {@code worker} is gone: its micro-batches without a part wait for {@link #assign} again. */
+    void release(ActorRef<GradientWorker.Command> worker) {
+        for (int i = 0; i < owners.length; i++) {
+            if (worker.equals(owners[i]) && parts[i] == null) {
+                owners[i] = null;
+            }
+        }
+    }
+
+    void accept(List<MicroBatchGradient> computed) {
+        for (MicroBatchGradient p : computed) {
+            if (p.index() < 0 || p.index() >= parts.length) {
+                throw new IllegalArgumentException("step " + step + " has no micro-batch " + p.index());
+            }
+            if (parts[p.index()] == null) {
+                parts[p.index()] = p;
+                bytesIn += 4 * p.floats();
+            }
+        }
+    }
+
+    boolean complete() {
+        return Arrays.stream(parts).allMatch(p -> p != null);
+    }
+
+    /** The parts in micro-batch order, once {@link #complete()}. */
+    List<MicroBatchGradient> parts() {
+        return List.of(parts);
+    }
+
+    /** Seconds since the step was handed out. */
+    double seconds() {
+        return (System.nanoTime() - startNanos) / 1e9;
+    }
+
+    /** Bytes of gradients received (the first copy of each part). */
+    long bytesIn() {
+        return bytesIn;
+    }
+}

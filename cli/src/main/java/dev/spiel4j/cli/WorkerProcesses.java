@@ -1,0 +1,63 @@
+package dev.spiel4j.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Gradient worker JVMs on this machine for {@code train --workers N}: each runs {@code spiel4j worker --join} against
+ * the coordinator with this JVM's class path and options, its output in {@code <dir>/worker-<i>.log}. Closing ends
+ * them (a worker also leaves by itself once the coordinator has left the cluster).
+ */
+final class WorkerProcesses implements AutoCloseable {
+    private final List<Process> processes = new ArrayList<>();
+
+    private WorkerProcesses() {
+    }
+
+    /** Starts {@code count} workers that join the coordinator at {@code join} ({@code HOST:PORT}). */
+    static WorkerProcesses start(int count, String join, String host, Path logDir) {
+        WorkerProcesses workers = new WorkerProcesses();
+        try {
+            Files.createDirectories(logDir);
+            String java = ProcessHandle.current().info().command().orElse("java");
+            List<String> jvmOptions = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                    .filter(o -> !o.startsWith("-agentlib:") && !o.startsWith("-javaagent:")).toList();
+            for (int i = 0; i < count; i++) {
+                List<String> command = new ArrayList<>(List.of(java));
+                command.addAll(jvmOptions);
+                command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "worker",
+                        "--join", join, "--host", host));
+                Path log = logDir.resolve("worker-" + i + ".log");
+                workers.processes.add(new ProcessBuilder(command).redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start());
+            }
+            return workers;
+        } catch (IOException e) {
+            workers.close();
+            throw new UncheckedIOException("cannot start the gradient workers: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (Process p : processes) {
+            p.destroy(); // SIGTERM: the worker leaves the cluster
+        }
+        for (Process p : processes) {
+            try {
+                if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                p.destroyForcibly();
+            }
+        }
+    }
+}
