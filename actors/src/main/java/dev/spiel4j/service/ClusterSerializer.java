@@ -11,6 +11,7 @@ import dev.spiel4j.proto.v1.ComputeGradients;
 import dev.spiel4j.proto.v1.DigestRequest;
 import dev.spiel4j.proto.v1.FloatTensor;
 import dev.spiel4j.proto.v1.GradientsComputed;
+import dev.spiel4j.proto.v1.Int64Array;
 import dev.spiel4j.proto.v1.MicroBatch;
 import dev.spiel4j.proto.v1.ReplicaDigest;
 import dev.spiel4j.proto.v1.StateTensor;
@@ -87,7 +88,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             return b.build().toByteArray();
         } else if (o instanceof GradientWorker.Compute m) {
             ComputeGradients.Builder b = ComputeGradients.newBuilder().setStep(m.step()).setStepTokens(m.stepTokens())
-                    .setChaosKill(m.chaosKill()).setReplyTo(resolver.toSerializationFormat(m.replyTo()));
+                    .setChaosKill(m.chaosKill()).setReplyTo(resolver.toSerializationFormat(m.replyTo()))
+                    .addAllChoices(indexArrays(m.choices()));
             for (GradientWorker.IndexedBatch ib : m.microBatches()) {
                 Batch batch = ib.batch();
                 MicroBatch.Builder mb = MicroBatch.newBuilder().setIndex(ib.index()).setRows(batch.size())
@@ -104,13 +106,15 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             for (MicroBatchGradient part : m.parts()) {
                 b.addParts(dev.spiel4j.proto.v1.MicroBatchGradient.newBuilder().setIndex(part.index())
                         .setNllSum(part.nllSum()).setLossTokens(part.lossTokens())
-                        .addAllGradients(tensors(part.shapes(), part.values())));
+                        .addAllGradients(tensors(part.shapes(), part.values()))
+                        .addAllStatistics(tensors(null, part.statistics())).addAllChoices(indexArrays(part.choices())));
             }
             return b.build().toByteArray();
         } else if (o instanceof GradientWorker.Apply m) {
             SummedGradient sum = m.sum();
             return ApplyStep.newBuilder().setStep(m.step()).setLr(m.lr()).setNllSum(sum.nllSum())
                     .setLossTokens(sum.lossTokens()).addAllSummed(tensors(sum.shapes(), sum.values()))
+                    .addAllStatistics(tensors(null, sum.statistics())).addAllChoices(indexArrays(sum.choices()))
                     .build().toByteArray();
         } else if (o instanceof GradientWorker.ReportDigest m) {
             return DigestRequest.newBuilder().setStep(m.step()).setReplyTo(resolver.toSerializationFormat(m.replyTo()))
@@ -175,31 +179,55 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     targets, lossMask, attentionMask, mb.getExampleIdsList())));
         }
         ActorRef<GradientWorker.Computed> replyTo = resolver.resolveActorRef(m.getReplyTo());
-        return new GradientWorker.Compute(m.getStep(), m.getStepTokens(), batches, m.getChaosKill(), replyTo);
+        return new GradientWorker.Compute(m.getStep(), m.getStepTokens(), batches, indices(m.getChoicesList()),
+                m.getChaosKill(), replyTo);
     }
 
     private static GradientWorker.Computed computed(GradientsComputed m) {
         List<MicroBatchGradient> parts = new ArrayList<>();
         for (dev.spiel4j.proto.v1.MicroBatchGradient p : m.getPartsList()) {
             parts.add(new MicroBatchGradient(p.getIndex(), p.getNllSum(), p.getLossTokens(),
-                    shapes(p.getGradientsList()), values(p.getGradientsList())));
+                    shapes(p.getGradientsList()), values(p.getGradientsList()), values(p.getStatisticsList()),
+                    indices(p.getChoicesList())));
         }
         return new GradientWorker.Computed(m.getStep(), parts, m.getError());
     }
 
     private static GradientWorker.Apply apply(ApplyStep m) {
         return new GradientWorker.Apply(m.getStep(), m.getLr(), new SummedGradient(m.getNllSum(), m.getLossTokens(),
-                shapes(m.getSummedList()), values(m.getSummedList())));
+                shapes(m.getSummedList()), values(m.getSummedList()), values(m.getStatisticsList()),
+                indices(m.getChoicesList())));
     }
 
+    /** @param shapes each array's shape; null: flat */
     private static List<FloatTensor> tensors(List<long[]> shapes, List<float[]> values) {
         List<FloatTensor> out = new ArrayList<>();
-        for (int i = 0; i < shapes.size(); i++) {
+        for (int i = 0; i < values.size(); i++) {
             float[] v = values.get(i);
             ByteBuffer bytes = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
             bytes.asFloatBuffer().put(v);
-            out.add(FloatTensor.newBuilder().addAllShape(longs(shapes.get(i))).setValues(ByteString.copyFrom(bytes))
-                    .build());
+            out.add(FloatTensor.newBuilder().addAllShape(longs(shapes == null ? new long[]{v.length} : shapes.get(i)))
+                    .setValues(ByteString.copyFrom(bytes)).build());
+        }
+        return out;
+    }
+
+    private static List<Int64Array> indexArrays(List<long[]> arrays) {
+        List<Int64Array> out = new ArrayList<>();
+        for (long[] a : arrays) {
+            ByteBuffer bytes = ByteBuffer.allocate(8 * a.length).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.asLongBuffer().put(a);
+            out.add(Int64Array.newBuilder().setValues(ByteString.copyFrom(bytes)).build());
+        }
+        return out;
+    }
+
+    private static List<long[]> indices(List<Int64Array> arrays) {
+        List<long[]> out = new ArrayList<>();
+        for (Int64Array a : arrays) {
+            long[] v = new long[a.getValues().size() / 8];
+            a.getValues().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(v);
+            out.add(v);
         }
         return out;
     }

@@ -55,10 +55,11 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
     /**
      * Compute the gradients of {@code microBatches} of step {@code step} (not yet applied here).
      *
+     * @param choices   what micro-batch 0 of the step chose, for the others ({@link MicroBatchGradient#choices()})
      * @param chaosKill SIGKILL this worker's JVM on receipt ({@code spiel4j.chaos.kill-worker-at-step})
      */
-    public record Compute(int step, long stepTokens, List<IndexedBatch> microBatches, boolean chaosKill,
-                          ActorRef<Computed> replyTo) implements Command {
+    public record Compute(int step, long stepTokens, List<IndexedBatch> microBatches, List<long[]> choices,
+                          boolean chaosKill, ActorRef<Computed> replyTo) implements Command {
     }
 
     /** The parts asked for, or why they could not be computed ({@code error} non-empty). */
@@ -131,7 +132,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
         List<MicroBatchGradient> parts = new ArrayList<>();
         try {
             for (IndexedBatch b : m.microBatches()) {
-                parts.add(session.gradientOf(b.batch(), b.index(), m.stepTokens()));
+                parts.add(session.gradientOf(b.batch(), b.index(), m.stepTokens(), m.choices()));
             }
         } catch (RuntimeException e) {
             // the data or the computation is at fault, not this replica: the coordinator fails the step with this

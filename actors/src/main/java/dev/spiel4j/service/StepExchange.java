@@ -13,7 +13,9 @@ import java.util.Map;
 /**
  * The bookkeeping of one data-parallel step on the coordinator: which worker computes which micro-batch, which parts
  * have arrived. Micro-batches go round-robin over the workers; a lost worker's unfinished ones go round-robin over the
- * others. Where a part comes from does not change its bits, so the first copy of each part to arrive is kept.
+ * others. Where a part comes from does not change its bits, so the first copy of each part to arrive is kept. A step
+ * whose micro-batch 0 chooses for the others (SpIEL-AG's candidates at a selection phase's start) hands out micro-batch
+ * 0 first and the rest, with its choices, once its part is in.
  */
 final class StepExchange {
     private final int step;
@@ -21,12 +23,14 @@ final class StepExchange {
     private final long stepTokens;
     private final MicroBatchGradient[] parts;
     private final ActorRef<GradientWorker.Command>[] owners;
+    private final boolean firstAlone;
     private final long startNanos = System.nanoTime();
     private long bytesIn;
 
     @SuppressWarnings("unchecked")
-    StepExchange(int step, List<Batch> batches) {
+    StepExchange(int step, List<Batch> batches, boolean firstAlone) {
         this.step = step;
+        this.firstAlone = firstAlone;
         this.batches = List.copyOf(batches);
         this.stepTokens = batches.stream().mapToLong(Batch::lossTokens).sum();
         this.parts = new MicroBatchGradient[batches.size()];
@@ -49,7 +53,8 @@ final class StepExchange {
             List<ActorRef<GradientWorker.Command>> workers) {
         Map<ActorRef<GradientWorker.Command>, List<GradientWorker.IndexedBatch>> out = new LinkedHashMap<>();
         int next = 0;
-        for (int i = 0; i < parts.length; i++) {
+        int end = firstAlone && parts[0] == null ? 1 : parts.length;
+        for (int i = 0; i < end; i++) {
             if (parts[i] == null && owners[i] == null) {
                 ActorRef<GradientWorker.Command> w = workers.get(next++ % workers.size());
                 owners[i] = w;
@@ -78,6 +83,11 @@ final class StepExchange {
                 bytesIn += 4 * p.floats();
             }
         }
+    }
+
+    /** What micro-batch 0 chose for the others, once its part is in (empty before, and for steps without choices). */
+    List<long[]> choices() {
+        return parts[0] == null ? List.of() : parts[0].choices();
     }
 
     boolean complete() {

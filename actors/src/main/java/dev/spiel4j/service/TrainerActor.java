@@ -255,7 +255,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         try {
             failures.beforeStep(t);
             if (settings.cluster().enabled()) {
-                exchange = new StepExchange(t, batches);
+                exchange = new StepExchange(t, batches, session.choosesFromFirstMicroBatch());
                 return dispatch();
             }
             r = requireFinite(session.step(batches, lr));
@@ -347,7 +347,8 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
                     && batches.get(batches.size() - 1).index() == last;
             chaosDone |= kill;
             getContext().ask(GradientWorker.Computed.class, worker, settings.cluster().stepTimeout(),
-                    replyTo -> new GradientWorker.Compute(t, exchange.stepTokens(), batches, kill, replyTo),
+                    replyTo -> new GradientWorker.Compute(t, exchange.stepTokens(), batches, exchange.choices(), kill,
+                            replyTo),
                     (reply, failure) -> new PartsComputed(worker, t, reply, failure));
         });
         return this;
@@ -367,7 +368,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
         exchange.accept(m.reply().parts());
         if (!exchange.complete()) {
-            return this;
+            return dispatch(); // after micro-batch 0 of a step whose others need its choices: those others
         }
         int t = exchange.step();
         float lr = plan.learningRate().at(t);

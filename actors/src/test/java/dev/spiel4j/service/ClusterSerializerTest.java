@@ -50,7 +50,8 @@ class ClusterSerializerTest {
     void gradientsTravelBitForBitNaNAndSignedZeroIncluded() throws Exception {
         float[] values = {1.5f, -0f, Float.NaN, Float.MIN_VALUE, -3.25e-38f};
         MicroBatchGradient part = new MicroBatchGradient(2, 12.75, 9, List.of(new long[]{5}, new long[]{1, 2}),
-                List.of(values, new float[]{7f, 8f}));
+                List.of(values, new float[]{7f, 8f}), List.of(new float[]{0.25f}, new float[0]),
+                List.of(new long[]{3, 1L << 40}));
         GradientWorker.Computed back = roundTrip(new GradientWorker.Computed(4, List.of(part), ""));
         assertEquals(4, back.step());
         MicroBatchGradient p = back.parts().get(0);
@@ -61,9 +62,15 @@ class ClusterSerializerTest {
         for (int i = 0; i < values.length; i++) {
             assertEquals(Float.floatToRawIntBits(values[i]), Float.floatToRawIntBits(p.values().get(0)[i]));
         }
+        assertArrayEquals(new float[]{0.25f}, p.statistics().get(0));
+        assertEquals(0, p.statistics().get(1).length);
+        assertArrayEquals(new long[]{3, 1L << 40}, p.choices().get(0));
 
         GradientWorker.Apply apply = roundTrip(new GradientWorker.Apply(4, 1e-3f,
-                new SummedGradient(30.5, 21, List.of(new long[]{5}), List.of(values))));
+                new SummedGradient(30.5, 21, List.of(new long[]{5}), List.of(values), List.of(new float[]{1f}),
+                        List.of(new long[]{9}))));
+        assertArrayEquals(new float[]{1f}, apply.sum().statistics().get(0));
+        assertArrayEquals(new long[]{9}, apply.sum().choices().get(0));
         assertEquals(1e-3f, apply.lr());
         assertEquals(21, apply.sum().lossTokens());
         assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(apply.sum().values().get(0)[1]));
@@ -75,7 +82,8 @@ class ClusterSerializerTest {
         Batch batch = new Batch(2, 2, new long[]{1, 5, 1, 9}, new long[]{5, 6, 9, 0}, new float[]{0, 1, 1, 0},
                 new float[]{1, 1, 1, 0}, List.of("data.jsonl:3", "data.jsonl:8"));
         GradientWorker.Compute back = roundTrip(new GradientWorker.Compute(7, 2, List.of(
-                new GradientWorker.IndexedBatch(1, batch)), true, replyTo.getRef()));
+                new GradientWorker.IndexedBatch(1, batch)), List.of(new long[]{4, 2}), true, replyTo.getRef()));
+        assertArrayEquals(new long[]{4, 2}, back.choices().get(0));
         assertEquals(replyTo.getRef(), back.replyTo());
         assertEquals(7, back.step());
         assertEquals(2, back.stepTokens());

@@ -56,14 +56,14 @@ class GradientWorkerTest {
                 // asked for micro-batch 1 before 0: each part keeps its index
                 worker.tell(new GradientWorker.Compute(step, tokens, List.of(
                         new GradientWorker.IndexedBatch(1, batches.get(1)),
-                        new GradientWorker.IndexedBatch(0, batches.get(0))), false, computed.getRef()));
+                        new GradientWorker.IndexedBatch(0, batches.get(0))), List.of(), false, computed.getRef()));
                 GradientWorker.Computed answer = computed.expectMessageClass(GradientWorker.Computed.class,
                         STEP_TIMEOUT);
                 assertEquals("", answer.error());
                 assertEquals(step, answer.step());
                 List<MicroBatchGradient> parts = List.of(answer.parts().get(1), answer.parts().get(0));
                 for (int m = 0; m < 2; m++) {
-                    MicroBatchGradient own = coordinator.gradientOf(batches.get(m), m, tokens);
+                    MicroBatchGradient own = coordinator.gradientOf(batches.get(m), m, tokens, List.of());
                     assertEquals(m, parts.get(m).index());
                     for (int g = 0; g < own.values().size(); g++) {
                         assertArrayEquals(own.values().get(g), parts.get(m).values().get(g), "gradient " + g);
@@ -92,7 +92,7 @@ class GradientWorkerTest {
                     plan.totalSteps(), coordinator.state()));
             // it missed step 1's sum: its replica could only drift, so it stops and the coordinator loses it
             worker.tell(new GradientWorker.Compute(2, 10, List.of(new GradientWorker.IndexedBatch(0,
-                    TestPlans.batch(plan, 0, 2))), false, computed.getRef()));
+                    TestPlans.batch(plan, 0, 2))), List.of(), false, computed.getRef()));
             computed.expectTerminated(worker, STEP_TIMEOUT);
         }
     }

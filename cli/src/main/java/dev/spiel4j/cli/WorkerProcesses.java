@@ -1,5 +1,7 @@
 package dev.spiel4j.cli;
 
+import dev.spiel4j.bench.ChildRunner;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
@@ -25,14 +27,11 @@ final class WorkerProcesses implements AutoCloseable {
         WorkerProcesses workers = new WorkerProcesses();
         try {
             Files.createDirectories(logDir);
-            String java = ProcessHandle.current().info().command().orElse("java");
             List<String> jvmOptions = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                     .filter(o -> !o.startsWith("-agentlib:") && !o.startsWith("-javaagent:")).toList();
+            List<String> command = ChildRunner.javaCommand(Main.class.getName(), jvmOptions,
+                    List.of("worker", "--join", join, "--host", host));
             for (int i = 0; i < count; i++) {
-                List<String> command = new ArrayList<>(List.of(java));
-                command.addAll(jvmOptions);
-                command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "worker",
-                        "--join", join, "--host", host));
                 Path log = logDir.resolve("worker-" + i + ".log");
                 workers.processes.add(new ProcessBuilder(command).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start());

@@ -69,9 +69,13 @@ class KillResumeTest {
     private static final Pattern STEP_LINE = Pattern.compile("^step (\\d+)/" + STEPS + " {2}loss (\\S+) ");
     private static final String UNINTERRUPTED = "uninterrupted";
     private static final String KILLED = "killed";
+    private static final String KILLED_COORDINATOR = "killed-coordinator";
 
+    /** Shared by the tests: the uninterrupted run is their common reference. */
     @TempDir
-    Path dir;
+    static Path dir;
+    /** The uninterrupted run's step losses, once it has run ({@link #uninterrupted()}). */
+    private static List<StepLoss> reference;
     private final List<Process> children = new ArrayList<>();
 
     @AfterEach
@@ -83,11 +87,7 @@ class KillResumeTest {
     @Timeout(value = 20, unit = TimeUnit.MINUTES)
     void runKilledBySigkillAndRestartedEndsBitIdenticalToTheUninterruptedRun() throws Exception {
         long t0 = System.nanoTime();
-        TrainProcess uninterrupted = start(UNINTERRUPTED);
-        assertEquals(1, uninterrupted.awaitStep(s -> true), "a fresh run starts at step 1");
-        List<StepLoss> reference = uninterrupted.finish().steps;
-        assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(), reference.stream().map(StepLoss::step).toList());
-        System.out.printf("uninterrupted run: %.1f s%n", seconds(t0));
+        List<StepLoss> reference = uninterrupted();
 
         // Odd kills land at a random moment within about a step after a random one 6 to 8 steps into the start (so
         // the checkpoint 5 steps in was written); even kills land while the start writes its first checkpoint, as
@@ -139,20 +139,67 @@ class KillResumeTest {
         assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(),
                 starts.stream().flatMap(s -> s.steps.stream()).map(StepLoss::step).distinct().sorted().toList());
 
-        List<String> ids = IntStream.rangeClosed(1, STEPS / CHECKPOINT_INTERVAL)
-                .mapToObj(i -> CheckpointStore.idOf(i * CHECKPOINT_INTERVAL)).toList();
-        assertEquals(ids, checkpointIds(UNINTERRUPTED));
-        assertEquals(ids, checkpointIds(KILLED), "every checkpoint was written, none left incomplete");
-        for (String id : ids) {
-            CheckpointAssertions.assertSameCheckpoint(checkpoints(UNINTERRUPTED).resolve(id),
-                    checkpoints(KILLED).resolve(id));
-        }
+        assertSameCheckpointsAsUninterrupted(KILLED);
         // The final data position is right after the last trained example: one batch per step, nothing skipped.
         Map<String, String> end = TrainingStateFile.load(checkpoints(UNINTERRUPTED).resolve(CheckpointStore.idOf(STEPS))
                 .resolve(CheckpointStore.STATE_FILE)).metadata();
         assertEquals(Integer.toString(STEPS), end.get("step"));
         assertEquals("0", end.get("data.epoch"));
         assertEquals(Integer.toString(STEPS * BATCH), end.get("data.record"));
+    }
+
+    /**
+     * The same run on two gradient workers (Pekko Cluster, `--workers 2`): its coordinator, the child that writes the
+     * checkpoints, is SIGKILLed mid-run (its workers leave by themselves once it is gone) and restarted with two new
+     * workers, which it syncs from its last checkpoint. It must end as the uninterrupted single-process run.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void coordinatorOfGradientWorkersKilledBySigkillResumesBitIdenticalToTheUninterruptedRun() throws Exception {
+        List<StepLoss> reference = uninterrupted();
+        TrainProcess first = start(KILLED_COORDINATOR, "--workers", "2");
+        assertEquals(1, first.awaitStep(s -> true), "a fresh run starts at step 1");
+        first.awaitStep(s -> s == CHECKPOINT_INTERVAL + 2);
+        first.process.destroyForcibly();
+        assertTrue(first.process.waitFor(30, TimeUnit.SECONDS), "the coordinator did not die");
+        assertEquals(SIGKILLED, first.process.exitValue(), "the coordinator was killed by SIGKILL");
+        first.readToEnd();
+        int newest = newestCheckpoint(KILLED_COORDINATOR);
+        TrainProcess second = start(KILLED_COORDINATOR, "--workers", "2");
+        assertEquals(newest + 1, second.awaitStep(s -> true), "resumes after the newest checkpoint, step " + newest);
+        second.finish();
+        for (TrainProcess s : List.of(first, second)) {
+            for (StepLoss done : s.steps) {
+                assertEquals(reference.get(done.step() - 1), done, "the start that began at step " + s.firstStep);
+            }
+        }
+        assertSameCheckpointsAsUninterrupted(KILLED_COORDINATOR);
+    }
+
+    /** Runs the uninterrupted reference once for both tests; its step losses. */
+    private List<StepLoss> uninterrupted() throws Exception {
+        if (reference == null) {
+            long t0 = System.nanoTime();
+            TrainProcess uninterrupted = start(UNINTERRUPTED);
+            assertEquals(1, uninterrupted.awaitStep(s -> true), "a fresh run starts at step 1");
+            List<StepLoss> steps = uninterrupted.finish().steps;
+            assertEquals(IntStream.rangeClosed(1, STEPS).boxed().toList(), steps.stream().map(StepLoss::step).toList());
+            System.out.printf("uninterrupted run: %.1f s%n", seconds(t0));
+            reference = List.copyOf(steps);
+        }
+        return reference;
+    }
+
+    /** Every checkpoint of {@code runId} was written, and equals the uninterrupted run's bit for bit. */
+    private void assertSameCheckpointsAsUninterrupted(String runId) throws IOException {
+        List<String> ids = IntStream.rangeClosed(1, STEPS / CHECKPOINT_INTERVAL)
+                .mapToObj(i -> CheckpointStore.idOf(i * CHECKPOINT_INTERVAL)).toList();
+        assertEquals(ids, checkpointIds(UNINTERRUPTED));
+        assertEquals(ids, checkpointIds(runId), "every checkpoint was written, none left incomplete");
+        for (String id : ids) {
+            CheckpointAssertions.assertSameCheckpoint(checkpoints(UNINTERRUPTED).resolve(id),
+                    checkpoints(runId).resolve(id));
+        }
     }
 
     /** Starts the killed run's next child and checks that it goes on right after the newest complete checkpoint. */
@@ -163,7 +210,7 @@ class KillResumeTest {
         return child;
     }
 
-    private TrainProcess start(String runId) throws IOException {
+    private TrainProcess start(String runId, String... extraArgs) throws IOException {
         Path config = dir.resolve("kill-resume.conf");
         if (!Files.exists(config)) {
             // The settings that have no train flag: SpIEL reselects after steps 7, 17 and 27 (selection phases
@@ -192,6 +239,7 @@ class KillResumeTest {
                 "--data", SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl").toString(),
                 "--method", "spiel-ag", "--steps", Integer.toString(STEPS), "--batch-size", Integer.toString(BATCH),
                 "--seq-len", "64", "--seed", "7", "--json"));
+        command.addAll(List.of(extraArgs));
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true);
         // as the launcher does (see ./spiel4j)
         pb.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");

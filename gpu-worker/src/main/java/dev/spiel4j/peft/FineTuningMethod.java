@@ -54,9 +54,9 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
      * accumulates them here, so they can be freed block by block.
      *
      * @param block          the block ({@code model.layers.<block>.*}) whose backward pass is done
-     * @param lastMicroBatch whether this is the step's last micro-batch
+     * @param microBatch     the micro-batch's place in the step
      */
-    default void collectGradients(int block, boolean lastMicroBatch) {
+    default void collectGradients(int block, int microBatch) {
     }
 
     /** The accumulated gradients of this step's trainable leaves (attached to the step's scope). */
@@ -70,6 +70,46 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
      * @throws IllegalStateException where the step needs more than the gradients (SpIEL-AG's selection phases)
      */
     void useGradients(List<NDArray> summed);
+
+    /**
+     * Whether step {@code step}'s micro-batch 0 makes choices the others' passes need ({@link #choices()}: SpIEL-AG
+     * picks the growth candidates of a selection phase from micro-batch 0's dense gradient), so that a data-parallel
+     * step computes micro-batch 0 before the others.
+     */
+    default boolean choosesFromFirstMicroBatch(int step) {
+        return false;
+    }
+
+    /** What micro-batch 0 of the current step chose ({@link #choosesFromFirstMicroBatch}), by matrix; else empty. */
+    default List<long[]> choices() {
+        return List.of();
+    }
+
+    /** Makes micro-batch 0's {@code choices}, made elsewhere, this step's, before another micro-batch's pass. */
+    default void adoptChoices(List<long[]> choices) {
+        if (!choices.isEmpty()) {
+            throw new IllegalArgumentException(name() + " makes no choices from a step's first micro-batch");
+        }
+    }
+
+    /**
+     * What this step's backward passes produced besides the gradients that a data-parallel step sums over
+     * micro-batches too (SpIEL-AG's gradient at its growth candidates during a selection phase), by matrix, as host
+     * copies; empty outside such steps.
+     */
+    default List<float[]> statistics() {
+        return List.of();
+    }
+
+    /**
+     * Makes {@code summed} ({@link #statistics()} of all micro-batches summed in micro-batch order) and micro-batch
+     * 0's {@code choices} this step's, with {@link #useGradients}.
+     */
+    default void useStatistics(List<float[]> summed, List<long[]> choices) {
+        if (!summed.isEmpty() || !choices.isEmpty()) {
+            throw new IllegalArgumentException(name() + " sums no statistics besides its gradients");
+        }
+    }
 
     /**
      * Whether what the method read from this step's backward passes besides {@link #gradients()} was finite (SpIEL-AG

@@ -14,9 +14,12 @@ import java.util.List;
  * @param lossTokens the micro-batch's loss tokens
  * @param shapes     each gradient's shape
  * @param values     each gradient's values, float32, row-major
+ * @param statistics what else the method sums over micro-batches ({@link dev.spiel4j.peft.FineTuningMethod#statistics})
+ * @param choices    what micro-batch 0 chose for the others ({@link dev.spiel4j.peft.FineTuningMethod#choices}); empty
+ *                   for the others
  */
 public record MicroBatchGradient(int index, double nllSum, long lossTokens, List<long[]> shapes,
-                                 List<float[]> values) {
+                                 List<float[]> values, List<float[]> statistics, List<long[]> choices) {
 
     public MicroBatchGradient {
         if (shapes.size() != values.size()) {
@@ -24,10 +27,12 @@ public record MicroBatchGradient(int index, double nllSum, long lossTokens, List
         }
         shapes = List.copyOf(shapes);
         values = List.copyOf(values);
+        statistics = List.copyOf(statistics);
+        choices = List.copyOf(choices);
     }
 
     /** The float values of all gradients together (what crosses the network per micro-batch). */
     public long floats() {
-        return values.stream().mapToLong(v -> v.length).sum();
+        return values.stream().mapToLong(v -> v.length).sum() + statistics.stream().mapToLong(v -> v.length).sum();
     }
 }

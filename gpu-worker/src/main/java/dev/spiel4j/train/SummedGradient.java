@@ -1,7 +1,9 @@
 package dev.spiel4j.train;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * All micro-batches' gradients of one update step summed in micro-batch order ({@link #of}): what every replica of a
@@ -12,8 +14,11 @@ import java.util.List;
  * @param lossTokens the step's loss tokens
  * @param shapes     each gradient's shape
  * @param values     each summed gradient, float32, row-major
+ * @param statistics the micro-batches' {@link MicroBatchGradient#statistics()} summed the same way
+ * @param choices    micro-batch 0's {@link MicroBatchGradient#choices()}
  */
-public record SummedGradient(double nllSum, long lossTokens, List<long[]> shapes, List<float[]> values) {
+public record SummedGradient(double nllSum, long lossTokens, List<long[]> shapes, List<float[]> values,
+                             List<float[]> statistics, List<long[]> choices) {
 
     public SummedGradient {
         if (shapes.size() != values.size()) {
@@ -24,6 +29,8 @@ public record SummedGradient(double nllSum, long lossTokens, List<long[]> shapes
         }
         shapes = List.copyOf(shapes);
         values = List.copyOf(values);
+        statistics = List.copyOf(statistics);
+        choices = List.copyOf(choices);
     }
 
     /**
@@ -36,7 +43,6 @@ public record SummedGradient(double nllSum, long lossTokens, List<long[]> shapes
             throw new IllegalArgumentException("a step needs at least one micro-batch");
         }
         MicroBatchGradient first = parts.get(0);
-        float[][] sums = new float[first.values().size()][];
         double nll = 0;
         long tokens = 0;
         for (int i = 0; i < parts.size(); i++) {
@@ -44,34 +50,50 @@ public record SummedGradient(double nllSum, long lossTokens, List<long[]> shapes
             if (part.index() != i) {
                 throw new IllegalArgumentException("part " + i + " of the step is micro-batch " + part.index());
             }
-            if (part.values().size() != sums.length) {
-                throw new IllegalArgumentException("micro-batch " + i + " has " + part.values().size()
-                        + " gradients, micro-batch 0 has " + sums.length);
+            for (int j = 0; j < first.shapes().size(); j++) {
+                if (j >= part.shapes().size() || !Arrays.equals(part.shapes().get(j), first.shapes().get(j))) {
+                    throw new IllegalArgumentException("gradient " + j + " of micro-batch " + i + " has shape "
+                            + (j < part.shapes().size() ? Arrays.toString(part.shapes().get(j)) : "none")
+                            + ", micro-batch 0's " + Arrays.toString(first.shapes().get(j)));
+                }
             }
             nll += part.nllSum();
             tokens += part.lossTokens();
-            for (int j = 0; j < sums.length; j++) {
-                float[] v = part.values().get(j);
-                if (i == 0) {
-                    sums[j] = v.clone();
-                    continue;
+        }
+        return new SummedGradient(nll, tokens, first.shapes(), sum(parts, MicroBatchGradient::values, "gradient"),
+                sum(parts, MicroBatchGradient::statistics, "statistic"), first.choices());
+    }
+
+    /** Element-wise sums of each part's arrays, in part order: one IEEE float32 addition per value and part. */
+    private static List<float[]> sum(List<MicroBatchGradient> parts, Function<MicroBatchGradient, List<float[]>> of,
+                                     String what) {
+        List<float[]> sums = new ArrayList<>();
+        for (float[] v : of.apply(parts.get(0))) {
+            sums.add(v.clone());
+        }
+        for (int i = 1; i < parts.size(); i++) {
+            List<float[]> next = of.apply(parts.get(i));
+            if (next.size() != sums.size()) {
+                throw new IllegalArgumentException("micro-batch " + i + " has " + next.size() + " " + what
+                        + "s, micro-batch 0 has " + sums.size());
+            }
+            for (int j = 0; j < sums.size(); j++) {
+                float[] sum = sums.get(j);
+                float[] v = next.get(j);
+                if (v.length != sum.length) {
+                    throw new IllegalArgumentException(what + " " + j + " of micro-batch " + i + " has " + v.length
+                            + " values, micro-batch 0's " + sum.length);
                 }
-                if (!Arrays.equals(part.shapes().get(j), first.shapes().get(j))) {
-                    throw new IllegalArgumentException("gradient " + j + " of micro-batch " + i + " has shape "
-                            + Arrays.toString(part.shapes().get(j)) + ", micro-batch 0's "
-                            + Arrays.toString(first.shapes().get(j)));
-                }
-                float[] sum = sums[j];
                 for (int k = 0; k < sum.length; k++) {
                     sum[k] += v[k];
                 }
             }
         }
-        return new SummedGradient(nll, tokens, first.shapes(), List.of(sums));
+        return sums;
     }
 
-    /** The float values of all gradients together. */
+    /** The float values of all gradients and statistics together. */
     public long floats() {
-        return values.stream().mapToLong(v -> v.length).sum();
+        return values.stream().mapToLong(v -> v.length).sum() + statistics.stream().mapToLong(v -> v.length).sum();
     }
 }

@@ -118,14 +118,21 @@ public final class Trainer {
      * {@code stepTokens}, as a host copy; the method's values and state do not change. A data-parallel worker computes
      * the micro-batches it is given this way, and every replica then applies the sum of all parts
      * ({@link SummedGradient#of}) with {@link #applyStep}.
+     *
+     * @param choices what micro-batch 0 of the step chose ({@link MicroBatchGradient#choices()}), where
+     *                {@link #choosesFromFirstMicroBatch} says the step has such choices and {@code index} is not 0;
+     *                else empty
      */
-    public MicroBatchGradient gradientOf(Batch batch, int index, long stepTokens) {
+    public MicroBatchGradient gradientOf(Batch batch, int index, long stepTokens, List<long[]> choices) {
         if (stepTokens <= 0) {
             throw new IllegalArgumentException("the step's loss tokens must be positive, got " + stepTokens);
         }
         try (NDManager scope = model.manager().newSubManager()) {
             method.beginStep(scope, step + 1);
             try {
+                if (index > 0) {
+                    method.adoptChoices(choices);
+                }
                 double nll;
                 try (NDManager mb = scope.newSubManager()) {
                     nll = microBatch(mb, batch, index, stepTokens, true);
@@ -136,11 +143,17 @@ public final class Trainer {
                     shapes.add(g.getShape().getShape());
                     values.add(Casts.to(g, DataType.FLOAT32).toFloatArray());
                 }
-                return new MicroBatchGradient(index, nll, batch.lossTokens(), shapes, values);
+                return new MicroBatchGradient(index, nll, batch.lossTokens(), shapes, values, method.statistics(),
+                        index == 0 ? method.choices() : List.of());
             } finally {
                 method.abortStep();
             }
         }
+    }
+
+    /** Whether the next step's micro-batch 0 must be computed before the others (see {@link #gradientOf}). */
+    public boolean choosesFromFirstMicroBatch() {
+        return method.choosesFromFirstMicroBatch(step + 1);
     }
 
     /**
@@ -159,6 +172,7 @@ public final class Trainer {
                     summed.add(EngineArrays.of(scope, sum.values().get(j), new Shape(sum.shapes().get(j))));
                 }
                 method.useGradients(summed);
+                method.useStatistics(sum.statistics(), sum.choices());
             } catch (RuntimeException e) {
                 method.abortStep();
                 throw e;
@@ -203,7 +217,7 @@ public final class Trainer {
                 NDArray sum = maskedNllSum(batch, segments.logits(method.trainingPass(index, true)));
                 gc.backward(sum.div(EngineArrays.scalar(mb, stepTokens)));
                 for (int block = 0; block < segments.blocks(); block++) {
-                    method.collectGradients(block, last);
+                    method.collectGradients(block, index);
                 }
                 return sum.getFloat();
             }
@@ -256,7 +270,7 @@ public final class Trainer {
                     }
                     // d(sum(out * g))/d(out) = 1 * g: the block receives exactly the gradient of its output
                     gc.backward(outputs[l].mul(outputGradient).sum());
-                    method.collectGradients(l, last);
+                    method.collectGradients(l, index);
                     gradientScope.close();
                     gradientScope = mb.newSubManager();
                     outputGradient = inputs[l].getGradient();

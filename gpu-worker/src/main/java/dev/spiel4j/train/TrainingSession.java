@@ -106,9 +106,15 @@ public final class TrainingSession implements AutoCloseable {
      * The gradient of micro-batch {@code index} of the next step alone (a data-parallel worker's share); nothing
      * changes. See {@link Trainer#gradientOf}.
      */
-    public MicroBatchGradient gradientOf(Batch microBatch, int index, long stepTokens) {
+    public MicroBatchGradient gradientOf(Batch microBatch, int index, long stepTokens, List<long[]> choices) {
         requireStepsLeft();
-        return trainer.gradientOf(microBatch, index, stepTokens);
+        return trainer.gradientOf(microBatch, index, stepTokens, choices);
+    }
+
+    /** Whether the next step's micro-batch 0 must be computed first; see {@link Trainer#choosesFromFirstMicroBatch}. */
+    public boolean choosesFromFirstMicroBatch() {
+        requireOpen();
+        return trainer.choosesFromFirstMicroBatch();
     }
 
     /**

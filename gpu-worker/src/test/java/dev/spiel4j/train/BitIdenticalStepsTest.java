@@ -67,18 +67,24 @@ class BitIdenticalStepsTest {
     @BeforeAll
     static void load() throws IOException {
         loaded = GgufReader.load(SharedAssets.file("model/stories260K.gguf"));
+        steps = steps(loaded, STEPS, 2);
+    }
+
+    /** {@code count} steps of {@code microBatches} micro-batches of two 64-token rows each, from the dolly file. */
+    static List<List<Batch>> steps(LoadedModel model, int count, int microBatches) throws IOException {
         List<TokenizedExample> examples = TokenizedData.load(SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl"),
-                new ExampleEncoder(loaded.tokenizer(), 65, ExampleEncoder.Overflow.TRUNCATE)).examples();
-        steps = new ArrayList<>();
+                new ExampleEncoder(model.tokenizer(), 65, ExampleEncoder.Overflow.TRUNCATE)).examples();
+        List<List<Batch>> out = new ArrayList<>();
         int next = 0;
-        for (int s = 0; s < STEPS; s++) {
+        for (int s = 0; s < count; s++) {
             List<Batch> micro = new ArrayList<>();
-            for (int m = 0; m < 2; m++) {
+            for (int m = 0; m < microBatches; m++) {
                 micro.add(Batches.pad(examples.subList(next, next + 2), 64));
                 next += 2;
             }
-            steps.add(micro);
+            out.add(micro);
         }
+        return out;
     }
 
     static Stream<Arguments> configurations() {
@@ -274,8 +280,8 @@ class BitIdenticalStepsTest {
         }
 
         @Override
-        public void collectGradients(int block, boolean lastMicroBatch) {
-            inner.collectGradients(block, lastMicroBatch);
+        public void collectGradients(int block, int microBatch) {
+            inner.collectGradients(block, microBatch);
         }
 
         @Override

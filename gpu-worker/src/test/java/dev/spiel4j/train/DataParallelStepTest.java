@@ -3,10 +3,6 @@ package dev.spiel4j.train;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
-import dev.spiel4j.data.Batches;
-import dev.spiel4j.data.ExampleEncoder;
-import dev.spiel4j.data.TokenizedData;
-import dev.spiel4j.data.TokenizedExample;
 import dev.spiel4j.io.SharedAssets;
 import dev.spiel4j.loader.GgufReader;
 import dev.spiel4j.model.LlamaModel;
@@ -40,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Data-parallel steps ({@link Trainer#gradientOf} on the replicas that hold the data, {@link Trainer#applyStep} of
  * the parts on every replica) against the single-process {@link Trainer#step} on the same micro-batches: losses,
  * gradient norms, trained tensors and optimizer state bit for bit, on two replicas that each computed other
- * micro-batches (three per step, split unevenly), across reselections.
+ * micro-batches (three per step, split unevenly), across reselections and SpIEL-AG's selection phases (whose
+ * candidates micro-batch 0 chooses for the others).
  */
 class DataParallelStepTest {
     private static final int STEPS = 4;
@@ -52,23 +49,14 @@ class DataParallelStepTest {
     @BeforeAll
     static void load() throws IOException {
         loaded = GgufReader.load(SharedAssets.file("model/stories260K.gguf"));
-        List<TokenizedExample> examples = TokenizedData.load(SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl"),
-                new ExampleEncoder(loaded.tokenizer(), 65, ExampleEncoder.Overflow.TRUNCATE)).examples();
-        steps = new ArrayList<>();
-        int next = 0;
-        for (int s = 0; s < STEPS; s++) {
-            List<Batch> micro = new ArrayList<>();
-            for (int m = 0; m < MICRO_BATCHES; m++) {
-                micro.add(Batches.pad(examples.subList(next, next + 2), 64));
-                next += 2;
-            }
-            steps.add(micro);
-        }
+        steps = BitIdenticalStepsTest.steps(loaded, STEPS, MICRO_BATCHES);
     }
 
     static Stream<MethodConfig> methods() {
-        // reselection every 2 steps: steps 2 and 4 drop and grow
-        return Stream.of(SpielConfig.ma(new Budget.MatchLoraRank(4)).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
+        // reselection every 2 steps: steps 2 and 4 drop and grow; SpIEL-AG with a one- and a two-step phase
+        return Stream.of(SpielConfig.ag(new Budget.MatchLoraRank(4)).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
+                SpielConfig.ag(new Budget.MatchLoraRank(4)).withSchedule(2, 2, 0.5, DropGrowSchedule.Kind.LINEAR),
+                SpielConfig.ma(new Budget.MatchLoraRank(4)).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
                 SpielConfig.ma(new Budget.Count(200)).withSchedule(2, 1, 0.5, DropGrowSchedule.Kind.LINEAR),
                 LoraConfig.of(4, 8f, 0.1f), Ia3Config.defaults(), FullConfig.defaults());
     }
@@ -81,10 +69,14 @@ class DataParallelStepTest {
                 List<Batch> micro = steps.get(s);
                 long tokens = micro.stream().mapToLong(Batch::lossTokens).sum();
                 StepResult expected = local.trainer.step(micro, LR);
-                // replica b computes micro-batch 1, replica a the others, each before it knows the others' parts
-                MicroBatchGradient second = b.trainer.gradientOf(micro.get(1), 1, tokens);
-                List<MicroBatchGradient> parts = List.of(a.trainer.gradientOf(micro.get(0), 0, tokens), second,
-                        a.trainer.gradientOf(micro.get(2), 2, tokens));
+                // replica a computes micro-batches 0 and 2, replica b micro-batch 1, each with what 0 chose (SpIEL-AG's
+                // candidates at a phase's first step), none knowing the others' parts
+                MicroBatchGradient first = a.trainer.gradientOf(micro.get(0), 0, tokens, List.of());
+                assertEquals(a.trainer.choosesFromFirstMicroBatch(), !first.choices().isEmpty(),
+                        "step " + (s + 1) + " says whether micro-batch 0 chooses");
+                MicroBatchGradient second = b.trainer.gradientOf(micro.get(1), 1, tokens, first.choices());
+                List<MicroBatchGradient> parts = List.of(first, second,
+                        a.trainer.gradientOf(micro.get(2), 2, tokens, first.choices()));
                 SummedGradient sum = SummedGradient.of(parts);
                 for (Replica r : List.of(a, b)) {
                     StepResult got = r.trainer.applyStep(sum, LR);
@@ -104,30 +96,12 @@ class DataParallelStepTest {
     }
 
     @Test
-    void spielAgSelectionPhasesNeedTheDenseGradientAndSaySo() {
-        MethodConfig ag = SpielConfig.ag(new Budget.MatchLoraRank(4)).withSchedule(2, 1, 0.5,
-                DropGrowSchedule.Kind.LINEAR);
-        try (Replica r = new Replica(ag)) {
-            List<Batch> micro = steps.get(0);
-            long tokens = micro.stream().mapToLong(Batch::lossTokens).sum();
-            List<MicroBatchGradient> parts = new ArrayList<>();
-            for (int m = 0; m < micro.size(); m++) {
-                parts.add(r.trainer.gradientOf(micro.get(m), m, tokens));
-            }
-            SummedGradient sum = SummedGradient.of(parts);
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> r.trainer.applyStep(sum, LR));
-            assertTrue(e.getMessage().contains("selection phase"), e.getMessage());
-            assertEquals(0, r.trainer.completedSteps());
-        }
-    }
-
-    @Test
     void partsOutOfOrderAreRefused() {
         try (Replica r = new Replica(Ia3Config.defaults())) {
             List<Batch> micro = steps.get(0);
             long tokens = micro.stream().mapToLong(Batch::lossTokens).sum();
-            List<MicroBatchGradient> parts = List.of(r.trainer.gradientOf(micro.get(1), 1, tokens),
-                    r.trainer.gradientOf(micro.get(0), 0, tokens));
+            List<MicroBatchGradient> parts = List.of(r.trainer.gradientOf(micro.get(1), 1, tokens, List.of()),
+                    r.trainer.gradientOf(micro.get(0), 0, tokens, List.of()));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SummedGradient.of(parts));
             assertTrue(e.getMessage().contains("part 0 of the step is micro-batch 1"), e.getMessage());
         }

@@ -20,10 +20,13 @@ import java.util.Map;
  * SpIEL-AG's growth criterion (paper section 3.2): accumulated gradients at candidate positions.
  *
  * <p>Selection phase of a reselection at step t (steps {@code t-gamma+1 .. t}, see {@link DropGrowSchedule}): on its
- * first step the top-K positions of each matrix's dense gradient {@code dL/dW'} by magnitude become the candidates
- * (K = candidateFactor * k); the dense gradient is the one {@link SpielMethod} forms per layer anyway, so choosing
- * them costs a top-K, and only the K chosen positions leave the engine. On the later phase steps the gradient at the
- * candidates is read the same way, and sum, sum of squares and count are accumulated on the engine
+ * first step the top-K positions of each matrix's dense gradient {@code dL/dW'} of the step's micro-batch 0 by
+ * magnitude become the candidates (K = candidateFactor * k), as in the paper's released implementation; the dense
+ * gradient is the one {@link SpielMethod} forms per layer anyway, so choosing them costs a top-K, and only the K chosen
+ * positions leave the engine. Taking them from micro-batch 0 alone keeps a data-parallel step exact and O(K): the
+ * worker that computes micro-batch 0 chooses, the others are told ({@link #choices}, {@link #adoptChoices}). On every
+ * phase step, the first included, the step's gradient at the candidates (summed over its micro-batches) is one sample,
+ * and sum, sum of squares and count are accumulated on the engine
  * ({@link Candidates}, the float32 sums of {@link CandidateStats#plus}); they go to the host as a
  * {@link CandidateStats} only for the reselection and for checkpoints.
  * Statistics use the raw (unclipped) step gradients and are committed only when the step's update is (a skipped
@@ -35,11 +38,9 @@ public final class AccumulatedGradients implements GrowthCriterion {
     /** Candidates per matrix. */
     private final int[] candidateCount;
     private final Candidates[] stats;
-    /** Phase start: the dense gradient summed over the step's earlier micro-batches (null with one micro-batch). */
-    private final NDArray[] denseSum;
-    /** Phase start: the candidates chosen this step (in the step's scope), committed by {@link #endStep}. */
-    private final Candidates[] chosen;
-    /** Later phase steps: this step's gradient at the candidates. */
+    /** Phase start: the candidates' flat int64 indices chosen from micro-batch 0 (in the step's scope). */
+    private final NDArray[] chosen;
+    /** Phase steps: this step's gradient at the candidates, summed over its micro-batches (in the step's scope). */
     private final NDArray[] candidateGrads;
     private final NDManager held;
     private boolean phaseStart;
@@ -58,8 +59,7 @@ public final class AccumulatedGradients implements GrowthCriterion {
             candidateCount[i] = (int) Math.min(d.matrix().size(), Math.max(1, Math.round(candidateFactor * d.size())));
         }
         stats = new Candidates[n];
-        denseSum = new NDArray[n];
-        chosen = new Candidates[n];
+        chosen = new NDArray[n];
         candidateGrads = new NDArray[n];
     }
 
@@ -81,21 +81,98 @@ public final class AccumulatedGradients implements GrowthCriterion {
     }
 
     @Override
-    public void observe(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
+    public void observe(int i, NDArray denseGradient, int microBatch, NDManager stepScope) {
+        NDArray at;
         if (phaseStart) {
-            if (lastMicroBatch) {
-                NDArray total = denseSum[i] == null ? denseGradient : denseGradient.add(denseSum[i]);
-                chosen[i] = largestMagnitudes(total, candidateCount[i]);
-                nonFiniteCandidates |= chosen[i] == null;
-                if (chosen[i] != null) {
-                    chosen[i].attach(stepScope); // the layer's scope closes when this returns
+            if (microBatch == 0) {
+                NDArray idx = largestMagnitudes(denseGradient, candidateCount[i]);
+                if (idx == null) {
+                    nonFiniteCandidates = true;
+                    return;
                 }
-                denseSum[i] = null;
-            } else {
-                denseSum[i] = accumulate(denseSum[i], denseGradient, stepScope);
+                idx.attach(stepScope); // the layer's scope closes when this returns
+                chosen[i] = idx;
+            } else if (chosen[i] == null) {
+                if (nonFiniteCandidates) {
+                    return; // micro-batch 0 could not choose: the step is skipped
+                }
+                throw new IllegalStateException("micro-batch " + microBatch + " of the selection phase's first step "
+                        + "came before micro-batch 0 chose the candidates");
             }
+            at = chosen[i];
         } else if (tracking && stats[i] != null && stats[i].size() > 0) {
-            candidateGrads[i] = accumulate(candidateGrads[i], stats[i].gradientsIn(denseGradient), stepScope);
+            at = stats[i].indices64(denseGradient.getManager());
+        } else {
+            return;
+        }
+        candidateGrads[i] = accumulate(candidateGrads[i], denseGradient.take(at), stepScope);
+    }
+
+    @Override
+    public boolean choosesFromFirstMicroBatch(int t) {
+        return schedule.isPhaseStart(t);
+    }
+
+    @Override
+    public List<long[]> choices() {
+        if (!phaseStart) {
+            return List.of();
+        }
+        List<long[]> out = new ArrayList<>();
+        for (NDArray c : chosen) {
+            out.add(c == null ? new long[0] : c.toLongArray()); // none: micro-batch 0's gradient was not finite
+        }
+        return out;
+    }
+
+    @Override
+    public void adoptChoices(List<long[]> choices, NDManager stepScope) {
+        if (!phaseStart && choices.isEmpty()) {
+            return;
+        }
+        if (!phaseStart || choices.size() != chosen.length) {
+            throw new IllegalArgumentException(choices.size() + " choices of micro-batch 0 for a step " + (phaseStart
+                    ? "with " + chosen.length + " matrices" : "outside a selection phase's first step"));
+        }
+        for (int i = 0; i < chosen.length; i++) {
+            long[] c = choices.get(i);
+            if (c.length == 0) {
+                nonFiniteCandidates = true;
+            } else {
+                chosen[i] = EngineArrays.of(stepScope, c);
+            }
+        }
+    }
+
+    @Override
+    public List<float[]> statistics() {
+        if (!phaseStart && !tracking) {
+            return List.of();
+        }
+        List<float[]> out = new ArrayList<>();
+        for (NDArray g : candidateGrads) {
+            out.add(g == null ? new float[0] : g.toFloatArray());
+        }
+        return out;
+    }
+
+    @Override
+    public void useStatistics(List<float[]> summed, List<long[]> choices, NDManager stepScope) {
+        if (phaseStart) {
+            adoptChoices(choices, stepScope);
+        } else if (!choices.isEmpty()) {
+            throw new IllegalArgumentException("choices for a step outside a selection phase's first step");
+        }
+        if (summed.isEmpty()) {
+            return;
+        }
+        if (summed.size() != candidateGrads.length) {
+            throw new IllegalArgumentException(summed.size() + " statistics for " + candidateGrads.length + " matrices");
+        }
+        for (int i = 0; i < candidateGrads.length; i++) {
+            if (summed.get(i).length > 0) {
+                candidateGrads[i] = EngineArrays.of(stepScope, summed.get(i));
+            }
         }
     }
 
@@ -131,7 +208,7 @@ public final class AccumulatedGradients implements GrowthCriterion {
         if (updated) {
             for (int i = 0; i < stats.length; i++) {
                 if (chosen[i] != null) {
-                    replaceStats(i, chosen[i]);
+                    replaceStats(i, Candidates.first(chosen[i], candidateGrads[i]));
                     stats[i].attach(held);
                 } else if (candidateGrads[i] != null) {
                     stats[i].add(candidateGrads[i]);
@@ -143,7 +220,6 @@ public final class AccumulatedGradients implements GrowthCriterion {
     }
 
     private void clearStep() {
-        Arrays.fill(denseSum, null);
         Arrays.fill(chosen, null);
         Arrays.fill(candidateGrads, null);
         nonFiniteCandidates = false;
@@ -210,11 +286,11 @@ public final class AccumulatedGradients implements GrowthCriterion {
      * the positions above it and tied with it are listed in index order ({@code nonzero}), the tied ones cut after
      * the first that complete k: the same positions every time, without leaving the engine.
      *
-     * @return the candidates and their gradients (in g's manager), or null when g is not finite where it matters: a
+     * @return the candidates' flat int64 indices (in g's manager), or null when g is not finite where it matters: a
      *     NaN compares false with everything (so fewer than k positions are above or at the k-th value), or a chosen
      *     value is infinite; the step is then skipped
      */
-    static Candidates largestMagnitudes(NDArray g, int k) {
+    static NDArray largestMagnitudes(NDArray g, int k) {
         NDArray abs = g.abs();
         NDArray kth = kthLargest(abs, k);
         NDArray above = abs.gt(kth).nonzero().reshape(-1);
@@ -224,8 +300,7 @@ public final class AccumulatedGradients implements GrowthCriterion {
             return null;
         }
         NDArray idx = NDArrays.concat(new NDList(above, tied.get(new NDIndex().addSliceDim(0, missing))));
-        NDArray values = g.take(idx);
-        return allFinite(values) ? Candidates.first(idx, values) : null;
+        return allFinite(g.take(idx)) ? idx : null;
     }
 
     /**
@@ -289,9 +364,9 @@ public final class AccumulatedGradients implements GrowthCriterion {
                     EngineArrays.of(manager, s.sumSquaredGrad()), s.samples());
         }
 
-        /** The flat {@code dense} gradient at the candidates, in {@code dense}'s manager. */
-        NDArray gradientsIn(NDArray dense) {
-            return dense.take(EngineArrays.borrow(indices, dense.getManager()).toType(DataType.INT64, false));
+        /** The candidates' flat indices as int64 (what the engine's take wants), in {@code manager}. */
+        NDArray indices64(NDManager manager) {
+            return EngineArrays.borrow(indices, manager).toType(DataType.INT64, false);
         }
 
         long size() {

@@ -27,10 +27,39 @@ public sealed interface GrowthCriterion permits AccumulatedGradients, GrowthCrit
     boolean needsDenseGradient();
 
     /**
-     * One micro-batch's flat dense gradient {@code dL/dW'} of delta {@code i}'s matrix, valid only during the call:
-     * what outlives it goes to {@code stepScope} or further.
+     * Micro-batch {@code microBatch}'s flat dense gradient {@code dL/dW'} of delta {@code i}'s matrix, valid only
+     * during the call: what outlives it goes to {@code stepScope} or further.
      */
-    void observe(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope);
+    void observe(int i, NDArray denseGradient, int microBatch, NDManager stepScope);
+
+    /** See {@link dev.spiel4j.peft.FineTuningMethod#choosesFromFirstMicroBatch}. */
+    default boolean choosesFromFirstMicroBatch(int t) {
+        return false;
+    }
+
+    /** See {@link dev.spiel4j.peft.FineTuningMethod#choices}. */
+    default List<long[]> choices() {
+        return List.of();
+    }
+
+    /** See {@link dev.spiel4j.peft.FineTuningMethod#adoptChoices}; arrays it keeps go to {@code stepScope}. */
+    default void adoptChoices(List<long[]> choices, NDManager stepScope) {
+        if (!choices.isEmpty()) {
+            throw new IllegalArgumentException("this growth criterion makes no choices from a first micro-batch");
+        }
+    }
+
+    /** See {@link dev.spiel4j.peft.FineTuningMethod#statistics}. */
+    default List<float[]> statistics() {
+        return List.of();
+    }
+
+    /** See {@link dev.spiel4j.peft.FineTuningMethod#useStatistics}; arrays it keeps go to {@code stepScope}. */
+    default void useStatistics(List<float[]> summed, List<long[]> choices, NDManager stepScope) {
+        if (!summed.isEmpty() || !choices.isEmpty()) {
+            throw new IllegalArgumentException("this growth criterion sums no statistics");
+        }
+    }
 
     /** Whether what this step observed is finite (a NaN or an infinity makes the step skipped). */
     boolean observedFinite();
@@ -71,7 +100,7 @@ public sealed interface GrowthCriterion permits AccumulatedGradients, GrowthCrit
         }
 
         @Override
-        public void observe(int i, NDArray denseGradient, boolean lastMicroBatch, NDManager stepScope) {
+        public void observe(int i, NDArray denseGradient, int microBatch, NDManager stepScope) {
             throw new IllegalStateException("SpIEL-MA observes no dense gradient");
         }
 

@@ -231,7 +231,7 @@ public final class SpielMethod implements FineTuningMethod {
     }
 
     @Override
-    public void collectGradients(int block, boolean lastMicroBatch) {
+    public void collectGradients(int block, int microBatch) {
         requireStep();
         for (Iterator<Map.Entry<Integer, Capture>> it = captures.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<Integer, Capture> e = it.next();
@@ -258,7 +258,7 @@ public final class SpielMethod implements FineTuningMethod {
                     NDArray dense = dy.transpose().matMul(x2).reshape(-1);
                     g = dense.take(slots);
                     if (growth.needsDenseGradient()) {
-                        growth.observe(i, dense, lastMicroBatch, stepScope);
+                        growth.observe(i, dense, microBatch, stepScope);
                     }
                 }
                 if (grads[i] == null) {
@@ -303,10 +303,6 @@ public final class SpielMethod implements FineTuningMethod {
     @Override
     public void useGradients(List<NDArray> summed) {
         requireStep();
-        if (growth.needsDenseGradient()) {
-            throw new IllegalStateException("step " + step + " is in a SpIEL-AG selection phase, which reads the"
-                    + " dense gradient at growth candidates: its gradients cannot be summed elsewhere");
-        }
         if (summed.size() != deltas.size()) {
             throw new IllegalArgumentException(summed.size() + " gradients for " + deltas.size() + " deltas");
         }
@@ -318,6 +314,35 @@ public final class SpielMethod implements FineTuningMethod {
             grads[i] = summed.get(i);
         }
         captures.clear();
+    }
+
+    @Override
+    public boolean choosesFromFirstMicroBatch(int t) {
+        return growth.choosesFromFirstMicroBatch(t);
+    }
+
+    @Override
+    public List<long[]> choices() {
+        requireStep();
+        return growth.choices();
+    }
+
+    @Override
+    public void adoptChoices(List<long[]> choices) {
+        requireStep();
+        growth.adoptChoices(choices, stepScope);
+    }
+
+    @Override
+    public List<float[]> statistics() {
+        requireStep();
+        return growth.statistics();
+    }
+
+    @Override
+    public void useStatistics(List<float[]> summed, List<long[]> choices) {
+        requireStep();
+        growth.useStatistics(summed, choices, stepScope);
     }
 
     @Override
