@@ -5,6 +5,10 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSelector;
 import dev.spiel4j.peft.sft.SelectionDecision;
+import dev.spiel4j.train.MicroBatchGradient;
+import dev.spiel4j.train.SummedGradient;
+import dev.spiel4j.train.TrainingSession;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.JUnit5TestKitBuilder;
@@ -21,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -95,6 +100,77 @@ class TrainerActorTest {
         // the last step ends the run: a final checkpoint, then the trainer is done
         assertEquals(3, supervisor.expectMessageClass(RunSupervisor.CheckpointDone.class, STEP_TIMEOUT).checkpoint().step());
         assertEquals(3, supervisor.expectMessageClass(RunSupervisor.TrainerFinished.class).step());
+    }
+
+    @Test
+    void asCoordinatorItSumsTheWorkersPartsAndGivesALostWorkersMicroBatchesToTheOthers() throws IOException {
+        RunPlan plan = TestPlans.stories260K(dir, "coordinator-test", "batch.size=2", "batch.micro-batches=3",
+                "method.name=spiel-ma", "schedule.steps=2", "checkpoint.interval=0", "eval.interval=0",
+                "cluster.workers=2");
+        TestProbe<DataStreamer.Command> streamer = kit.createTestProbe();
+        TestProbe<RunSupervisor.Command> supervisor = kit.createTestProbe();
+        // two gradient workers, played by probes registered where the trainer looks for workers
+        List<TestProbe<GradientWorker.Command>> workers = List.of(kit.createTestProbe(), kit.createTestProbe());
+        workers.forEach(w -> kit.system().receptionist().tell(Receptionist.register(GradientWorker.KEY, w.getRef())));
+        kit.spawn(TrainerActor.create(plan, new TrainerActor.Peers(streamer.getRef(),
+                kit.<Selector.Command>createTestProbe().getRef(), kit.<Evaluator.Command>createTestProbe().getRef(),
+                kit.<Publisher.Command>createTestProbe().getRef(), supervisor.getRef()), FailureInjection.NONE));
+        streamer.expectMessageClass(DataStreamer.ResetTo.class);
+        supervisor.expectMessageClass(RunSupervisor.TrainerStarted.class, STEP_TIMEOUT);
+        List<Batch> batches = new ArrayList<>();
+        for (int m = 0; m < 3; m++) {
+            batches.add(TestPlans.batch(plan, 2 * m, 2 * m + 2));
+            streamer.expectMessageClass(DataStreamer.NextBatch.class, STEP_TIMEOUT).replyTo()
+                    .tell(new DataStreamer.Served(batches.get(m), StreamPosition.InFile.start(0, false)));
+        }
+        long tokens = batches.stream().mapToLong(Batch::lossTokens).sum();
+        try (TrainingSession own = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
+            // each worker is synced to the trainer's state at step 0, then given its micro-batches: 3 over 2 workers
+            List<GradientWorker.Compute> asked = new ArrayList<>();
+            for (TestProbe<GradientWorker.Command> w : workers) {
+                assertEquals(own.state().digest(), w.expectMessageClass(GradientWorker.Sync.class, STEP_TIMEOUT)
+                        .state().digest());
+                asked.add(w.expectMessageClass(GradientWorker.Compute.class, STEP_TIMEOUT));
+            }
+            assertEquals(List.of(2, 1), asked.stream().map(c -> c.microBatches().size()).sorted(
+                    java.util.Comparator.reverseOrder()).toList());
+            // the worker with two micro-batches answers; the other one is lost before it does
+            int busy = asked.get(0).microBatches().size() == 2 ? 0 : 1;
+            answer(own, asked.get(busy), tokens);
+            workers.get(1 - busy).stop();
+            assertTrue(supervisor.expectMessageClass(RunSupervisor.WorkerLost.class, STEP_TIMEOUT).why()
+                    .contains("left the cluster"));
+            GradientWorker.Compute reassigned = workers.get(busy).expectMessageClass(GradientWorker.Compute.class,
+                    STEP_TIMEOUT);
+            assertEquals(List.of(asked.get(1 - busy).microBatches().get(0).index()),
+                    reassigned.microBatches().stream().map(GradientWorker.IndexedBatch::index).toList());
+            answer(own, reassigned, tokens);
+            // the remaining worker applies the sum of the three parts in micro-batch order, as the trainer did
+            List<MicroBatchGradient> parts = new ArrayList<>();
+            for (int m = 0; m < 3; m++) {
+                parts.add(own.gradientOf(batches.get(m), m, tokens, List.of()));
+            }
+            SummedGradient expected = SummedGradient.of(parts);
+            GradientWorker.Apply apply = workers.get(busy).expectMessageClass(GradientWorker.Apply.class,
+                    STEP_TIMEOUT);
+            assertEquals(1, apply.step());
+            for (int g = 0; g < expected.values().size(); g++) {
+                assertArrayEquals(expected.values().get(g), apply.sum().values().get(g), "summed gradient " + g);
+            }
+            RunSupervisor.ExchangeDone exchange = supervisor.expectMessageClass(RunSupervisor.ExchangeDone.class);
+            assertEquals(1, exchange.workers());
+            StepReport report = supervisor.expectMessageClass(RunSupervisor.StepDone.class, STEP_TIMEOUT).report();
+            assertEquals(own.applyStep(expected, apply.lr()).loss(), report.loss());
+        }
+    }
+
+    /** Replies to {@code compute} with the parts {@code session} computes for its micro-batches. */
+    private static void answer(TrainingSession session, GradientWorker.Compute compute, long tokens) {
+        List<MicroBatchGradient> parts = new ArrayList<>();
+        for (GradientWorker.IndexedBatch b : compute.microBatches()) {
+            parts.add(session.gradientOf(b.batch(), b.index(), tokens, compute.choices()));
+        }
+        compute.replyTo().tell(new GradientWorker.Computed(compute.step(), parts, ""));
     }
 
     @Test
