@@ -6,6 +6,8 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.sft.SelectionDecision;
+import dev.spiel4j.proto.v1.ApplySelection;
 import dev.spiel4j.proto.v1.ApplyStep;
 import dev.spiel4j.proto.v1.ComputeGradients;
 import dev.spiel4j.proto.v1.DigestRequest;
@@ -13,6 +15,7 @@ import dev.spiel4j.proto.v1.FloatTensor;
 import dev.spiel4j.proto.v1.GradientsComputed;
 import dev.spiel4j.proto.v1.Int64Array;
 import dev.spiel4j.proto.v1.MicroBatch;
+import dev.spiel4j.proto.v1.ModuleDecision;
 import dev.spiel4j.proto.v1.ReplicaDigest;
 import dev.spiel4j.proto.v1.StateTensor;
 import dev.spiel4j.proto.v1.SyncReplica;
@@ -43,6 +46,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
     private static final String COMPUTE = "compute";
     private static final String COMPUTED = "computed";
     private static final String APPLY = "apply";
+    private static final String APPLY_SELECTION = "apply-selection";
     private static final String REPORT_DIGEST = "report-digest";
     private static final String DIGEST = "digest";
 
@@ -67,6 +71,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             return COMPUTED;
         } else if (o instanceof GradientWorker.Apply) {
             return APPLY;
+        } else if (o instanceof GradientWorker.ApplySelection) {
+            return APPLY_SELECTION;
         } else if (o instanceof GradientWorker.ReportDigest) {
             return REPORT_DIGEST;
         } else if (o instanceof GradientWorker.Digest) {
@@ -116,6 +122,17 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     .setLossTokens(sum.lossTokens()).addAllSummed(tensors(sum.shapes(), sum.values()))
                     .addAllStatistics(tensors(null, sum.statistics())).addAllChoices(indexArrays(sum.choices()))
                     .build().toByteArray();
+        } else if (o instanceof GradientWorker.ApplySelection m) {
+            ApplySelection.Builder b = ApplySelection.newBuilder().setStep(m.step());
+            for (SelectionDecision d : m.decisions()) {
+                ModuleDecision.Builder md = ModuleDecision.newBuilder().setSeedSamples(d.seedSamples());
+                for (int i = 0; i < d.size(); i++) {
+                    md.addSlots(d.slots()[i]).addNewIndices(d.newIndices()[i])
+                            .addFirstMoment(d.seedFirstMoment()[i]).addSecondMoment(d.seedSecondMoment()[i]);
+                }
+                b.addDecisions(md);
+            }
+            return b.build().toByteArray();
         } else if (o instanceof GradientWorker.ReportDigest m) {
             return DigestRequest.newBuilder().setStep(m.step()).setReplyTo(resolver.toSerializationFormat(m.replyTo()))
                     .build().toByteArray();
@@ -133,6 +150,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 case COMPUTE -> compute(ComputeGradients.parseFrom(bytes));
                 case COMPUTED -> computed(GradientsComputed.parseFrom(bytes));
                 case APPLY -> apply(ApplyStep.parseFrom(bytes));
+                case APPLY_SELECTION -> applySelection(ApplySelection.parseFrom(bytes));
                 case REPORT_DIGEST -> {
                     DigestRequest r = DigestRequest.parseFrom(bytes);
                     yield new GradientWorker.ReportDigest(r.getStep(), resolver.resolveActorRef(r.getReplyTo()));
@@ -200,6 +218,25 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
     }
 
     /** @param shapes each array's shape; null: flat */
+    private static GradientWorker.ApplySelection applySelection(ApplySelection m) {
+        List<SelectionDecision> decisions = new ArrayList<>();
+        for (ModuleDecision d : m.getDecisionsList()) {
+            int n = d.getSlotsCount();
+            int[] slots = new int[n];
+            long[] indices = new long[n];
+            float[] first = new float[n];
+            float[] second = new float[n];
+            for (int i = 0; i < n; i++) {
+                slots[i] = d.getSlots(i);
+                indices[i] = d.getNewIndices(i);
+                first[i] = d.getFirstMoment(i);
+                second[i] = d.getSecondMoment(i);
+            }
+            decisions.add(new SelectionDecision(slots, indices, first, second, d.getSeedSamples()));
+        }
+        return new GradientWorker.ApplySelection(m.getStep(), decisions);
+    }
+
     private static List<FloatTensor> tensors(List<long[]> shapes, List<float[]> values) {
         List<FloatTensor> out = new ArrayList<>();
         for (int i = 0; i < values.size(); i++) {

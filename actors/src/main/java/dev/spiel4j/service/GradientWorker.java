@@ -5,6 +5,7 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.loader.ModelLoader;
 import dev.spiel4j.model.LoadedModel;
 import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.train.MicroBatchGradient;
 import dev.spiel4j.train.SummedGradient;
 import dev.spiel4j.train.TrainingSession;
@@ -26,8 +27,8 @@ import java.util.Optional;
 /**
  * A gradient worker of a data-parallel run: holds a replica of the run's {@link TrainingSession} (the frozen base and
  * the same trained values and optimizer state as the coordinator's), computes the gradients of the micro-batches it is
- * given, and applies every step from the sum of all micro-batches' gradients, so its replica stays bit for bit the
- * coordinator's. Registered with the cluster's receptionist under {@link #KEY}; the coordinator (the run's
+ * given, and applies every step from the sum of all micro-batches' gradients and every reselection from the
+ * coordinator's selector's decisions, so its replica stays bit for bit the coordinator's. Registered with the cluster's receptionist under {@link #KEY}; the coordinator (the run's
  * {@link TrainerActor}) finds it there, sends it a {@link Sync} first and then the steps.
  *
  * <p>Runs on the single-thread trainer dispatcher: one thread owns the replica's tensors. A failure stops it (it is
@@ -70,6 +71,10 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
     public record Apply(int step, float lr, SummedGradient sum) implements Command {
     }
 
+    /** Carry out the selector's decisions of step {@code step}'s reselection, one per matrix in order. */
+    public record ApplySelection(int step, List<SelectionDecision> decisions) implements Command {
+    }
+
     /** Reply with the digest of the replica's state after step {@code step}. */
     public record ReportDigest(int step, ActorRef<Digest> replyTo) implements Command {
     }
@@ -99,6 +104,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
                 .onMessage(Sync.class, this::onSync)
                 .onMessage(Compute.class, this::onCompute)
                 .onMessage(Apply.class, this::onApply)
+                .onMessage(ApplySelection.class, this::onApplySelection)
                 .onMessage(ReportDigest.class, this::onReportDigest)
                 .onSignal(PostStop.class, s -> release())
                 .build();
@@ -116,6 +122,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
             }
             session = TrainingSession.open(model, RunPlan.placement(settings),
                     RunPlan.trainingSpec(settings, RunPlan.methodConfig(settings), sync.totalSteps()));
+            session.deferSelections(); // the coordinator's selector decides, once for every replica
             runConfig = sync.runConfig();
             getContext().getLog().info("replica of run {} ({}) on {}", settings.run().id(), settings.method().name(),
                     session.device());
@@ -146,6 +153,16 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
     private Behavior<Command> onApply(Apply m) {
         requireAt(m.step(), "apply");
         session.applyStep(m.sum(), m.lr());
+        return this;
+    }
+
+    private Behavior<Command> onApplySelection(ApplySelection m) {
+        if (session == null || session.pendingSelection().isEmpty() || session.completedSteps() != m.step()) {
+            throw new IllegalStateException("decisions for the reselection of step " + m.step() + " but the replica"
+                    + (session == null ? " was never synced" : " is after step " + session.completedSteps()
+                    + " with " + (session.pendingSelection().isEmpty() ? "no" : "a") + " reselection waiting"));
+        }
+        session.applySelection(m.decisions());
         return this;
     }
 

@@ -458,6 +458,9 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             return this;
         }
         Reselection done = session.applySelection(List.of(decisions));
+        for (ActorRef<GradientWorker.Command> w : workers) {
+            w.tell(new GradientWorker.ApplySelection(report.step(), List.of(decisions)));
+        }
         awaitingSelection = null;
         return afterStep(report, done);
     }

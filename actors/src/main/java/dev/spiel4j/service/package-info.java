@@ -6,7 +6,7 @@
  *                         +------------------ RunSupervisor (guardian; owns broker, producer, run dir) ------------+
  *                         |                                                                                          |
  *  data.train file  --->  DataStreamer --NextBatch/Served--> TrainerActor (trainer-dispatcher: 1 thread, all tensors)
- *  &lt;prefix&gt;input topic -/   |  (TrainingDataStream,           |   |  ^  Decide (blocking ask at a reselection)
+ *  &lt;prefix&gt;input topic -/   |  (TrainingDataStream,           |   |  ^  Decide (ActorContext.ask at a reselection)
  *                           |   ResetTo(position))            |   |  +--------------------- Selector (DropGrowSelector)
  *                           |                                 |   +-- Evaluate(step, MethodState copy) --> Evaluator
  *                           v                                 v                                           |
@@ -25,5 +25,12 @@
  * trainer with backoff, a bounded number of times without progress (a newer checkpoint), then ends the run
  * FAILED; shutdown (SIGTERM through Pekko's coordinated shutdown, or
  * {@link dev.spiel4j.service.TrainingService.Run#stop}) makes the trainer write a final checkpoint first.
+ *
+ * <p>Scale-out ({@code cluster.workers > 0}): the run's actor system is the coordinator node of a Pekko Cluster
+ * ({@link dev.spiel4j.service.ClusterNodes}); the trainer hands each step's micro-batches to the
+ * {@link dev.spiel4j.service.GradientWorker}s the receptionist lists ({@link dev.spiel4j.service.StepExchange}),
+ * sums their gradients in micro-batch order, applies the sum and sends it, and the selector's decisions, to every
+ * worker. Messages between nodes are {@link dev.spiel4j.service.ClusterMessage}s, Protobuf on the wire
+ * ({@link dev.spiel4j.service.ClusterSerializer}).
  */
 package dev.spiel4j.service;

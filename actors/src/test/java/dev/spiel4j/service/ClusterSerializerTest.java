@@ -4,6 +4,7 @@ import dev.spiel4j.data.Batch;
 import dev.spiel4j.io.HostDType;
 import dev.spiel4j.io.HostTensor;
 import dev.spiel4j.peft.MethodState;
+import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.train.MicroBatchGradient;
 import dev.spiel4j.train.SummedGradient;
 import org.apache.pekko.actor.testkit.typed.annotations.JUnit5TestKit;
@@ -108,6 +109,19 @@ class ClusterSerializerTest {
         assertEquals("sha256:base", back.baseFingerprint());
         assertEquals(40, back.totalSteps());
         assertEquals(state.digest(), back.state().digest());
+
+        SelectionDecision decision = new SelectionDecision(new int[]{4, 0}, new long[]{77, 1L << 33},
+                new float[]{0.5f, -1f}, new float[]{0.25f, 1f}, 3);
+        GradientWorker.ApplySelection selection = roundTrip(new GradientWorker.ApplySelection(3, List.of(decision,
+                SelectionDecision.none())));
+        assertEquals(3, selection.step());
+        SelectionDecision d = selection.decisions().get(0);
+        assertArrayEquals(decision.slots(), d.slots());
+        assertArrayEquals(decision.newIndices(), d.newIndices());
+        assertArrayEquals(decision.seedFirstMoment(), d.seedFirstMoment());
+        assertArrayEquals(decision.seedSecondMoment(), d.seedSecondMoment());
+        assertEquals(3, d.seedSamples());
+        assertEquals(0, selection.decisions().get(1).size());
 
         TestProbe<GradientWorker.Digest> replyTo = kit.createTestProbe();
         assertEquals(replyTo.getRef(), roundTrip(new GradientWorker.ReportDigest(3, replyTo.getRef())).replyTo());

@@ -1,6 +1,8 @@
 package dev.spiel4j.service;
 
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.peft.sft.DropGrowSelector;
+import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.train.MicroBatchGradient;
 import dev.spiel4j.train.SummedGradient;
 import dev.spiel4j.train.TrainingSession;
@@ -43,6 +45,7 @@ class GradientWorkerTest {
         RunPlan plan = TestPlans.stories260K(dir, "worker-test", "batch.size=2", "method.name=spiel-ma",
                 "method.reselection-interval=2", "method.selection-steps=1", "schedule.steps=4", "device=cpu");
         try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
+            coordinator.deferSelections();
             ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
             worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
                     plan.totalSteps(), coordinator.state()));
@@ -71,8 +74,16 @@ class GradientWorkerTest {
                 }
                 SummedGradient sum = SummedGradient.of(parts);
                 float lr = plan.learningRate().at(step);
-                reselections += coordinator.applyStep(sum, lr).reselected() ? 1 : 0;
+                coordinator.applyStep(sum, lr);
                 worker.tell(new GradientWorker.Apply(step, lr, sum));
+                if (!coordinator.pendingSelection().isEmpty()) {
+                    // the selector decides once; the worker carries out the same decisions
+                    List<SelectionDecision> decisions = coordinator.pendingSelection().stream()
+                            .map(DropGrowSelector::decide).toList();
+                    coordinator.applySelection(decisions);
+                    worker.tell(new GradientWorker.ApplySelection(step, decisions));
+                    reselections++;
+                }
                 worker.tell(new GradientWorker.ReportDigest(step, digests.getRef()));
                 GradientWorker.Digest digest = digests.expectMessageClass(GradientWorker.Digest.class, STEP_TIMEOUT);
                 assertEquals(new GradientWorker.Digest(step, coordinator.state().digest()), digest);
