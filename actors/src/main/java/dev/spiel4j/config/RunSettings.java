@@ -148,10 +148,13 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
 
     /**
      * This run's {@code spiel4j} settings as HOCON, for a process that must train with exactly them (a cluster's
-     * gradient worker reads them with {@link #fromRendered}).
+     * gradient worker reads them with {@link #fromRendered}), with {@code model.path} absolute: a worker started in
+     * another directory finds the same file (a worker on another machine needs it at the same path).
      */
     public String rendered() {
-        return source.root().withOnlyKey(ROOT).render(com.typesafe.config.ConfigRenderOptions.concise());
+        return source.withValue(ROOT + ".model.path", ConfigValueFactory.fromAnyRef(
+                        model.path().toAbsolutePath().normalize().toString()))
+                .root().withOnlyKey(ROOT).render(com.typesafe.config.ConfigRenderOptions.concise());
     }
 
     /**

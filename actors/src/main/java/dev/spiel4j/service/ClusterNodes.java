@@ -7,6 +7,7 @@ import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -19,6 +20,7 @@ import org.apache.pekko.cluster.typed.Subscribe;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * The nodes of a data-parallel run's Pekko Cluster: the coordinator (the run's own actor system, see
@@ -58,20 +60,23 @@ public final class ClusterNodes {
      * Starts a gradient worker bound to {@code host:port} that joins the cluster whose coordinator is at
      * {@code join} ({@code HOST:PORT}). Its system terminates when the worker fails or the coordinator leaves.
      *
-     * @param device the worker's device setting (e.g. {@code gpu:0}) in place of the run's; empty: the run's
+     * @param device    the worker's device setting (e.g. {@code gpu:0}) in place of the run's; empty: the run's
+     * @param onFailure told why the worker failed (its replica refused or could not be kept), before the system ends
      */
     public static ActorSystem<ClusterEvent.MemberEvent> startWorker(String host, int port, String join,
-                                                                    Optional<String> device) {
+                                                                    Optional<String> device,
+                                                                    Consumer<Throwable> onFailure) {
         int colon = join.lastIndexOf(':');
         if (colon <= 0) {
             throw new IllegalArgumentException("--join " + join + ": expected HOST:PORT of the run's coordinator");
         }
         Address seed = new Address("pekko", SYSTEM, join.substring(0, colon), Integer.parseInt(join.substring(colon + 1)));
         Config config = nodeConfig(ConfigFactory.load(), host, port, WORKER);
-        return ActorSystem.create(workerGuardian(seed, device), SYSTEM, config);
+        return ActorSystem.create(workerGuardian(seed, device, onFailure), SYSTEM, config);
     }
 
-    private static Behavior<ClusterEvent.MemberEvent> workerGuardian(Address seed, Optional<String> device) {
+    private static Behavior<ClusterEvent.MemberEvent> workerGuardian(Address seed, Optional<String> device,
+                                                                     Consumer<Throwable> onFailure) {
         return Behaviors.setup(ctx -> {
             Cluster cluster = Cluster.get(ctx.getSystem());
             cluster.manager().tell(new JoinSeedNodes(List.of(seed)));
@@ -84,6 +89,10 @@ public final class ClusterNodes {
                     .onMessage(ClusterEvent.MemberRemoved.class, m -> m.member().hasRole(COORDINATOR)
                             ? Behaviors.stopped() : Behaviors.same())
                     .onMessage(ClusterEvent.MemberEvent.class, m -> Behaviors.same())
+                    .onSignal(ChildFailed.class, f -> {
+                        onFailure.accept(f.getCause());
+                        return Behaviors.stopped();
+                    })
                     .onSignal(Terminated.class, t -> Behaviors.stopped())
                     .build();
         });

@@ -90,7 +90,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     }
 
     /** From a data-parallel trainer: a gradient worker is lost (its micro-batches go to the others). */
-    record WorkerLost(String worker, String why) implements Command {
+    record WorkerLost(String worker, String why, int workersLeft) implements Command {
     }
 
     /** The backoff after a trainer failure is over: start a new trainer. */
@@ -530,6 +530,7 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         workerFailures++;
         listener.onTrainerFailure("gradient worker " + m.worker() + " lost (" + m.why()
                 + "); its micro-batches go to the others");
+        publisher.tell(new Publisher.PublishEvent(telemetry.workerLost(m.worker(), m.why(), m.workersLeft())));
         return this;
     }
 

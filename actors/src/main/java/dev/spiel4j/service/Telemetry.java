@@ -16,6 +16,7 @@ import dev.spiel4j.proto.v1.Metrics;
 import dev.spiel4j.proto.v1.ModuleSelection;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.RunStatus;
+import dev.spiel4j.proto.v1.WorkerLost;
 import dev.spiel4j.proto.v1.SelectionEvent;
 import dev.spiel4j.proto.v1.SourceLocation;
 import dev.spiel4j.proto.v1.TopicLocation;
@@ -132,6 +133,11 @@ final class Telemetry {
         return event().setOutage(KafkaOutage.newBuilder().setOngoing(ongoing)
                 .setSince(Timestamp.newBuilder().setSeconds(since.getEpochSecond()))
                 .setBufferedRecords(waitingRecords).setCause(cause)).build();
+    }
+
+    RunEvent workerLost(String worker, String reason, int workersLeft) {
+        return event().setWorkerLost(WorkerLost.newBuilder().setWorker(worker).setReason(reason)
+                .setWorkersLeft(workersLeft)).build();
     }
 
     RunEvent status(RunStatus.State state, int step, String message) {

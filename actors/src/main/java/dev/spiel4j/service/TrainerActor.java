@@ -399,7 +399,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         }
         workers = workers.stream().filter(w -> !w.equals(worker)).toList();
         getContext().getLog().warn("gradient worker {} lost: {}", worker.path(), why);
-        peers.supervisor().tell(new RunSupervisor.WorkerLost(worker.path().toString(), why));
+        peers.supervisor().tell(new RunSupervisor.WorkerLost(worker.path().toString(), why, workers.size()));
         if (exchange != null) {
             exchange.release(worker);
         }

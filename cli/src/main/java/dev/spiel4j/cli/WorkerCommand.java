@@ -5,9 +5,11 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code worker}: a gradient worker of a data-parallel run, a node of the run's Pekko Cluster until the run's
@@ -39,9 +41,17 @@ final class WorkerCommand extends CliCommand {
         if (!join.matches(".+:\\d+")) {
             throw usage("--join " + join + ": expected HOST:PORT of the run's coordinator");
         }
-        ActorSystem<?> system = ClusterNodes.startWorker(host, port, join, Optional.ofNullable(device));
-        progress("worker " + ClusterNodes.address(system) + " joins the run at " + join);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        ActorSystem<?> system = ClusterNodes.startWorker(host, port, join, Optional.ofNullable(device), failure::set);
+        String address = ClusterNodes.address(system);
+        progress("worker " + address + " joins the run at " + join);
         system.getWhenTerminated().toCompletableFuture().get();
-        return new Result("worker " + host + " left the cluster", Map.of("joined", join));
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("worker", address);
+        json.put("joined", join);
+        json.put("failure", failure.get() == null ? null : failure.get().getMessage());
+        return failure.get() == null ? new Result("worker " + address + " left the cluster", json)
+                : new Result("worker " + address + " failed", json, "the gradient worker failed: "
+                + failure.get().getMessage());
     }
 }

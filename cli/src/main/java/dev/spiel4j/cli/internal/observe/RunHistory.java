@@ -44,9 +44,10 @@ import static dev.spiel4j.cli.internal.observe.RunLogLines.bind;
  * @param statuses    status changes in the order they were reported
  * @param checkpoints checkpoints written, by id
  * @param outages     how many Kafka outage reports there were (ongoing ones)
+ * @param workersLost how many gradient workers of a data-parallel run were lost
  */
 public record RunHistory(String runId, List<Step> steps, List<Selection> selections, List<Evaluation> evaluations,
-                         List<Status> statuses, List<Checkpoint> checkpoints, int outages) {
+                         List<Status> statuses, List<Checkpoint> checkpoints, int outages, int workersLost) {
 
     public RunHistory {
         steps = List.copyOf(steps);
@@ -185,6 +186,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
         private final List<Status> statuses = new ArrayList<>();
         private final Map<String, Checkpoint> checkpoints = new LinkedHashMap<>();
         private int outages;
+        private int workersLost;
 
         private record EvalKey(long step, String dataset) {
         }
@@ -212,6 +214,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
                     checkpoints.put(checkpoint.id(), checkpoint);
                 }
                 case "outage" -> outages += bind(where, line, OutageLine.class).ongoing() ? 1 : 0;
+                case "worker_lost" -> workersLost++;
                 default -> {
                     // A newer writer's event type: skipped, so that old readers keep working.
                 }
@@ -234,7 +237,7 @@ public record RunHistory(String runId, List<Step> steps, List<Selection> selecti
             evals.sort(Comparator.comparingLong(Evaluation::step));
             return new RunHistory(runId == null ? "" : runId, new ArrayList<>(steps.values()),
                     new ArrayList<>(selections.values()), evals, statuses, new ArrayList<>(checkpoints.values()),
-                    outages);
+                    outages, workersLost);
         }
     }
 }

@@ -8,6 +8,7 @@ import dev.spiel4j.proto.v1.AgeBucket;
 import dev.spiel4j.proto.v1.CheckpointWritten;
 import dev.spiel4j.proto.v1.EvalResult;
 import dev.spiel4j.proto.v1.KafkaOutage;
+import dev.spiel4j.proto.v1.WorkerLost;
 import dev.spiel4j.proto.v1.Metrics;
 import dev.spiel4j.proto.v1.ModuleSelection;
 import dev.spiel4j.proto.v1.RunEvent;
@@ -231,8 +232,13 @@ final class RunLog implements AutoCloseable {
                 }
                 o.put("buffered_records", k.getBufferedRecords()).put("cause", k.getCause());
             }
+            case WORKER_LOST -> {
+                WorkerLost w = e.getWorkerLost();
+                o.put("type", "worker_lost").put("worker", w.getWorker()).put("reason", w.getReason())
+                        .put("workers_left", w.getWorkersLeft());
+            }
             case KIND_NOT_SET -> throw new IllegalArgumentException("event of run '" + e.getRunId()
-                    + "' has no kind (status, selection, eval, checkpoint or outage)");
+                    + "' has no kind (status, selection, eval, checkpoint, outage or worker_lost)");
         }
         o.put("run_id", e.getRunId());
         if (e.hasTime()) {

@@ -196,6 +196,9 @@ public final class RunReport {
         });
         rows.put("checkpoints", h.checkpoints().isEmpty() ? "none" : h.checkpoints().size() + ", last "
                 + h.checkpoints().get(h.checkpoints().size() - 1).path());
+        if (h.workersLost() > 0) {
+            rows.put("Gradient workers lost", Integer.toString(h.workersLost()));
+        }
         if (h.outages() > 0) {
             rows.put("Kafka outages", Integer.toString(h.outages()));
         }

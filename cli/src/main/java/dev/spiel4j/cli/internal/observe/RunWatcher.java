@@ -4,6 +4,7 @@ import dev.spiel4j.kafka.Topics;
 import dev.spiel4j.proto.v1.CheckpointWritten;
 import dev.spiel4j.proto.v1.EvalResult;
 import dev.spiel4j.proto.v1.KafkaOutage;
+import dev.spiel4j.proto.v1.WorkerLost;
 import dev.spiel4j.proto.v1.Metrics;
 import dev.spiel4j.proto.v1.ModuleSelection;
 import dev.spiel4j.proto.v1.RunEvent;
@@ -187,6 +188,11 @@ public final class RunWatcher {
                         ? "Kafka unreachable" + (k.hasSince() ? " since " + RunLog.instant(k.getSince()) : "") + ": "
                         + k.getBufferedRecords() + " records buffered (" + k.getCause() + ")"
                         : "Kafka reachable again";
+            }
+            case WORKER_LOST -> {
+                WorkerLost w = e.getWorkerLost();
+                yield "gradient worker " + w.getWorker() + " lost (" + w.getReason() + "); " + w.getWorkersLeft()
+                        + " left take its micro-batches";
             }
             case KIND_NOT_SET -> "event without a kind";
         };

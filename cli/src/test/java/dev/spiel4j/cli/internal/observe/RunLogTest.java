@@ -2,6 +2,7 @@ package dev.spiel4j.cli.internal.observe;
 
 import dev.spiel4j.proto.v1.AgeBucket;
 import dev.spiel4j.proto.v1.KafkaOutage;
+import dev.spiel4j.proto.v1.WorkerLost;
 import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.proto.v1.RunStatus;
 import org.junit.jupiter.api.Test;
@@ -40,6 +41,9 @@ class RunLogTest {
             log.append(Telemetry.checkpoint("r1", 2));
             log.append(RunEvent.newBuilder().setRunId("r1").setOutage(KafkaOutage.newBuilder().setOngoing(true)
                     .setBufferedRecords(3).setCause("broker down")).build());
+            log.append(RunEvent.newBuilder().setRunId("r1").setWorkerLost(WorkerLost.newBuilder()
+                    .setWorker("pekko://spiel4j@10.0.0.2:25520/user/gradient-worker").setReason("left the cluster")
+                    .setWorkersLeft(1)).build());
             log.append(Telemetry.status("r1", RunStatus.State.COMPLETED, 2, "done"));
         }
         RunHistory h = RunHistory.read(dir);
@@ -60,6 +64,7 @@ class RunLogTest {
         assertEquals(List.of(new RunHistory.Status(0, "STARTED", ""), new RunHistory.Status(2, "COMPLETED", "done")),
                 h.statuses());
         assertEquals(1, h.outages());
+        assertEquals(1, h.workersLost());
     }
 
     @Test
