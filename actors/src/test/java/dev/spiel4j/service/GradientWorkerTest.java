@@ -1,6 +1,7 @@
 package dev.spiel4j.service;
 
 import dev.spiel4j.data.Batch;
+import dev.spiel4j.peft.MethodState;
 import dev.spiel4j.peft.sft.DropGrowSelector;
 import dev.spiel4j.peft.sft.SelectionDecision;
 import dev.spiel4j.train.MicroBatchGradient;
@@ -89,6 +90,40 @@ class GradientWorkerTest {
                 assertEquals(new GradientWorker.Digest(step, coordinator.state().digest()), digest);
             }
             assertTrue(reselections > 0, "the steps include a reselection");
+        }
+    }
+
+    @Test
+    void aWorkerReSyncedWhileAReselectionWaitsForItsDecisionsStartsOverFromTheSync() throws IOException {
+        RunPlan plan = TestPlans.stories260K(dir, "worker-resync", "batch.size=2", "method.name=spiel-ma",
+                "method.reselection-interval=2", "method.selection-steps=1", "schedule.steps=4", "device=cpu");
+        try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
+            coordinator.deferSelections();
+            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
+            TestProbe<GradientWorker.Computed> computed = kit.createTestProbe();
+            worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
+                    plan.totalSteps(), coordinator.state()));
+            int step = 0;
+            MethodState before;
+            do {
+                // steps until one reselects; the worker applies it but never gets its decisions
+                before = coordinator.state();
+                step++;
+                Batch batch = TestPlans.batch(plan, 2 * step, 2 * step + 2);
+                SummedGradient sum = SummedGradient.of(List.of(coordinator.gradientOf(batch, 0, batch.lossTokens(),
+                        List.of())));
+                coordinator.applyStep(sum, 1e-3f);
+                worker.tell(new GradientWorker.Apply(step, 1e-3f, sum));
+            } while (coordinator.pendingSelection().isEmpty());
+            // the coordinator restarted from the state before that step: the worker follows it there
+            worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
+                    plan.totalSteps(), before));
+            Batch batch = TestPlans.batch(plan, 0, 2);
+            worker.tell(new GradientWorker.Compute(step, batch.lossTokens(), List.of(
+                    new GradientWorker.IndexedBatch(0, batch)), List.of(), false, computed.getRef()));
+            GradientWorker.Computed answer = computed.expectMessageClass(GradientWorker.Computed.class, STEP_TIMEOUT);
+            assertEquals("", answer.error());
+            assertEquals(1, answer.parts().size());
         }
     }
 

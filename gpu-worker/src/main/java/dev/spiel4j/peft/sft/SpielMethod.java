@@ -565,5 +565,8 @@ public final class SpielMethod implements FineTuningMethod {
         optimizer.restore(deltas, state);
         growth.restore(deltas, state);
         lastStep = state.step();
+        // a saved state is taken after its step's reselection was carried out: a reselection still waiting for its
+        // decisions here (a replica re-synced while its coordinator restarted) belongs to the state replaced
+        pendingSelection = List.of();
     }
 }
