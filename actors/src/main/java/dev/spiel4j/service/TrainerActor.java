@@ -383,13 +383,20 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         } catch (RuntimeException e) {
             throw new StepFailed(t, pendingIds(), e);
         }
-        for (ActorRef<GradientWorker.Command> w : workers) {
-            w.tell(new GradientWorker.Apply(t, lr, sum));
-        }
-        peers.supervisor().tell(new RunSupervisor.ExchangeDone(workers.size(),
-                exchange.bytesIn() + 4 * sum.floats() * workers.size()));
+        List<ActorRef<GradientWorker.Command>> replicas = replicas();
+        replicas.forEach(w -> w.tell(new GradientWorker.Apply(t, lr, sum)));
+        peers.supervisor().tell(new RunSupervisor.ExchangeDone(replicas.size(),
+                exchange.bytesIn() + 4 * sum.floats() * replicas.size()));
         exchange = null;
         return stepped(r, lr);
+    }
+
+    /**
+     * The workers brought up to this replica's state and sent every step since: a worker listed while a reselection
+     * waited for its decisions is synced only at the next step, after them.
+     */
+    private List<ActorRef<GradientWorker.Command>> replicas() {
+        return workers.stream().filter(synced::contains).toList();
     }
 
     /** {@code worker} no longer counts: it gets nothing more until the receptionist lists it again (then a sync). */
@@ -428,7 +435,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     /** Asks every worker for its state digest after step {@code t}, to compare with this replica's. */
     private void compareReplicas(int t) {
         String expected = session.state().digest();
-        for (ActorRef<GradientWorker.Command> w : workers) {
+        for (ActorRef<GradientWorker.Command> w : replicas()) {
             getContext().ask(GradientWorker.Digest.class, w, settings.cluster().stepTimeout(),
                     replyTo -> new GradientWorker.ReportDigest(t, replyTo),
                     (reply, failure) -> new DigestReported(w, t, expected, reply, failure));
@@ -458,9 +465,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             return this;
         }
         Reselection done = session.applySelection(List.of(decisions));
-        for (ActorRef<GradientWorker.Command> w : workers) {
-            w.tell(new GradientWorker.ApplySelection(report.step(), List.of(decisions)));
-        }
+        replicas().forEach(w -> w.tell(new GradientWorker.ApplySelection(report.step(), List.of(decisions))));
         awaitingSelection = null;
         return afterStep(report, done);
     }
