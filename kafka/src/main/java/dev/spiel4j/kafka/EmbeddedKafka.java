@@ -49,8 +49,10 @@ public final class EmbeddedKafka implements AutoCloseable {
     private EmbeddedKafka(Path logDir, boolean ownsLogDir, int brokerPort) {
         this.logDir = logDir;
         this.ownsLogDir = ownsLogDir;
-        this.brokerPort = brokerPort == 0 ? freePort() : brokerPort;
-        this.controllerPort = freePort();
+        // two ports free at once: taken one after the other, the kernel may hand out the same port twice
+        int[] free = freePorts(2);
+        this.brokerPort = brokerPort == 0 ? free[0] : brokerPort;
+        this.controllerPort = free[0] != this.brokerPort ? free[0] : free[1];
     }
 
     /** Starts a broker on a fresh temporary directory, deleted again by {@link #close()}. */
@@ -207,11 +209,28 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
+    /** {@code count} distinct free ports on 127.0.0.1: their sockets are all open while the ports are read. */
+    private static int[] freePorts(int count) {
+        ServerSocket[] sockets = new ServerSocket[count];
+        try {
+            int[] ports = new int[count];
+            for (int i = 0; i < count; i++) {
+                sockets[i] = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                ports[i] = sockets[i].getLocalPort();
+            }
+            return ports;
         } catch (IOException e) {
             throw new UncheckedIOException("no free port on 127.0.0.1 for the embedded Kafka broker", e);
+        } finally {
+            for (ServerSocket socket : sockets) {
+                if (socket != null) {
+                    try {
+                        socket.close();
+                    } catch (IOException e) {
+                        // a socket that was only bound to learn its port: nothing depends on its close
+                    }
+                }
+            }
         }
     }
 
