@@ -13,6 +13,7 @@ import dev.spiel4j.proto.v1.RunEvent;
 import dev.spiel4j.train.StepResult;
 import dev.spiel4j.train.SummedGradient;
 import dev.spiel4j.train.TrainingSession;
+import org.apache.pekko.actor.Cancellable;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -130,7 +131,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private final Set<ActorRef<GradientWorker.Command>> synced = new HashSet<>();
     /** Cluster mode: the step whose gradients are being computed; null between steps. */
     private StepExchange exchange;
-    private org.apache.pekko.actor.Cancellable noWorkerTimer;
+    private Cancellable noWorkerTimer;
     /** Cluster mode: the first step waits for {@code cluster.workers} workers (or the join timeout), later ones not. */
     private boolean startedWithWorkers;
     private boolean chaosDone;

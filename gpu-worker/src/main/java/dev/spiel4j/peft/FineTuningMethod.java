@@ -66,8 +66,7 @@ public interface FineTuningMethod extends LinearLayers, AutoCloseable {
      * Makes {@code summed} this step's gradients in place of backward passes: data-parallel training sums the
      * micro-batches' gradients where they were computed and every replica applies the same sum. One array per
      * {@link #gradients()} entry, in that order and shape, attached to the step's scope; before {@link #update}.
-     *
-     * @throws IllegalStateException where the step needs more than the gradients (SpIEL-AG's selection phases)
+     * What else the step's passes would have produced comes with {@link #useStatistics}.
      */
     void useGradients(List<NDArray> summed);
 

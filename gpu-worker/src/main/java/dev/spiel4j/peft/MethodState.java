@@ -5,6 +5,7 @@ import dev.spiel4j.io.HostTensor;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HexFormat;
 import java.util.Map;
@@ -39,7 +40,7 @@ public record MethodState(String method, int step, Map<String, HostTensor> tenso
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             sha.update((method + "@" + step).getBytes(StandardCharsets.UTF_8));
             for (HostTensor t : tensors.values()) {
-                sha.update((t.name() + java.util.Arrays.toString(t.shape()) + t.dtype()).getBytes(StandardCharsets.UTF_8));
+                sha.update((t.name() + Arrays.toString(t.shape()) + t.dtype()).getBytes(StandardCharsets.UTF_8));
                 sha.update(t.data().duplicate().rewind());
             }
             return HexFormat.of().formatHex(sha.digest());

@@ -4,9 +4,9 @@ import java.util.List;
 
 /**
  * One micro-batch's part of an update step, computed where its data is (a worker of a data-parallel run, see
- * {@link Trainer#gradientOf}): the gradient of every trainable tensor, in {@link dev.spiel4j.peft.FineTuningMethod#gradients()}'s
- * order, of the micro-batch's loss divided by the whole step's loss tokens. Summed in micro-batch order
- * ({@link Trainer#applyStep}) the parts give bit for bit the gradient one process accumulates over the same
+ * {@link Trainer#gradientOf}): the gradient of every trainable tensor, in
+ * {@link dev.spiel4j.peft.FineTuningMethod#gradients()}'s order, of the micro-batch's loss divided by the whole step's
+ * loss tokens. Summed in micro-batch order ({@link SummedGradient#of}) the parts give bit for bit the gradient one process accumulates over the same
  * micro-batches, since that accumulation is the same float32 additions in the same order.
  *
  * @param index      the micro-batch's place in its step (LoRA's dropout masks and the sum's order depend on it)

@@ -102,7 +102,7 @@ public final class Trainer {
             try {
                 for (int i = 0; i < microBatches.size(); i++) {
                     try (NDManager mb = scope.newSubManager()) {
-                        nll += microBatch(mb, microBatches.get(i), i, tokens, i == microBatches.size() - 1);
+                        nll += microBatch(mb, microBatches.get(i), i, tokens);
                     }
                 }
             } catch (RuntimeException e) {
@@ -135,7 +135,7 @@ public final class Trainer {
                 }
                 double nll;
                 try (NDManager mb = scope.newSubManager()) {
-                    nll = microBatch(mb, batch, index, stepTokens, true);
+                    nll = microBatch(mb, batch, index, stepTokens);
                 }
                 List<long[]> shapes = new ArrayList<>();
                 List<float[]> values = new ArrayList<>();
@@ -210,7 +210,7 @@ public final class Trainer {
      * The forward and backward passes of micro-batch {@code index}, with the loss divided by the step's
      * {@code stepTokens}; returns the micro-batch's summed negative log-likelihood.
      */
-    private double microBatch(NDManager mb, Batch batch, int index, long stepTokens, boolean last) {
+    private double microBatch(NDManager mb, Batch batch, int index, long stepTokens) {
         ForwardSegments segments = segments(mb, batch);
         if (backward == BackwardPass.WHOLE_GRAPH) {
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {

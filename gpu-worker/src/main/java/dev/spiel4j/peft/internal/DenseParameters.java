@@ -149,9 +149,10 @@ public final class DenseParameters implements AutoCloseable {
         }
         int i = 0;
         for (Map.Entry<String, NDArray> e : leaves.entrySet()) {
-            if (!summed.get(i++).getShape().equals(e.getValue().getShape())) {
-                throw new IllegalArgumentException("gradient of " + e.getKey() + " has shape "
-                        + summed.get(i - 1).getShape() + ", the parameter " + e.getValue().getShape());
+            NDArray g = summed.get(i++);
+            if (!g.getShape().equals(e.getValue().getShape())) {
+                throw new IllegalArgumentException("gradient of " + e.getKey() + " has shape " + g.getShape()
+                        + ", the parameter " + e.getValue().getShape());
             }
         }
         supplied = List.copyOf(summed);
