@@ -14,6 +14,7 @@ import dev.spiel4j.proto.v1.DigestRequest;
 import dev.spiel4j.proto.v1.FloatTensor;
 import dev.spiel4j.proto.v1.GradientsComputed;
 import dev.spiel4j.proto.v1.Int64Array;
+import dev.spiel4j.proto.v1.LeaveRun;
 import dev.spiel4j.proto.v1.MicroBatch;
 import dev.spiel4j.proto.v1.ModuleDecision;
 import dev.spiel4j.proto.v1.ReplicaDigest;
@@ -49,6 +50,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
     private static final String APPLY_SELECTION = "apply-selection";
     private static final String REPORT_DIGEST = "report-digest";
     private static final String DIGEST = "digest";
+    private static final String LEAVE = "leave";
 
     private final ActorRefResolver resolver;
 
@@ -77,6 +79,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             return REPORT_DIGEST;
         } else if (o instanceof GradientWorker.Digest) {
             return DIGEST;
+        } else if (o instanceof GradientWorker.Leave) {
+            return LEAVE;
         }
         throw new IllegalArgumentException("not a spiel4j cluster message: " + o.getClass().getName());
     }
@@ -138,6 +142,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     .build().toByteArray();
         } else if (o instanceof GradientWorker.Digest m) {
             return ReplicaDigest.newBuilder().setStep(m.step()).setDigest(m.digest()).build().toByteArray();
+        } else if (o instanceof GradientWorker.Leave m) {
+            return LeaveRun.newBuilder().setReason(m.reason()).build().toByteArray();
         }
         throw new IllegalArgumentException("not a spiel4j cluster message: " + o.getClass().getName());
     }
@@ -159,6 +165,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     ReplicaDigest d = ReplicaDigest.parseFrom(bytes);
                     yield new GradientWorker.Digest(d.getStep(), d.getDigest());
                 }
+                case LEAVE -> new GradientWorker.Leave(LeaveRun.parseFrom(bytes).getReason());
                 default -> throw new NotSerializableException("unknown spiel4j cluster message '" + manifest + "'");
             };
         } catch (InvalidProtocolBufferException e) {

@@ -83,18 +83,31 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
     public record Digest(int step, String digest) implements ClusterMessage {
     }
 
-    /** @param device this worker's device setting (e.g. {@code gpu:1}) in place of the run's; empty: the run's */
-    public static Behavior<Command> create(Optional<String> device) {
-        return Behaviors.setup(ctx -> new GradientWorker(ctx, device));
+    /** The run has ended ({@code reason}): stop, so that this node leaves the cluster. */
+    public record Leave(String reason) implements Command {
+    }
+
+    /** To this worker's node: the worker became a replica of the run {@code runConfig} ({@link Sync}). */
+    public record Synced(String runConfig) {
+    }
+
+    /**
+     * @param device   this worker's device setting (e.g. {@code gpu:1}) in place of the run's; empty: the run's
+     * @param onSynced told each time the worker becomes a replica of another run
+     */
+    public static Behavior<Command> create(Optional<String> device, ActorRef<Synced> onSynced) {
+        return Behaviors.setup(ctx -> new GradientWorker(ctx, device, onSynced));
     }
 
     private final Optional<String> device;
+    private final ActorRef<Synced> onSynced;
     private TrainingSession session;
     private String runConfig;
 
-    private GradientWorker(ActorContext<Command> ctx, Optional<String> device) {
+    private GradientWorker(ActorContext<Command> ctx, Optional<String> device, ActorRef<Synced> onSynced) {
         super(ctx);
         this.device = device;
+        this.onSynced = onSynced;
         ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
     }
 
@@ -106,6 +119,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
                 .onMessage(Apply.class, this::onApply)
                 .onMessage(ApplySelection.class, this::onApplySelection)
                 .onMessage(ReportDigest.class, this::onReportDigest)
+                .onMessage(Leave.class, this::onLeave)
                 .onSignal(PostStop.class, s -> release())
                 .build();
     }
@@ -126,6 +140,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
             runConfig = sync.runConfig();
             getContext().getLog().info("replica of run {} ({}) on {}", settings.run().id(), settings.method().name(),
                     session.device());
+            onSynced.tell(new Synced(runConfig));
         }
         session.resume(sync.state());
         return this;
@@ -170,6 +185,11 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
         m.replyTo().tell(new Digest(session == null ? -1 : session.completedSteps(),
                 session == null ? "" : session.state().digest()));
         return this;
+    }
+
+    private Behavior<Command> onLeave(Leave m) {
+        getContext().getLog().info("leaving: {}", m.reason());
+        return Behaviors.stopped();
     }
 
     /** Step {@code step} must be the replica's next one; anything else means it missed a message: it leaves. */

@@ -5,8 +5,11 @@ import dev.spiel4j.config.RunSettings;
 import dev.spiel4j.hub.HubClient;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
 
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -21,13 +24,18 @@ public final class TrainingService {
     private TrainingService() {
     }
 
-    /** A run in progress. */
-    public record Run(RunSettings settings, ActorSystem<RunSupervisor.Command> system,
+    /**
+     * A run in progress.
+     *
+     * @param system its actor system; of a data-parallel run, the coordinator's cluster node
+     * @param run    the run's supervisor (of a data-parallel run, the proxy of the cluster's singleton)
+     */
+    public record Run(RunSettings settings, ActorSystem<?> system, ActorRef<RunSupervisor.Command> run,
                       CompletableFuture<RunSummary> summary) {
 
         /** Asks the run to stop early (final checkpoint first); {@link #await()} then returns a STOPPED summary. */
         public void stop() {
-            system.tell(new RunSupervisor.Stop());
+            run.tell(new RunSupervisor.Stop());
         }
 
         /** Waits for the run's end and for its actor system (broker and publishers included) to shut down. */
@@ -69,23 +77,32 @@ public final class TrainingService {
         RunSettings settings = RunSettings.from(config);
         FailureInjection failures = FailureInjection.from(config);
         CompletableFuture<RunSummary> summary = new CompletableFuture<>();
+        Behavior<RunSupervisor.Command> supervisor = RunSupervisor.create(settings, listener, summary, failures);
+        ActorSystem<?> system;
+        ActorRef<RunSupervisor.Command> run;
+        // a data-parallel run's end waits for its workers to leave: no standby is then left to take it over
+        CompletableFuture<Void> ended = new CompletableFuture<>();
         if (settings.cluster().enabled()) {
-            config = ClusterNodes.nodeConfig(config, settings.cluster().host(), settings.cluster().port(),
-                    ClusterNodes.COORDINATOR);
-        }
-        ActorSystem<RunSupervisor.Command> system = ActorSystem.create(
-                RunSupervisor.create(settings, listener, summary, failures), ClusterNodes.SYSTEM, config);
-        if (settings.cluster().enabled()) {
-            ClusterNodes.formCluster(system);
+            // the run's coordinator is the cluster's singleton, first on this node: standby workers can take it over
+            ActorSystem<ClusterNode.Command> node = ActorSystem.create(ClusterNode.coordinator(summary, ended),
+                    ClusterNodes.SYSTEM, ClusterNodes.nodeConfig(config, settings.cluster().host(),
+                            settings.cluster().port(), List.of(ClusterNodes.COORDINATOR)));
+            run = ClusterNodes.initRunSingleton(node, ClusterNode.hosted(node, supervisor));
+            system = node;
+        } else {
+            ActorSystem<RunSupervisor.Command> alone = ActorSystem.create(supervisor, ClusterNodes.SYSTEM, config);
+            run = alone;
+            system = alone;
+            summary.whenComplete((s, e) -> ended.complete(null));
         }
         // Shutdown (SIGTERM, or the system terminating) stops the run first, so the final checkpoint is written.
         CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "spiel4j-stop-run",
                 () -> {
                     if (!summary.isDone()) {
-                        system.tell(new RunSupervisor.Stop());
+                        run.tell(new RunSupervisor.Stop());
                     }
-                    return summary.handle((s, e) -> Done.getInstance());
+                    return ended.thenApply(v -> Done.getInstance());
                 });
-        return new Run(settings, system, summary);
+        return new Run(settings, system, run, summary);
     }
 }

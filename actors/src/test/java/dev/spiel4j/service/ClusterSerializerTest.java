@@ -126,5 +126,7 @@ class ClusterSerializerTest {
         TestProbe<GradientWorker.Digest> replyTo = kit.createTestProbe();
         assertEquals(replyTo.getRef(), roundTrip(new GradientWorker.ReportDigest(3, replyTo.getRef())).replyTo());
         assertEquals(new GradientWorker.Digest(3, "ab12"), roundTrip(new GradientWorker.Digest(3, "ab12")));
+        assertEquals(new GradientWorker.Leave("the run ended: finished"),
+                roundTrip(new GradientWorker.Leave("the run ended: finished")));
     }
 }

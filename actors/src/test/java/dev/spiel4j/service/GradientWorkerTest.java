@@ -47,7 +47,7 @@ class GradientWorkerTest {
                 "method.reselection-interval=2", "method.selection-steps=1", "schedule.steps=4", "device=cpu");
         try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
             coordinator.deferSelections();
-            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
+            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty(), kit.createTestProbe(GradientWorker.Synced.class).getRef()));
             worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
                     plan.totalSteps(), coordinator.state()));
             TestProbe<GradientWorker.Computed> computed = kit.createTestProbe();
@@ -99,7 +99,7 @@ class GradientWorkerTest {
                 "method.reselection-interval=2", "method.selection-steps=1", "schedule.steps=4", "device=cpu");
         try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
             coordinator.deferSelections();
-            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
+            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty(), kit.createTestProbe(GradientWorker.Synced.class).getRef()));
             TestProbe<GradientWorker.Computed> computed = kit.createTestProbe();
             worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
                     plan.totalSteps(), coordinator.state()));
@@ -132,7 +132,7 @@ class GradientWorkerTest {
         RunPlan plan = TestPlans.stories260K(dir, "worker-gap", "batch.size=2", "method.name=lora",
                 "schedule.steps=4", "device=cpu");
         try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
-            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
+            ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty(), kit.createTestProbe(GradientWorker.Synced.class).getRef()));
             TestProbe<GradientWorker.Computed> computed = kit.createTestProbe();
             worker.tell(new GradientWorker.Sync(plan.settings().rendered(), plan.model().fingerprint(),
                     plan.totalSteps(), coordinator.state()));
@@ -147,7 +147,7 @@ class GradientWorkerTest {
     void aWorkerWhoseModelIsAnotherBaseRefusesToJoinTheRun() throws IOException {
         RunPlan plan = TestPlans.stories260K(dir, "worker-base", "method.name=lora", "schedule.steps=4",
                 "device=cpu");
-        ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty()));
+        ActorRef<GradientWorker.Command> worker = kit.spawn(GradientWorker.create(Optional.empty(), kit.createTestProbe(GradientWorker.Synced.class).getRef()));
         TestProbe<GradientWorker.Computed> probe = kit.createTestProbe();
         try (TrainingSession coordinator = TrainingSession.open(plan.model(), plan.placement(), plan.trainingSpec())) {
             worker.tell(new GradientWorker.Sync(plan.settings().rendered(), "sha256:another-base", plan.totalSteps(),

@@ -1,6 +1,8 @@
 package dev.spiel4j.cli;
 
 import dev.spiel4j.service.ClusterNodes;
+import dev.spiel4j.service.ProgressListener;
+import dev.spiel4j.service.RunSummary;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -8,6 +10,7 @@ import picocli.CommandLine.Option;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -36,21 +39,36 @@ final class WorkerCommand extends CliCommand {
             description = "This worker's device (cpu, gpu:N) in place of the run's `device` setting.")
     String device;
 
+    @Option(names = "--standby", description = {"Take the run's coordinator over if its node is lost (resuming from"
+            + " the last checkpoint here): this machine must reach the run's directory and Kafka.",
+            "`train --workers N` starts its workers so."})
+    boolean standby;
+
     @Override
     Result run() throws InterruptedException, ExecutionException {
         if (!join.matches(".+:\\d+")) {
             throw usage("--join " + join + ": expected HOST:PORT of the run's coordinator");
         }
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        ActorSystem<?> system = ClusterNodes.startWorker(host, port, join, Optional.ofNullable(device), failure::set);
+        CompletableFuture<RunSummary> hostedRun = new CompletableFuture<>();
+        ActorSystem<?> system = ClusterNodes.startWorker(host, port, join, Optional.ofNullable(device),
+                standby ? Optional.of(new ClusterNodes.Standby(ProgressListener.terminal(this::progress), hostedRun))
+                        : Optional.empty(), failure::set);
         String address = ClusterNodes.address(system);
-        progress("worker " + address + " joins the run at " + join);
+        progress("worker " + address + " joins the run at " + join + (standby ? " (standby coordinator)" : ""));
         system.getWhenTerminated().toCompletableFuture().get();
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("worker", address);
         json.put("joined", join);
+        // a standby that took the run over reports how the run ended here
+        RunSummary hosted = hostedRun.isDone() && !hostedRun.isCompletedExceptionally() ? hostedRun.get() : null;
+        json.put("hosted_run_outcome", hosted == null ? null : hosted.outcome().name());
+        json.put("hosted_run_steps", hosted == null ? null : hosted.steps());
         json.put("failure", failure.get() == null ? null : failure.get().getMessage());
-        return failure.get() == null ? new Result("worker " + address + " left the cluster", json)
+        String left = "worker " + address + " left the cluster" + (hosted == null ? "" : ", after it took run "
+                + hosted.runId() + " over from its lost coordinator: " + hosted.outcome().name().toLowerCase()
+                + " after " + hosted.steps() + " steps");
+        return failure.get() == null ? new Result(left, json)
                 : new Result("worker " + address + " failed", json, "the gradient worker failed: "
                 + failure.get().getMessage());
     }

@@ -13,8 +13,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Gradient worker JVMs on this machine for {@code train --workers N}: each runs {@code spiel4j worker --join} against
- * the coordinator with this JVM's class path and options, its output in {@code <dir>/worker-<i>.log}. Closing ends
- * them (a worker also leaves by itself once the coordinator has left the cluster).
+ * the coordinator with this JVM's class path and options, as a standby that can take the run's coordinator over
+ * (this machine has the run's directory), its output in {@code <dir>/worker-<i>.log}. A worker leaves by itself when
+ * the run ends; closing ends those still there.
  */
 final class WorkerProcesses implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
@@ -30,7 +31,7 @@ final class WorkerProcesses implements AutoCloseable {
             List<String> jvmOptions = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                     .filter(o -> !o.startsWith("-agentlib:") && !o.startsWith("-javaagent:")).toList();
             List<String> command = ChildRunner.javaCommand(Main.class.getName(), jvmOptions,
-                    List.of("worker", "--join", join, "--host", host));
+                    List.of("worker", "--join", join, "--host", host, "--standby"));
             for (int i = 0; i < count; i++) {
                 Path log = logDir.resolve("worker-" + i + ".log");
                 workers.processes.add(new ProcessBuilder(command).redirectErrorStream(true)

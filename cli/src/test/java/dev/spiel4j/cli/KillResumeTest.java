@@ -149,31 +149,60 @@ class KillResumeTest {
     }
 
     /**
-     * The same run on two gradient workers (Pekko Cluster, `--workers 2`): its coordinator, the child that writes the
-     * checkpoints, is SIGKILLed mid-run (its workers leave by themselves once it is gone) and restarted with two new
-     * workers, which it syncs from its last checkpoint. It must end as the uninterrupted single-process run.
+     * The same run on two gradient workers (Pekko Cluster, `--workers 2`, standbys): its coordinator, the child that
+     * writes the checkpoints, is SIGKILLed mid-run. The run's coordinator, a cluster singleton, moves to a standby
+     * worker, which resumes from the last checkpoint with the other worker and its own, ends the run and leaves with
+     * it. Every step reported on either node has the uninterrupted single-process run's loss, and every checkpoint is
+     * that run's, bit for bit.
      */
     @Test
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
-    void coordinatorOfGradientWorkersKilledBySigkillResumesBitIdenticalToTheUninterruptedRun() throws Exception {
+    void coordinatorKilledBySigkillIsTakenOverByAStandbyWorkerBitIdenticalToTheUninterruptedRun() throws Exception {
         List<StepLoss> reference = uninterrupted();
-        TrainProcess first = start(KILLED_COORDINATOR, "--workers", "2");
-        assertEquals(1, first.awaitStep(s -> true), "a fresh run starts at step 1");
-        first.awaitStep(s -> s == CHECKPOINT_INTERVAL + 2);
-        first.process.destroyForcibly();
-        assertTrue(first.process.waitFor(30, TimeUnit.SECONDS), "the coordinator did not die");
-        assertEquals(SIGKILLED, first.process.exitValue(), "the coordinator was killed by SIGKILL");
-        first.readToEnd();
-        int newest = newestCheckpoint(KILLED_COORDINATOR);
-        TrainProcess second = start(KILLED_COORDINATOR, "--workers", "2");
-        assertEquals(newest + 1, second.awaitStep(s -> true), "resumes after the newest checkpoint, step " + newest);
-        second.finish();
-        for (TrainProcess s : List.of(first, second)) {
-            for (StepLoss done : s.steps) {
-                assertEquals(reference.get(done.step() - 1), done, "the start that began at step " + s.firstStep);
+        TrainProcess coordinator = start(KILLED_COORDINATOR, "--workers", "2");
+        assertEquals(1, coordinator.awaitStep(s -> true), "a fresh run starts at step 1");
+        coordinator.awaitStep(s -> s == CHECKPOINT_INTERVAL + 2);
+        List<ProcessHandle> workers = coordinator.process.children().toList();
+        int newest;
+        try {
+            assertEquals(2, workers.size(), "the coordinator's worker JVMs");
+            coordinator.process.destroyForcibly();
+            assertTrue(coordinator.process.waitFor(30, TimeUnit.SECONDS), "the coordinator did not die");
+            assertEquals(SIGKILLED, coordinator.process.exitValue(), "the coordinator was killed by SIGKILL");
+            coordinator.readToEnd();
+            newest = newestCheckpoint(KILLED_COORDINATOR);
+            for (ProcessHandle worker : workers) {
+                // the run ends on the standby that took it over, and the workers leave with it
+                worker.onExit().get(RUN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        } finally {
+            workers.forEach(ProcessHandle::destroyForcibly);
+        }
+
+        List<StepLoss> takenOver = new ArrayList<>();
+        try (Stream<Path> logs = Files.list(dir.resolve("runs").resolve(KILLED_COORDINATOR).resolve("workers"))) {
+            for (Path log : logs.sorted().toList()) {
+                for (String line : Files.readAllLines(log)) {
+                    Matcher m = STEP_LINE.matcher(line);
+                    if (m.find()) {
+                        takenOver.add(new StepLoss(Integer.parseInt(m.group(1)), m.group(2)));
+                    }
+                }
             }
         }
+        assertEquals(IntStream.rangeClosed(newest + 1, STEPS).boxed().toList(),
+                takenOver.stream().map(StepLoss::step).toList(),
+                "one standby resumed after the newest checkpoint, step " + newest + ", and trained to the end");
+        for (StepLoss done : concat(coordinator.steps, takenOver)) {
+            assertEquals(reference.get(done.step() - 1), done, "against the uninterrupted run");
+        }
         assertSameCheckpointsAsUninterrupted(KILLED_COORDINATOR);
+    }
+
+    private static List<StepLoss> concat(List<StepLoss> a, List<StepLoss> b) {
+        List<StepLoss> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /** Runs the uninterrupted reference once for both tests; its step losses. */
