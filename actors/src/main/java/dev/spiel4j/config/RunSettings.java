@@ -137,10 +137,12 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
      * @param checksumInterval every this many steps each worker's state digest is compared with the coordinator's
      * @param stepTimeout      a worker that takes longer for its part of a step counts as lost
      * @param joinTimeout      how long a step waits for a worker when none is there before the run fails
+     * @param takeoverWait     how long a node that starts hosting the run waits for another process to release the
+     *                         run's embedded broker (a lost coordinator that is still alive, until it notices)
      * @param killWorkerAtStep chaos: SIGKILL the worker given step K's last micro-batch when it receives them; 0 = never
      */
     public record Cluster(int workers, String host, int port, int checksumInterval, Duration stepTimeout,
-                          Duration joinTimeout, int killWorkerAtStep) {
+                          Duration joinTimeout, Duration takeoverWait, int killWorkerAtStep) {
         public boolean enabled() {
             return workers > 0;
         }
@@ -288,6 +290,7 @@ public record RunSettings(Run run, Model model, Data data, Method method, Optimi
                 new Cluster(r.intAtLeast("cluster.workers", 0), r.host("cluster.host"),
                         r.intAtLeast("cluster.port", 0), r.intAtLeast("cluster.checksum-interval", 1),
                         r.positiveDuration("cluster.step-timeout"), r.positiveDuration("cluster.join-timeout"),
+                        r.positiveDuration("cluster.takeover-wait"),
                         r.intAtLeast("chaos.kill-worker-at-step", 0)),
                 config);
     }

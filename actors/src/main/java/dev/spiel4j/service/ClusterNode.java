@@ -2,10 +2,12 @@ package dev.spiel4j.service;
 
 import dev.spiel4j.config.RunSettings;
 import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
@@ -14,6 +16,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.ClusterEvent;
 import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.cluster.typed.JoinSeedNodes;
@@ -36,9 +39,10 @@ import java.util.function.Consumer;
  * take the run over when that node is lost (it then resumes from the run's last checkpoint there). A worker node
  * also holds a {@link GradientWorker}.
  *
- * <p>The node where the run ends (its singleton's summary completes here) ends the cluster: it tells every worker
- * to leave, waits until the other nodes are gone, so that no standby is left to take the ended run over, and then
- * stops, which shuts its actor system down. A worker node stops when its worker stops (told to leave, or failed), or
+ * <p>The node where the run ends (its singleton's summary completes here while the node is up) ends the cluster: it
+ * tells every worker to leave, waits until the other nodes are gone, so that no standby is left to take the ended run over, and then
+ * stops, which shuts its actor system down. A node that was downed or is leaving when its singleton stops has only
+ * handed the run over: it stops alone. A worker node stops when its worker stops (told to leave, or failed), or
  * when no node that can host the coordinator is left.
  */
 final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
@@ -51,7 +55,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
     }
 
     /** The run hosted on this node has ended, with a summary or a failure: the cluster ends with it. */
-    private record HostedRunEnded(String outcome) implements Command {
+    private record HostedRunEnded(String outcome, boolean failed) implements Command {
     }
 
     /** This node's gradient worker became a replica of the run {@code runConfig}. */
@@ -75,9 +79,11 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
      * The node {@code ./spiel4j train} started: it forms the cluster and hosts the run first.
      *
      * @param run   the run's summary on this node (the singleton's {@code result})
-     * @param ended completed once the run has ended here and the other nodes have left (or did not in time)
+     * @param ended completed once the run has ended here and the other nodes have left (or did not in time), or
+     *              the node has stopped: true when the run moved to another node (this one was downed while the
+     *              run went on: a standby took it over)
      */
-    static Behavior<Command> coordinator(CompletableFuture<RunSummary> run, CompletableFuture<Void> ended) {
+    static Behavior<Command> coordinator(CompletableFuture<RunSummary> run, CompletableFuture<Boolean> ended) {
         return Behaviors.setup(ctx -> {
             Cluster cluster = Cluster.get(ctx.getSystem());
             cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -110,7 +116,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
     private final Optional<ClusterNodes.Standby> standby;
     private final Optional<String> device;
     private final Consumer<Throwable> onFailure;
-    private final CompletableFuture<Void> ended;
+    private final CompletableFuture<Boolean> ended;
     /** The cluster's members as this node last heard of them. */
     private final Map<Address, Member> members = new HashMap<>();
     private Set<ActorRef<GradientWorker.Command>> workers = Set.of();
@@ -119,7 +125,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
     private boolean ending;
 
     private ClusterNode(ActorContext<Command> ctx, CompletableFuture<RunSummary> hostedRun,
-                        CompletableFuture<Void> ended, Optional<ClusterNodes.Standby> standby, Optional<String> device,
+                        CompletableFuture<Boolean> ended, Optional<ClusterNodes.Standby> standby, Optional<String> device,
                         Consumer<Throwable> onFailure) {
         super(ctx);
         this.ended = ended;
@@ -133,8 +139,9 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
         ctx.getSystem().receptionist().tell(Receptionist.subscribe(GradientWorker.KEY,
                 ctx.messageAdapter(Receptionist.Listing.class, WorkersListed::new)));
         ActorRef<Command> self = ctx.getSelf();
-        hostedRun.whenComplete((s, e) -> self.tell(new HostedRunEnded(
-                s != null ? s.outcome().name().toLowerCase() : "failed to start: " + e.getMessage())));
+        hostedRun.whenComplete((s, e) -> self.tell(s != null
+                ? new HostedRunEnded(s.outcome().name().toLowerCase(), false)
+                : new HostedRunEnded("failed: " + e.getMessage(), true)));
     }
 
     /** The run's coordinator as this node's behavior factory makes it: it says so to the node when it starts. */
@@ -156,6 +163,10 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
                 .onMessage(EndTimedOut.class, m -> onEndTimedOut())
                 .onSignal(ChildFailed.class, this::onWorkerFailed)
                 .onSignal(Terminated.class, t -> hosting ? this : leave())
+                .onSignal(PostStop.class, s -> {
+                    ended.complete(downed()); // stopped with its system before the run ended here
+                    return this;
+                })
                 .build();
     }
 
@@ -178,9 +189,21 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
     }
 
     private Behavior<Command> onHostedRunEnded(HostedRunEnded m) {
+        if (cluster.selfMember().status() != MemberStatus.up() || downed()) {
+            // this node was downed or is leaving: its singleton was stopped to move, the run goes on elsewhere
+            getContext().getLog().warn("the run's coordinator left this node ({}), which is {}: the run moves to a "
+                    + "standby", m.outcome(), cluster.selfMember().status());
+            ended.complete(true);
+            return Behaviors.stopped();
+        }
         ending = true;
-        getContext().getLog().info("the run ended ({}): its {} worker(s) leave the cluster", m.outcome(),
-                workers.size());
+        if (m.failed()) {
+            getContext().getLog().warn("the run hosted here {}: its {} worker(s) leave the cluster", m.outcome(),
+                    workers.size());
+        } else {
+            getContext().getLog().info("the run ended ({}): its {} worker(s) leave the cluster", m.outcome(),
+                    workers.size());
+        }
         workers.forEach(w -> w.tell(new GradientWorker.Leave("the run ended: " + m.outcome())));
         getContext().scheduleOnce(END_TIMEOUT, getContext().getSelf(), new EndTimedOut());
         return endIfAlone();
@@ -219,7 +242,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
 
     private Behavior<Command> onEndTimedOut() {
         getContext().getLog().warn("the cluster did not let this node end within {}: ending anyway", END_TIMEOUT);
-        ended.complete(null);
+        ended.complete(false);
         return Behaviors.stopped();
     }
 
@@ -228,13 +251,20 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
         return hosting ? this : leave();
     }
 
+    /** Whether the cluster downed this node: its singleton, the run's coordinator, moves to a standby if one is up. */
+    private boolean downed() {
+        return cluster.selfMember().status() == MemberStatus.down()
+                || CoordinatedShutdown.get(getContext().getSystem()).getShutdownReason()
+                .filter(r -> r.equals(CoordinatedShutdown.clusterDowningReason())).isPresent();
+    }
+
     /** Stops once no other node is left in the cluster. */
     private Behavior<Command> endIfAlone() {
         Address self = cluster.selfMember().address();
         if (members.keySet().stream().anyMatch(a -> !a.equals(self))) {
             return this;
         }
-        ended.complete(null);
+        ended.complete(false);
         return Behaviors.stopped();
     }
 }

@@ -129,10 +129,15 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         } else if (o instanceof GradientWorker.ApplySelection m) {
             ApplySelection.Builder b = ApplySelection.newBuilder().setStep(m.step());
             for (SelectionDecision d : m.decisions()) {
+                // each accessor returns a copy: taken once, not once per slot (a first reselection changes every slot)
+                int[] slots = d.slots();
+                long[] newIndices = d.newIndices();
+                float[] first = d.seedFirstMoment();
+                float[] second = d.seedSecondMoment();
                 ModuleDecision.Builder md = ModuleDecision.newBuilder().setSeedSamples(d.seedSamples());
-                for (int i = 0; i < d.size(); i++) {
-                    md.addSlots(d.slots()[i]).addNewIndices(d.newIndices()[i])
-                            .addFirstMoment(d.seedFirstMoment()[i]).addSecondMoment(d.seedSecondMoment()[i]);
+                for (int i = 0; i < slots.length; i++) {
+                    md.addSlots(slots[i]).addNewIndices(newIndices[i]).addFirstMoment(first[i])
+                            .addSecondMoment(second[i]);
                 }
                 b.addDecisions(md);
             }

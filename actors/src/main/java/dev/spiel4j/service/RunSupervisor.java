@@ -215,12 +215,15 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
                 throw new UncheckedIOException("cannot create the run directory " + runDir, e);
             }
             RunPlan plan = RunPlan.of(s, ModelLoader.load(s.model().path()));
-            Optional<SavedCheckpoint> latest = new CheckpointStore(runDir, s.checkpoint().keep()).latest();
-            latest.ifPresent(c -> TrainerActor.requireResumable(c, plan));
-            EmbeddedKafka kafka = s.kafka().embedded()
-                    ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR), s.kafka().embeddedPort()) : null;
+            // The broker first: a process still hosting this run (a lost coordinator that has not noticed yet) holds
+            // its directory until it has written its last checkpoint, which is then the one found below.
+            EmbeddedKafka kafka = s.kafka().embedded() ? EmbeddedKafka.start(runDir.resolve(EMBEDDED_KAFKA_DIR),
+                    s.kafka().embeddedPort(), s.cluster().enabled() ? s.cluster().takeoverWait() : Duration.ZERO)
+                    : null;
             ServiceProducer producer = null;
             try {
+                Optional<SavedCheckpoint> latest = new CheckpointStore(runDir, s.checkpoint().keep()).latest();
+                latest.ifPresent(c -> TrainerActor.requireResumable(c, plan));
                 String bootstrap = kafka != null ? kafka.bootstrapServers() : s.kafka().bootstrapServers();
                 // where `watch`, `pull` and `report` find this run's topics while it runs
                 AtomicFiles.writeString(runDir.resolve(BOOTSTRAP_FILE), bootstrap + "\n");

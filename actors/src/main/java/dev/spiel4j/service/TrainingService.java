@@ -29,9 +29,20 @@ public final class TrainingService {
      *
      * @param system its actor system; of a data-parallel run, the coordinator's cluster node
      * @param run    the run's supervisor (of a data-parallel run, the proxy of the cluster's singleton)
+     * @param ended  completed once the run has ended here and the node with it: true when the run moved to another
+     *               node instead (this data-parallel coordinator was cut off and downed, a standby took the run over)
      */
     public record Run(RunSettings settings, ActorSystem<?> system, ActorRef<RunSupervisor.Command> run,
-                      CompletableFuture<RunSummary> summary) {
+                      CompletableFuture<RunSummary> summary, CompletableFuture<Boolean> ended) {
+
+        /**
+         * Whether the run moved to another node: the run goes on there, from the last checkpoint this node wrote.
+         * Known once this node's actor system has terminated ({@link #await()} returned or threw).
+         */
+        public boolean movedAway() {
+            system.getWhenTerminated().toCompletableFuture().join();
+            return ended.getNow(false);
+        }
 
         /** Asks the run to stop early (final checkpoint first); {@link #await()} then returns a STOPPED summary. */
         public void stop() {
@@ -81,7 +92,7 @@ public final class TrainingService {
         ActorSystem<?> system;
         ActorRef<RunSupervisor.Command> run;
         // a data-parallel run's end waits for its workers to leave: no standby is then left to take it over
-        CompletableFuture<Void> ended = new CompletableFuture<>();
+        CompletableFuture<Boolean> ended = new CompletableFuture<>();
         if (settings.cluster().enabled()) {
             // the run's coordinator is the cluster's singleton, first on this node: standby workers can take it over
             ActorSystem<ClusterNode.Command> node = ActorSystem.create(ClusterNode.coordinator(summary, ended),
@@ -93,7 +104,7 @@ public final class TrainingService {
             ActorSystem<RunSupervisor.Command> alone = ActorSystem.create(supervisor, ClusterNodes.SYSTEM, config);
             run = alone;
             system = alone;
-            summary.whenComplete((s, e) -> ended.complete(null));
+            summary.whenComplete((s, e) -> ended.complete(false));
         }
         // Shutdown (SIGTERM, or the system terminating) stops the run first, so the final checkpoint is written.
         CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "spiel4j-stop-run",
@@ -103,6 +114,6 @@ public final class TrainingService {
                     }
                     return ended.thenApply(v -> Done.getInstance());
                 });
-        return new Run(settings, system, run, summary);
+        return new Run(settings, system, run, summary, ended);
     }
 }

@@ -3,7 +3,7 @@
  * ({@link dev.spiel4j.service.TrainingService#run}).
  *
  * <pre>
- *                         +------------------ RunSupervisor (guardian; owns broker, producer, run dir) ------------+
+ *                         +------- RunSupervisor (guardian, or the cluster's singleton; owns broker, producer, run dir) --+
  *                         |                                                                                          |
  *  data.train file  --->  DataStreamer --NextBatch/Served--> TrainerActor (trainer-dispatcher: 1 thread, all tensors)
  *  &lt;prefix&gt;input topic -/   |  (TrainingDataStream,           |   |  ^  Decide (ActorContext.ask at a reselection)
@@ -27,7 +27,9 @@
  * {@link dev.spiel4j.service.TrainingService.Run#stop}) makes the trainer write a final checkpoint first.
  *
  * <p>Scale-out ({@code cluster.workers > 0}): the run's actor system is the coordinator node of a Pekko Cluster
- * ({@link dev.spiel4j.service.ClusterNodes}); the trainer hands each step's micro-batches to the
+ * ({@link dev.spiel4j.service.ClusterNodes}, each node guarded by a {@link dev.spiel4j.service.ClusterNode}); the
+ * run's supervisor is the cluster's singleton, which a standby worker's node takes over (resuming from the last
+ * checkpoint) when the coordinator's node is lost. The trainer hands each step's micro-batches to the
  * {@link dev.spiel4j.service.GradientWorker}s the receptionist lists ({@link dev.spiel4j.service.StepExchange}),
  * sums their gradients in micro-batch order, applies the sum and sends it, and the selector's decisions, to every
  * worker. Messages between nodes are {@link dev.spiel4j.service.ClusterMessage}s, Protobuf on the wire

@@ -14,6 +14,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import dev.spiel4j.model.LlamaConfig;
+import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.peft.registry.MethodRegistry;
 
 /**
@@ -103,6 +105,12 @@ record BenchSpec(String workload, Model model, String method, Budget budget, Str
             require(dim > 0 && layers > 0 && heads > 0 && kvHeads > 0 && ffnDim > 0 && vocabSize > 0
                     && contextLength > 0, "random shape sizes must be positive");
             require(dim % heads == 0 && heads % kvHeads == 0, "random shape: dim % heads and heads % kv_heads must be 0");
+        }
+
+        /** The engine's configuration of this shape. */
+        public LlamaConfig config() {
+            return new LlamaConfig(dim, layers, heads, kvHeads, ffnDim, vocabSize, contextLength, (float) normEps,
+                    (float) ropeTheta, RopeLayout.ROTATE_HALF, tiedEmbeddings);
         }
 
         /** Parameters of the whole model (embedding, blocks, norms, head unless tied). */

@@ -62,6 +62,10 @@ public final class BenchSuites {
         return new BenchSpec.RandomShape(1024, 22, 16, 16, 2816, 32000, 2048, 1e-5, 1e4, false, seed);
     }
 
+    /** The random shapes by the names the bench's rows give them (seed 1, as the suites use them). */
+    static final Map<String, BenchSpec.RandomShape> RANDOM_SHAPES = Map.of(TARGET_MODEL, llama100M(1),
+            "llama-350M", llama350M(1));
+
     /**
      * The quick suite: finishes in minutes on a 2-core machine. The large shape's methods run on a float32 base and
      * on an NF4 one (qLoRA, qSpIEL-AG, qSpIEL-MA), as the paper's Table 3 does.

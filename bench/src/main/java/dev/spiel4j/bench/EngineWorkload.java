@@ -3,8 +3,6 @@ package dev.spiel4j.bench;
 import ai.djl.ndarray.types.DataType;
 import dev.spiel4j.data.Batch;
 import dev.spiel4j.loader.ModelLoader;
-import dev.spiel4j.model.LlamaConfig;
-import dev.spiel4j.model.RopeLayout;
 import dev.spiel4j.model.WeightStorage;
 import dev.spiel4j.peft.Budget;
 import dev.spiel4j.optim.OptimizerSettings;
@@ -72,10 +70,7 @@ final class EngineWorkload implements BenchWorkload {
     static EngineModel model(BenchSpec.Model m, ModelPlacement placement) {
         if (m.random() != null) {
             BenchSpec.RandomShape s = m.random();
-            LlamaConfig config = new LlamaConfig(s.dim(), s.layers(), s.heads(), s.kvHeads(), s.ffnDim(),
-                    s.vocabSize(), s.contextLength(), (float) s.normEps(), (float) s.ropeTheta(),
-                    RopeLayout.ROTATE_HALF, s.tiedEmbeddings());
-            return EngineModel.random(config, s.seed(), placement);
+            return EngineModel.random(s.config(), s.seed(), placement);
         }
         Path weights = Path.of(m.gguf() != null ? m.gguf() : m.hfDir());
         return EngineModel.load(ModelLoader.load(weights), placement);

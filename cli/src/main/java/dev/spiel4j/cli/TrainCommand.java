@@ -1,5 +1,6 @@
 package dev.spiel4j.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.spiel4j.checkpoint.SparseFineTuning;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -155,9 +157,26 @@ final class TrainCommand extends CliCommand {
             String address = ClusterNodes.address(run.system());
             progress("coordinator of run " + run.settings().run().id() + " at " + address + "; workers join with"
                     + " ./spiel4j worker --join " + address);
+            Path workerLogs = run.settings().run().runDir().resolve("workers");
             try (WorkerProcesses local = WorkerProcesses.start(workers == null ? 0 : workers, address,
-                    settings.cluster().host(), run.settings().run().runDir().resolve("workers"))) {
-                s = run.await();
+                    settings.cluster().host(), workerLogs)) {
+                RunSummary here;
+                try {
+                    here = run.await();
+                } catch (RuntimeException e) {
+                    if (!run.movedAway()) {
+                        throw e;
+                    }
+                    here = null;
+                }
+                if (run.movedAway()) {
+                    // its workers must live on: one of them hosts the run now
+                    progress("this node was cut off from the run's cluster and downed: a standby worker took run "
+                            + run.settings().run().id() + " over from its last checkpoint; waiting for the workers to"
+                            + " end (their logs: " + workerLogs + ")");
+                    return movedResult(settings, local.awaitHostedRun());
+                }
+                s = here;
             }
         } else {
             s = TrainingService.run(cfg, progress);
@@ -188,6 +207,29 @@ final class TrainCommand extends CliCommand {
         return s.outcome() == RunSummary.Outcome.FAILED
                 ? new Result(text, json, "run " + s.runId() + " failed: " + s.error())
                 : new Result(text, json);
+    }
+
+    /** The result of a run whose coordinator moved to a standby worker: that worker's account of the run's end. */
+    private static Result movedResult(RunSettings settings, Optional<JsonNode> hosted) {
+        String id = settings.run().id();
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("method", settings.method().name());
+        json.put("run_id", id);
+        json.put("workers", settings.cluster().workers());
+        json.put("moved_to", hosted.map(h -> h.path("worker").asText()).orElse(null));
+        json.put("steps", hosted.map(h -> h.path("hosted_run_steps").isNumber() ? h.path("hosted_run_steps").asInt()
+                : null).orElse(null));
+        String outcome = hosted.map(h -> h.path("hosted_run_outcome").asText(null)).orElse(null);
+        String failure = hosted.map(h -> h.path("hosted_run_failure").asText(null))
+                .orElse(hosted.isEmpty() ? "no worker took the run over" : null);
+        json.put("outcome", outcome);
+        json.put("failure", failure);
+        if (outcome == null || outcome.equals(RunSummary.Outcome.FAILED.name())) {
+            return new Result("run " + id + " moved to a standby worker and did not end well", json,
+                    "run " + id + " moved to a standby worker: " + (failure != null ? failure : "it failed there"));
+        }
+        return new Result("run " + id + " moved to standby worker " + json.get("moved_to") + " after this node was"
+                + " downed: " + outcome.toLowerCase() + " after " + json.get("steps") + " steps", json);
     }
 
     /** The engine flags as configuration overrides, placed before the explicit key=value ones so those win. */

@@ -64,10 +64,16 @@ final class WorkerCommand extends CliCommand {
         RunSummary hosted = hostedRun.isDone() && !hostedRun.isCompletedExceptionally() ? hostedRun.get() : null;
         json.put("hosted_run_outcome", hosted == null ? null : hosted.outcome().name());
         json.put("hosted_run_steps", hosted == null ? null : hosted.steps());
+        Throwable hostedFailure = hostedRun.handle((summary, e) -> e).getNow(null);
+        json.put("hosted_run_failure", hostedFailure == null ? null : hostedFailure.getMessage());
         json.put("failure", failure.get() == null ? null : failure.get().getMessage());
         String left = "worker " + address + " left the cluster" + (hosted == null ? "" : ", after it took run "
                 + hosted.runId() + " over from its lost coordinator: " + hosted.outcome().name().toLowerCase()
                 + " after " + hosted.steps() + " steps");
+        if (hostedFailure != null) {
+            return new Result("worker " + address + " failed", json, "taking the run over from its lost coordinator"
+                    + " failed: " + hostedFailure.getMessage());
+        }
         return failure.get() == null ? new Result(left, json)
                 : new Result("worker " + address + " failed", json, "the gradient worker failed: "
                 + failure.get().getMessage());

@@ -70,6 +70,7 @@ class KillResumeTest {
     private static final String UNINTERRUPTED = "uninterrupted";
     private static final String KILLED = "killed";
     private static final String KILLED_COORDINATOR = "killed-coordinator";
+    private static final String FROZEN_COORDINATOR = "frozen-coordinator";
 
     /** Shared by the tests: the uninterrupted run is their common reference. */
     @TempDir
@@ -179,17 +180,7 @@ class KillResumeTest {
             workers.forEach(ProcessHandle::destroyForcibly);
         }
 
-        List<StepLoss> takenOver = new ArrayList<>();
-        try (Stream<Path> logs = Files.list(dir.resolve("runs").resolve(KILLED_COORDINATOR).resolve("workers"))) {
-            for (Path log : logs.sorted().toList()) {
-                for (String line : Files.readAllLines(log)) {
-                    Matcher m = STEP_LINE.matcher(line);
-                    if (m.find()) {
-                        takenOver.add(new StepLoss(Integer.parseInt(m.group(1)), m.group(2)));
-                    }
-                }
-            }
-        }
+        List<StepLoss> takenOver = stepLines(dir.resolve("runs").resolve(KILLED_COORDINATOR).resolve("workers"));
         assertEquals(IntStream.rangeClosed(newest + 1, STEPS).boxed().toList(),
                 takenOver.stream().map(StepLoss::step).toList(),
                 "one standby resumed after the newest checkpoint, step " + newest + ", and trained to the end");
@@ -197,6 +188,103 @@ class KillResumeTest {
             assertEquals(reference.get(done.step() - 1), done, "against the uninterrupted run");
         }
         assertSameCheckpointsAsUninterrupted(KILLED_COORDINATOR);
+    }
+
+    /**
+     * The same run on two gradient workers, its coordinator cut off instead of killed: frozen (SIGSTOP) until the
+     * workers have downed it, then let go on (SIGCONT), as after a long pause or a partition. The frozen coordinator
+     * still holds the run's broker; the standby that takes the run over waits for it, and the old coordinator, on
+     * finding itself downed, stops the run (last checkpoint), lets the broker go and leaves its workers be. The standby
+     * resumes right after the old coordinator's last step, with no step lost or trained twice, ends the run
+     * bit-identical to the uninterrupted one, and the old coordinator's {@code train} reports where the run ended.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void coordinatorCutOffAndDownedHandsTheRunToAStandbyThatEndsItBitIdenticalToTheUninterruptedRun()
+            throws Exception {
+        List<StepLoss> reference = uninterrupted();
+        TrainProcess coordinator = start(FROZEN_COORDINATOR, "--workers", "2");
+        assertEquals(1, coordinator.awaitStep(s -> true), "a fresh run starts at step 1");
+        coordinator.awaitStep(s -> s == CHECKPOINT_INTERVAL + 2);
+        List<ProcessHandle> workers = coordinator.process.children().toList();
+        Path workerLogs = dir.resolve("runs").resolve(FROZEN_COORDINATOR).resolve("workers");
+        try {
+            assertEquals(2, workers.size(), "the coordinator's worker JVMs");
+            signal("STOP", coordinator.process);
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+            while (!logsContain(workerLogs, "SBR took decision DownUnreachable")) {
+                assertTrue(System.nanoTime() < deadline, "the workers did not down their frozen coordinator");
+                Thread.sleep(200);
+            }
+            signal("CONT", coordinator.process);
+            assertTrue(coordinator.process.waitFor(RUN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS),
+                    "the old coordinator did not end with the run:\n" + coordinator.tail());
+            coordinator.readToEnd();
+            assertEquals(0, coordinator.process.exitValue(), coordinator.tail());
+        } finally {
+            signal("CONT", coordinator.process);
+            workers.forEach(ProcessHandle::destroyForcibly);
+        }
+        JsonNode summary = JsonFiles.MAPPER.readTree(coordinator.output.stream().filter(l -> l.startsWith("{"))
+                .reduce((a, b) -> b).orElseThrow(() -> new AssertionError("no JSON summary:\n" + coordinator.tail())));
+        assertEquals("COMPLETED", summary.path("outcome").asText(), summary.toString());
+        assertEquals(STEPS, summary.path("steps").asInt(), summary.toString());
+        assertTrue(summary.hasNonNull("moved_to"), summary.toString());
+
+        List<StepLoss> before = coordinator.steps;
+        int last = before.get(before.size() - 1).step();
+        assertEquals(IntStream.rangeClosed(1, last).boxed().toList(), before.stream().map(StepLoss::step).toList());
+        List<StepLoss> takenOver = stepLines(workerLogs);
+        assertEquals(IntStream.rangeClosed(last + 1, STEPS).boxed().toList(),
+                takenOver.stream().map(StepLoss::step).toList(),
+                "the standby went on right after the old coordinator's last step, " + last + ", to the end");
+        for (StepLoss done : concat(before, takenOver)) {
+            assertEquals(reference.get(done.step() - 1), done, "against the uninterrupted run");
+        }
+        // the old coordinator's last checkpoint, of the step it stopped at, is the one extra
+        List<String> ids = checkpointIds(FROZEN_COORDINATOR);
+        for (String id : checkpointIds(UNINTERRUPTED)) {
+            assertTrue(ids.contains(id), id + " was written");
+            CheckpointAssertions.assertSameCheckpoint(checkpoints(UNINTERRUPTED).resolve(id),
+                    checkpoints(FROZEN_COORDINATOR).resolve(id));
+        }
+        assertTrue(ids.contains(CheckpointStore.idOf(last)), "the old coordinator's stop checkpoint: " + ids);
+    }
+
+    private static void signal(String signal, Process process) throws IOException, InterruptedException {
+        if (process.isAlive()) {
+            new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start().waitFor();
+        }
+    }
+
+    private static boolean logsContain(Path logDir, String text) throws IOException {
+        if (!Files.isDirectory(logDir)) {
+            return false;
+        }
+        try (Stream<Path> logs = Files.list(logDir)) {
+            for (Path log : logs.toList()) {
+                if (Files.readString(log).contains(text)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The step lines of the run's worker logs (a standby that hosted the run prints its steps there). */
+    private static List<StepLoss> stepLines(Path logDir) throws IOException {
+        List<StepLoss> steps = new ArrayList<>();
+        try (Stream<Path> logs = Files.list(logDir)) {
+            for (Path log : logs.sorted().toList()) {
+                for (String line : Files.readAllLines(log)) {
+                    Matcher m = STEP_LINE.matcher(line);
+                    if (m.find()) {
+                        steps.add(new StepLoss(Integer.parseInt(m.group(1)), m.group(2)));
+                    }
+                }
+            }
+        }
+        return steps;
     }
 
     private static List<StepLoss> concat(List<StepLoss> a, List<StepLoss> b) {

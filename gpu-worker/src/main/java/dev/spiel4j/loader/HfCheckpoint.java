@@ -144,7 +144,7 @@ public final class HfCheckpoint {
     }
 
     /** Canonical tensor name to shape, in a stable order. */
-    static Map<String, long[]> expectedShapes(LlamaConfig c) {
+    public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         Map<String, long[]> s = new LinkedHashMap<>();
         long d = c.dim();
         long q = (long) c.heads() * c.headDim();

@@ -6,8 +6,12 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
@@ -26,6 +30,8 @@ import org.apache.kafka.common.utils.Time;
 import org.apache.kafka.metadata.storage.Formatter;
 import org.apache.kafka.server.common.Feature;
 import org.apache.kafka.server.common.MetadataVersion;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A single-node Kafka broker (KRaft, combined broker and controller) running inside this JVM, so that a run
@@ -39,6 +45,9 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     private static final int NODE_ID = 1;
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    /** Java has no timed file lock: a held directory is tried this often. */
+    private static final long LOCK_POLL_MILLIS = 250;
+    private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
 
     private final Path logDir;
     private final boolean ownsLogDir;
@@ -72,6 +81,15 @@ public final class EmbeddedKafka implements AutoCloseable {
      * @param brokerPort port for clients on 127.0.0.1, or 0 for a free one
      */
     public static EmbeddedKafka start(Path logDir, int brokerPort) {
+        return start(logDir, brokerPort, Duration.ZERO);
+    }
+
+    /**
+     * Starts a broker whose data lives in {@code logDir}, first waiting up to {@code lockWait} while another process
+     * holds the directory (Kafka's own lock on its {@code .lock} file): for a run taken over from a process that is
+     * still alive and releases the broker once it notices. Still held after that, the start fails with Kafka's error.
+     */
+    public static EmbeddedKafka start(Path logDir, int brokerPort, Duration lockWait) {
         if (brokerPort < 0 || brokerPort > 65535) {
             throw new IllegalArgumentException("embedded Kafka broker port must be 0..65535, got " + brokerPort);
         }
@@ -80,9 +98,44 @@ public final class EmbeddedKafka implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the embedded Kafka log directory " + logDir, e);
         }
+        awaitUnlocked(logDir, lockWait);
         EmbeddedKafka kafka = new EmbeddedKafka(logDir, false, brokerPort);
         kafka.startServer();
         return kafka;
+    }
+
+    private static void awaitUnlocked(Path logDir, Duration lockWait) {
+        Path lockFile = logDir.resolve(".lock");
+        if (lockWait.isZero() || !Files.exists(lockFile)) {
+            return;
+        }
+        long deadline = System.nanoTime() + lockWait.toNanos();
+        boolean logged = false;
+        try (FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.WRITE)) {
+            while (true) {
+                try (FileLock free = channel.tryLock()) {
+                    if (free != null) {
+                        return;
+                    }
+                } catch (OverlappingFileLockException heldHere) {
+                    return; // a broker of this process: Kafka's start says so
+                }
+                if (System.nanoTime() >= deadline) {
+                    return;
+                }
+                if (!logged) {
+                    logged = true;
+                    LOG.warn("another process holds the Kafka directory {}: waiting up to {} for it to let go",
+                            logDir, lockWait);
+                }
+                Thread.sleep(LOCK_POLL_MILLIS);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the embedded Kafka lock file " + lockFile, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the Kafka directory " + logDir, e);
+        }
     }
 
     /** The address clients connect to, e.g. {@code 127.0.0.1:40123}. */

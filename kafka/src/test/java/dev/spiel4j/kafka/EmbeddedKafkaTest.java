@@ -4,7 +4,11 @@ import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -44,6 +48,44 @@ class EmbeddedKafkaTest {
                         }
                     }).toList();
             assertEquals(List.of(7L), steps);
+        }
+    }
+
+    /**
+     * A run taken over from a coordinator whose process still holds the broker's directory: the new broker waits
+     * until that process lets go (without the wait Kafka refuses at once: "Failed to acquire lock on file .lock").
+     */
+    @Test
+    void aBrokerWaitsForAnotherProcessToReleaseItsDirectory() throws Exception {
+        Path logDir = dir.resolve("kafka");
+        EmbeddedKafka.start(logDir, 0).close();
+        Path holder = dir.resolve("LockHolder.java");
+        Files.writeString(holder, """
+                import java.nio.channels.FileChannel;
+                import java.nio.file.Path;
+                import java.nio.file.StandardOpenOption;
+                public class LockHolder {
+                    public static void main(String[] args) throws Exception {
+                        FileChannel channel = FileChannel.open(Path.of(args[0]), StandardOpenOption.CREATE,
+                                StandardOpenOption.WRITE);
+                        channel.lock();
+                        System.out.println("locked");
+                        System.out.flush();
+                        Thread.sleep(Long.parseLong(args[1]));
+                    }
+                }
+                """);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process child = new ProcessBuilder(java, holder.toString(), logDir.resolve(".lock").toString(), "3000")
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream()))) {
+            assertEquals("locked", out.readLine(), "the other process holds the directory");
+            try (EmbeddedKafka kafka = EmbeddedKafka.start(logDir, 0, Duration.ofSeconds(60))) {
+                assertTrue(kafka.isRunning());
+                assertTrue(child.waitFor(10, TimeUnit.SECONDS), "the broker started once the other process let go");
+            }
+        } finally {
+            child.destroyForcibly();
         }
     }
 }
