@@ -123,6 +123,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
     private boolean hosting;
     private boolean standingBy;
     private boolean ending;
+    private boolean selfDowned;
 
     private ClusterNode(ActorContext<Command> ctx, CompletableFuture<RunSummary> hostedRun,
                         CompletableFuture<Boolean> ended, Optional<ClusterNodes.Standby> standby, Optional<String> device,
@@ -216,6 +217,11 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
 
     private Behavior<Command> onMemberChanged(MemberChanged m) {
         Member member = m.event().member();
+        if (member.uniqueAddress().equals(cluster.selfMember().uniqueAddress())
+                && (m.event() instanceof ClusterEvent.MemberDowned || m.event() instanceof ClusterEvent.MemberRemoved r
+                && r.previousStatus() == MemberStatus.down())) {
+            selfDowned = true; // seen before the node's own status or shutdown reason may say so
+        }
         if (!(m.event() instanceof ClusterEvent.MemberRemoved)) {
             members.put(member.address(), member);
             return this;
@@ -253,7 +259,7 @@ final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {
 
     /** Whether the cluster downed this node: its singleton, the run's coordinator, moves to a standby if one is up. */
     private boolean downed() {
-        return cluster.selfMember().status() == MemberStatus.down()
+        return selfDowned || cluster.selfMember().status() == MemberStatus.down()
                 || CoordinatedShutdown.get(getContext().getSystem()).getShutdownReason()
                 .filter(r -> r.equals(CoordinatedShutdown.clusterDowningReason())).isPresent();
     }

@@ -60,7 +60,14 @@ public final class TrainingService {
                 stop();
                 throw new IllegalStateException("interrupted while waiting for run " + settings.run().id(), e);
             } catch (ExecutionException e) {
-                system.terminate();
+                // the system ends by itself after its run: a cluster node once its workers have left, or once the run
+                // has moved to a standby (terminated now, the workers would see a lost coordinator and take the
+                // failed run over)
+                try {
+                    system.getWhenTerminated().toCompletableFuture().get(2, TimeUnit.MINUTES);
+                } catch (InterruptedException | ExecutionException | java.util.concurrent.TimeoutException notEnded) {
+                    system.terminate();
+                }
                 Throwable cause = e.getCause();
                 throw cause instanceof RuntimeException r ? r
                         : new IllegalStateException("run " + settings.run().id() + " failed: " + cause, cause);
