@@ -112,7 +112,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             }
             return b.build().toByteArray();
         } else if (o instanceof GradientWorker.Computed m) {
-            GradientsComputed.Builder b = GradientsComputed.newBuilder().setStep(m.step()).setError(m.error());
+            GradientsComputed.Builder b = GradientsComputed.newBuilder().setStep(m.step()).setError(m.error())
+                    .setComputeSeconds(m.computeSeconds());
             for (MicroBatchGradient part : m.parts()) {
                 b.addParts(dev.spiel4j.proto.v1.MicroBatchGradient.newBuilder().setIndex(part.index())
                         .setNllSum(part.nllSum()).setLossTokens(part.lossTokens())
@@ -220,7 +221,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     shapes(p.getGradientsList()), values(p.getGradientsList()), values(p.getStatisticsList()),
                     indices(p.getChoicesList())));
         }
-        return new GradientWorker.Computed(m.getStep(), parts, m.getError());
+        return new GradientWorker.Computed(m.getStep(), parts, m.getError(), m.getComputeSeconds());
     }
 
     private static GradientWorker.Apply apply(ApplyStep m) {

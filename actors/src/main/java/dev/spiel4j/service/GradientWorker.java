@@ -63,8 +63,12 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
                           boolean chaosKill, ActorRef<Computed> replyTo) implements Command {
     }
 
-    /** The parts asked for, or why they could not be computed ({@code error} non-empty). */
-    public record Computed(int step, List<MicroBatchGradient> parts, String error) implements ClusterMessage {
+    /**
+     * The parts asked for, or why they could not be computed ({@code error} non-empty), and the worker's own time for
+     * them (the coordinator's round trip less this is the exchange's).
+     */
+    public record Computed(int step, List<MicroBatchGradient> parts, String error, double computeSeconds)
+            implements ClusterMessage {
     }
 
     /** Apply step {@code step} at {@code lr} from the sum of all its micro-batches' gradients. */
@@ -151,6 +155,7 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
             killThisJvm();
         }
         requireAt(m.step(), "compute");
+        long start = System.nanoTime();
         List<MicroBatchGradient> parts = new ArrayList<>();
         try {
             for (IndexedBatch b : m.microBatches()) {
@@ -158,10 +163,10 @@ final class GradientWorker extends AbstractBehavior<GradientWorker.Command> {
             }
         } catch (RuntimeException e) {
             // the data or the computation is at fault, not this replica: the coordinator fails the step with this
-            m.replyTo().tell(new Computed(m.step(), List.of(), String.valueOf(e)));
+            m.replyTo().tell(new Computed(m.step(), List.of(), String.valueOf(e), 0));
             return this;
         }
-        m.replyTo().tell(new Computed(m.step(), parts, ""));
+        m.replyTo().tell(new Computed(m.step(), parts, "", (System.nanoTime() - start) / 1e9));
         return this;
     }
 

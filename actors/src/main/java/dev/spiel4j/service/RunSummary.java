@@ -30,9 +30,11 @@ public record RunSummary(String runId, Path runDir, Outcome outcome, int steps, 
      * @param workers              gradient workers of the last step
      * @param workerFailures       workers lost during the run (their micro-batches went to the others)
      * @param exchangeBytesPerStep gradient bytes that crossed the network per step (parts in, sums out), mean
+     * @param exchangeSecondsPerStep the time a step's slowest worker answer took beyond that worker's computation
+     *                             (serialization, transfer, queueing), mean over the steps that synced no worker
      */
-    public record Cluster(int workers, int workerFailures, long exchangeBytesPerStep) {
-        public static final Cluster NONE = new Cluster(0, 0, 0);
+    public record Cluster(int workers, int workerFailures, long exchangeBytesPerStep, double exchangeSecondsPerStep) {
+        public static final Cluster NONE = new Cluster(0, 0, 0, 0);
     }
 
     public enum Outcome { COMPLETED, STOPPED, FAILED }

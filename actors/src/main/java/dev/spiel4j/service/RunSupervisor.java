@@ -85,8 +85,11 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     record TrainerFinished(int step) implements Command {
     }
 
-    /** From a data-parallel trainer: a step's gradients went between it and {@code workers} workers. */
-    record ExchangeDone(int workers, long bytes) implements Command {
+    /**
+     * From a data-parallel trainer: a step's gradients went between it and {@code workers} workers, {@code bytes} of
+     * them, the slowest answer taking {@code seconds} beyond its worker's computation (NaN: a worker was synced).
+     */
+    record ExchangeDone(int workers, long bytes, double seconds) implements Command {
     }
 
     /** From a data-parallel trainer: a gradient worker is lost (its micro-batches go to the others). */
@@ -309,6 +312,9 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
     private int workerFailures;
     private long exchangeSteps;
     private long exchangeBytes;
+    /** Of the steps with workers, those that synced none (a sync's model load is not the exchange's time). */
+    private long exchangeTimedSteps;
+    private double exchangeSeconds;
     private boolean stopping;
     private RunSummary.Outcome outcome;
     private String error;
@@ -429,7 +435,8 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         result.complete(new RunSummary(settings.run().id(), settings.run().runDir(), outcome, steps, checkpoints,
                 lastCheckpoint, deadLetters, restarts, outages, finalLoss, finalEval,
                 (System.nanoTime() - startNanos) / 1e9, new RunSummary.Cluster(workers, workerFailures,
-                exchangeSteps == 0 ? 0 : exchangeBytes / exchangeSteps), error));
+                exchangeSteps == 0 ? 0 : exchangeBytes / exchangeSteps,
+                exchangeTimedSteps == 0 ? 0 : exchangeSeconds / exchangeTimedSteps), error));
         return Behaviors.stopped();
     }
 
@@ -526,6 +533,10 @@ public final class RunSupervisor extends AbstractBehavior<RunSupervisor.Command>
         workers = m.workers();
         exchangeSteps++;
         exchangeBytes += m.bytes();
+        if (!Double.isNaN(m.seconds())) {
+            exchangeTimedSteps++;
+            exchangeSeconds += m.seconds();
+        }
         return this;
     }
 

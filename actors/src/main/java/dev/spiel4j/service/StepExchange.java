@@ -26,6 +26,8 @@ final class StepExchange {
     private final boolean firstAlone;
     private final long startNanos = System.nanoTime();
     private long bytesIn;
+    private double exchangeSeconds;
+    private boolean syncing;
 
     @SuppressWarnings("unchecked")
     StepExchange(int step, List<Batch> batches, boolean firstAlone) {
@@ -73,7 +75,12 @@ final class StepExchange {
         }
     }
 
-    void accept(List<MicroBatchGradient> computed) {
+    /**
+     * Takes a worker's parts; {@code exchangeSeconds} is how much longer its answer took than its computation
+     * (serialization, transfer and queueing, both ways).
+     */
+    void accept(List<MicroBatchGradient> computed, double exchangeSeconds) {
+        this.exchangeSeconds = Math.max(this.exchangeSeconds, exchangeSeconds);
         for (MicroBatchGradient p : computed) {
             if (p.index() < 0 || p.index() >= parts.length) {
                 throw new IllegalArgumentException("step " + step + " has no micro-batch " + p.index());
@@ -102,6 +109,19 @@ final class StepExchange {
     /** Seconds since the step was handed out. */
     double seconds() {
         return (System.nanoTime() - startNanos) / 1e9;
+    }
+
+    /** A worker is (re)synced during this step: it loads the model and the state before it computes. */
+    void syncing() {
+        syncing = true;
+    }
+
+    /**
+     * The longest time a worker's answer took beyond its computation; NaN for a step that synced a worker, whose
+     * answer also waited for that.
+     */
+    double exchangeSeconds() {
+        return syncing ? Double.NaN : exchangeSeconds;
     }
 
     /** Bytes of gradients received (the first copy of each part). */

@@ -78,9 +78,9 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
     private record WorkersListed(Receptionist.Listing listing) implements Command {
     }
 
-    /** A worker's answer (or the ask's failure) for its micro-batches of step {@code step}. */
-    private record PartsComputed(ActorRef<GradientWorker.Command> worker, int step, GradientWorker.Computed reply,
-                                 Throwable failure) implements Command {
+    /** A worker's answer (or the ask's failure) for its micro-batches of step {@code step}, asked at {@code sentNanos}. */
+    private record PartsComputed(ActorRef<GradientWorker.Command> worker, int step, long sentNanos,
+                                 GradientWorker.Computed reply, Throwable failure) implements Command {
     }
 
     /** A worker's state digest after step {@code step} (or the ask's failure), to compare with {@code expected}. */
@@ -326,6 +326,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         for (ActorRef<GradientWorker.Command> w : workers) {
             if (synced.add(w)) {
                 // this replica is after the last step: the worker computes the step in flight from there
+                exchange.syncing();
                 w.tell(new GradientWorker.Sync(settings.rendered(), plan.model().fingerprint(), plan.totalSteps(),
                         session.state()));
             }
@@ -347,10 +348,11 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             boolean kill = !chaosDone && settings.cluster().killWorkerAtStep() == t
                     && batches.get(batches.size() - 1).index() == last;
             chaosDone |= kill;
+            long sent = System.nanoTime();
             getContext().ask(GradientWorker.Computed.class, worker, settings.cluster().stepTimeout(),
                     replyTo -> new GradientWorker.Compute(t, exchange.stepTokens(), batches, exchange.choices(), kill,
                             replyTo),
-                    (reply, failure) -> new PartsComputed(worker, t, reply, failure));
+                    (reply, failure) -> new PartsComputed(worker, t, sent, reply, failure));
         });
         return this;
     }
@@ -367,7 +369,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
             throw new StepFailed(m.step(), pendingIds(), new IllegalStateException("worker " + m.worker().path()
                     + " could not compute its micro-batches: " + m.reply().error()));
         }
-        exchange.accept(m.reply().parts());
+        exchange.accept(m.reply().parts(), (System.nanoTime() - m.sentNanos()) / 1e9 - m.reply().computeSeconds());
         if (!exchange.complete()) {
             return dispatch(); // after micro-batch 0 of a step whose others need its choices: those others
         }
@@ -387,7 +389,7 @@ final class TrainerActor extends AbstractBehavior<TrainerActor.Command> {
         List<ActorRef<GradientWorker.Command>> replicas = replicas();
         replicas.forEach(w -> w.tell(new GradientWorker.Apply(t, lr, sum)));
         peers.supervisor().tell(new RunSupervisor.ExchangeDone(replicas.size(),
-                exchange.bytesIn() + 4 * sum.floats() * replicas.size()));
+                exchange.bytesIn() + 4 * sum.floats() * replicas.size(), exchange.exchangeSeconds()));
         exchange = null;
         return stepped(r, lr);
     }

@@ -54,8 +54,9 @@ class ClusterSerializerTest {
         MicroBatchGradient part = new MicroBatchGradient(2, 12.75, 9, List.of(new long[]{5}, new long[]{1, 2}),
                 List.of(values, new float[]{7f, 8f}), List.of(new float[]{0.25f}, new float[0]),
                 List.of(new long[]{3, 1L << 40}));
-        GradientWorker.Computed back = roundTrip(new GradientWorker.Computed(4, List.of(part), ""));
+        GradientWorker.Computed back = roundTrip(new GradientWorker.Computed(4, List.of(part), "", 0.125));
         assertEquals(4, back.step());
+        assertEquals(0.125, back.computeSeconds());
         MicroBatchGradient p = back.parts().get(0);
         assertEquals(2, p.index());
         assertEquals(12.75, p.nllSum());

@@ -170,7 +170,7 @@ class TrainerActorTest {
         for (GradientWorker.IndexedBatch b : compute.microBatches()) {
             parts.add(session.gradientOf(b.batch(), b.index(), tokens, compute.choices()));
         }
-        compute.replyTo().tell(new GradientWorker.Computed(compute.step(), parts, ""));
+        compute.replyTo().tell(new GradientWorker.Computed(compute.step(), parts, "", 0.25));
     }
 
     @Test

@@ -39,8 +39,10 @@ import java.util.function.Consumer;
                 "JSON: {\"method\", \"trainable_params\", \"steps\", \"eval_loss_before\", \"eval_loss_after\","
                         + " \"step_time_median_s\", \"peak_rss_mb\", \"checkpoint\", \"run_id\", \"checkpoints\","
                         + " \"dead_letters\", \"workers\", \"worker_failures\", \"exchange_bytes_per_step\","
-                        + " \"outcome\", \"failure\"}; outcome COMPLETED, STOPPED or FAILED"
-                        + " (then failure says why and the exit code is 1)."})
+                        + " \"exchange_seconds_per_step\", \"outcome\", \"failure\"}; outcome COMPLETED, STOPPED or"
+                        + " FAILED (then failure says why and the exit code is 1). A coordinator downed while its"
+                        + " run moved to a standby worker reports {\"method\", \"run_id\", \"workers\", \"moved_to\","
+                        + " \"steps\", \"outcome\", \"failure\"} from that worker."})
 final class TrainCommand extends CliCommand {
     static final Path DEFAULT_CONFIG = Path.of("config", "quickstart.conf");
 
@@ -197,6 +199,7 @@ final class TrainCommand extends CliCommand {
         json.put("workers", s.cluster().workers());
         json.put("worker_failures", s.cluster().workerFailures());
         json.put("exchange_bytes_per_step", s.cluster().exchangeBytesPerStep());
+        json.put("exchange_seconds_per_step", s.cluster().exchangeSecondsPerStep());
         json.put("outcome", s.outcome().name());
         json.put("failure", s.error());
         String text = String.format("run %s %s after %d steps in %.0f s; final loss %.4f%s; %d checkpoints (last: %s);"

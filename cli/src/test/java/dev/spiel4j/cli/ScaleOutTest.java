@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Data-parallel training on a Pekko Cluster with real worker JVMs on loopback ({@code train --workers N}; the
@@ -61,6 +62,10 @@ class ScaleOutTest {
                 long k = cluster.json.get("trainable_params").asLong();
                 assertEquals(4 * k * (MICRO_BATCHES + workers), cluster.json.get("exchange_bytes_per_step").asLong());
             }
+            // a round trip less the worker's own computation: positive, and a part of the step
+            double exchange = cluster.json.get("exchange_seconds_per_step").asDouble();
+            assertTrue(exchange > 0 && exchange < cluster.json.get("step_time_median_s").asDouble() * 2,
+                    "exchange seconds per step " + exchange);
         }
         return cluster;
     }
