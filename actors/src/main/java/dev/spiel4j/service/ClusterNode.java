@@ -40,9 +40,9 @@ import java.util.function.Consumer;
  * also holds a {@link GradientWorker}.
  *
  * <p>The node where the run ends (its singleton's summary completes here while the node is up) ends the cluster: it
- * tells every worker to leave, waits until the other nodes are gone, so that no standby is left to take the ended run over, and then
- * stops, which shuts its actor system down. A node that was downed or is leaving when its singleton stops has only
- * handed the run over: it stops alone. A worker node stops when its worker stops (told to leave, or failed), or
+ * tells every worker to leave, waits until the other nodes are gone, so that no standby is left to take the ended run
+ * over, and then stops, which shuts its actor system down. A node that was downed or is leaving when its singleton
+ * stops has only handed the run over: it stops alone. A worker node stops when its worker stops (told to leave, or failed), or
  * when no node that can host the coordinator is left.
  */
 final class ClusterNode extends AbstractBehavior<ClusterNode.Command> {

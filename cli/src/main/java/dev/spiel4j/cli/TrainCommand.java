@@ -162,14 +162,13 @@ final class TrainCommand extends CliCommand {
             Path workerLogs = run.settings().run().runDir().resolve("workers");
             try (WorkerProcesses local = WorkerProcesses.start(workers == null ? 0 : workers, address,
                     settings.cluster().host(), workerLogs)) {
-                RunSummary here;
                 try {
-                    here = run.await();
+                    s = run.await();
                 } catch (RuntimeException e) {
                     if (!run.movedAway()) {
                         throw e;
                     }
-                    here = null;
+                    s = null;
                 }
                 if (run.movedAway()) {
                     // its workers must live on: one of them hosts the run now
@@ -178,7 +177,6 @@ final class TrainCommand extends CliCommand {
                             + " end (their logs: " + workerLogs + ")");
                     return movedResult(settings, local.awaitHostedRun());
                 }
-                s = here;
             }
         } else {
             s = TrainingService.run(cfg, progress);
