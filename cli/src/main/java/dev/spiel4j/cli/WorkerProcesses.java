@@ -1,8 +1,8 @@
 package dev.spiel4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.spiel4j.bench.ChildRunner;
+import dev.spiel4j.io.JsonFiles;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -57,13 +57,12 @@ final class WorkerProcesses implements AutoCloseable {
         for (Process p : processes) {
             p.waitFor();
         }
-        ObjectMapper json = new ObjectMapper();
         for (Path log : logs) {
             try {
                 List<String> lines = Files.readAllLines(log);
                 String last = lines.isEmpty() ? "" : lines.get(lines.size() - 1);
                 if (last.startsWith("{")) {
-                    JsonNode result = json.readTree(last);
+                    JsonNode result = JsonFiles.MAPPER.readTree(last);
                     if (result.hasNonNull("hosted_run_outcome") || result.hasNonNull("hosted_run_failure")) {
                         return Optional.of(result);
                     }

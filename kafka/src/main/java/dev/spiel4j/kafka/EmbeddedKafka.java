@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
@@ -130,6 +131,8 @@ public final class EmbeddedKafka implements AutoCloseable {
                 }
                 Thread.sleep(LOCK_POLL_MILLIS);
             }
+        } catch (NoSuchFileException released) {
+            return; // its holder shut its broker down cleanly in the meantime, which deletes the file
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open the embedded Kafka lock file " + lockFile, e);
         } catch (InterruptedException e) {
