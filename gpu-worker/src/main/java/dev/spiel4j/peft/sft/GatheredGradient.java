@@ -19,7 +19,7 @@ import dev.spiel4j.peft.TargetMatrix;
  * CPU, shapes 768x768, 2048x768 and 768x2048, T = 128 and 512, densities 0.1 % to 10 %): the gathered form took
  * 0.25-0.4x the dense product's time at 0.1 % density, 0.6-0.8x at 0.3 %, 2-5x at 1 % and 23-43x at 10 %, i.e.
  * {@code time ratio ~ 300 x density}. The sum over T runs in another order than the GEMM's, so the two forms agree
- * to float32 rounding, not bit for bit; a given configuration always takes the same form.
+ * to float32 rounding, not bit for bit; a given configuration always takes the same form ({@link SlotGradientForm}).
  */
 final class GatheredGradient {
     /** Gathered multiply-adds per dense GEMM multiply-add of equal time, measured as the class comment says. */
@@ -28,11 +28,6 @@ final class GatheredGradient {
     private static final long CHUNK_ELEMENTS = 1 << 22;
 
     private GatheredGradient() {
-    }
-
-    /** Whether {@code k} slots of {@code matrix} are cheaper gathered than read from the dense product. */
-    static boolean cheaperThanDense(int k, TargetMatrix matrix) {
-        return (long) k * GATHER_COST < matrix.size();
     }
 
     /**

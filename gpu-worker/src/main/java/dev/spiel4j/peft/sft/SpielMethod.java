@@ -50,8 +50,9 @@ import java.util.SplittableRandom;
  *   through the layer's block its gradient is {@code dL/dy}.</li>
  *   <li>{@link #collectGradients}, called per block as soon as its backward segment is done: per layer,
  *   {@code dL/dW' = dY^T X} is formed one layer at a time and read at the slots (and, for AG, at the growth
- *   candidates), then dropped; or, where {@link GatheredGradient} is cheaper and no dense gradient is needed, the
- *   slots' gradient is gathered without it.</li>
+ *   candidates), then dropped; or, where no dense gradient is needed and it is cheaper, the slots' gradient is
+ *   computed without it: by the JVM from copies of {@code dY} and {@code X} ({@link HostSlotGradient}) or gathered on
+ *   the engine ({@link GatheredGradient}), whichever {@link SlotGradientForm} finds cheapest.</li>
  * </ul>
  * What a step keeps per targeted layer is thus the layer's input and, until its block is done, {@code dL/dy},
  * activations' sizes, instead of a
@@ -85,9 +86,18 @@ public final class SpielMethod implements FineTuningMethod {
     private final NDArray[] grads;
     /** A recorded pass's layer inputs and output probes, by delta, until their block's {@link #collectGradients}. */
     private final Map<Integer, Capture> captures = new LinkedHashMap<>();
+    /** The JVM's Appendix E form and its reused copies of a layer's {@code dY^T} and {@code X^T}. */
+    private final HostSlotGradient host = new HostSlotGradient();
 
     private record Capture(NDArray input, NDArray outputProbe) {
     }
+
+    /**
+     * The input of the last layer a recorded pass applied, and the handle its capture holds: consecutive layers that
+     * read one input (q, k and v; gate and up) share the handle, so the host form copies that input out once.
+     */
+    private NDArray lastInput;
+    private NDArray lastInputDetached;
 
     /**
      * @param weights the model's dense weights by name ({@code model.layers.0.mlp.up_proj.weight}, ...): float32 ones
@@ -221,7 +231,11 @@ public final class SpielMethod implements FineTuningMethod {
                     throw new IllegalStateException(module + " was applied twice in one recorded pass");
                 }
                 probe.setRequiresGradient(true);
-                captures.put(i, new Capture(x32.stopGradient(), probe));
+                if (x32 != lastInput) {
+                    lastInput = x32;
+                    lastInputDetached = x32.stopGradient();
+                }
+                captures.put(i, new Capture(lastInputDetached, probe));
             }
             // in place: y is no input of the linear's backward, and an out-of-place sum would keep a second
             // output-sized array per targeted layer alive until the backward pass
@@ -250,17 +264,19 @@ public final class SpielMethod implements FineTuningMethod {
                 NDArray x2 = input.reshape(-1, m.cols());
                 x2.attach(layer);
                 NDArray slots = d.slots();
-                NDArray g;
-                if (!growth.needsDenseGradient() && GatheredGradient.cheaperThanDense(d.size(), m)) {
-                    g = GatheredGradient.atSlots(dy, x2, slots, m);
-                } else {
-                    // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
-                    NDArray dense = dy.transpose().matMul(x2).reshape(-1);
-                    g = dense.take(slots);
-                    if (growth.needsDenseGradient()) {
-                        growth.observe(i, dense, microBatch, stepScope);
+                NDArray g = switch (SlotGradientForm.cheapest(d.size(), m, dy.getShape().get(0), dy.getDevice(),
+                        growth.needsDenseGradient())) {
+                    case HOST -> host.atSlots(dy, x2, input, slots, m, layer);
+                    case GATHERED -> GatheredGradient.atSlots(dy, x2, slots, m);
+                    case DENSE -> {
+                        // one layer's dense dL/dW' at a time: its scope closes before the next layer's is formed
+                        NDArray dense = dy.transpose().matMul(x2).reshape(-1);
+                        if (growth.needsDenseGradient()) {
+                            growth.observe(i, dense, microBatch, stepScope);
+                        }
+                        yield dense.take(slots);
                     }
-                }
+                };
                 if (grads[i] == null) {
                     grads[i] = g;
                     g.attach(stepScope);
@@ -282,6 +298,8 @@ public final class SpielMethod implements FineTuningMethod {
         }
         stepScope = scope;
         step = t;
+        lastInput = null;
+        lastInputDetached = null;
         Arrays.fill(grads, null);
         growth.beginStep(t);
     }

@@ -11,7 +11,6 @@ import java.util.Random;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Appendix E's gathered gradient against a float64 host sum and against the dense product read at the slots. */
@@ -53,13 +52,6 @@ class GatheredGradientTest {
                 assertEquals(exact, dense[j], bound, "dense product at slot " + j);
             }
         }
-    }
-
-    @Test
-    void theCostRuleGathersOnlyBelowAThreeHundredthOfTheMatrix() {
-        TargetMatrix matrix = new TargetMatrix("m", 300, 100); // 30,000 weights
-        assertTrue(GatheredGradient.cheaperThanDense(99, matrix));
-        assertFalse(GatheredGradient.cheaperThanDense(100, matrix));
     }
 
     private static float[] gaussian(Random rng, int n) {
