@@ -30,7 +30,6 @@ public final class ChildRunner {
     static final Duration POLL_INTERVAL = Duration.ofMillis(20);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int STDERR_TAIL_CHARS = 4000;
-    private static final String VECTOR_MODULE = "jdk.incubator.vector";
 
     /** How a memory cap was enforced. */
     public enum Enforcement { NONE, CGROUP_V1, POLLING }
@@ -155,10 +154,6 @@ public final class ChildRunner {
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>();
         cmd.add(java);
-        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isPresent()
-                && jvmOptions.stream().noneMatch(o -> o.contains(VECTOR_MODULE))) {
-            cmd.add("--add-modules=" + VECTOR_MODULE); // SpIEL's slot gradients: a child computes as fast as this JVM
-        }
         cmd.addAll(jvmOptions);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));

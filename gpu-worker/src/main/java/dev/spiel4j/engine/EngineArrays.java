@@ -7,6 +7,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import java.nio.Buffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.function.Function;
 
 /**
@@ -51,6 +54,22 @@ public final class EngineArrays {
 
     public static NDArray of(NDManager manager, float[] data) {
         return owned(manager.create(data));
+    }
+
+    /**
+     * A float32 {@code [length]} array holding {@code data[0..length)}, written straight into the engine's memory
+     * where the engine shows it to the JVM (on the CPU): no Java buffer on the way, so a step that makes many of
+     * these leaves nothing for a collection to free.
+     */
+    public static NDArray of(NDManager manager, float[] data, int length) {
+        NDArray array = manager.zeros(new Shape(length));
+        ByteBuffer memory = array.toByteBuffer(true);
+        if (!memory.isDirect()) { // a copy, not the array's memory (a GPU)
+            array.close();
+            return of(manager, Arrays.copyOf(data, length));
+        }
+        memory.order(ByteOrder.nativeOrder()).asFloatBuffer().put(data, 0, length);
+        return array;
     }
 
     public static NDArray of(NDManager manager, long[] data, Shape shape) {

@@ -15,27 +15,30 @@ import java.nio.ByteOrder;
  *
  * <p>Why on the host: PyTorch's CPU kernels have no sampled product (SDDMM), the engine's gathered form
  * ({@link GatheredGradient}) writes and reads {@code [k, T]} operands and pays only at densities below 0.3 %, and the
- * dense {@code dY^T X} costs a whole forward product per layer. A dot product over two contiguous rows runs at memory
- * speed in the JVM (about 32 GFLOP/s on this project's 2 cores with the vector module, 7 without).
+ * dense {@code dY^T X} costs a whole forward product per layer. Dot products over contiguous rows run at about
+ * 9 GFLOP/s in the JVM on this project's 2 cores.
  *
  * <p>Cost, per token, in units of one multiply-add of the dense product (measured on this project's 2-core machine,
  * PyTorch 2.7.1 CPU through DJL, shapes 768x768, 2048x768 and 768x2048 at T = 512 and 1024): copying one row of
  * {@code dY^T} or {@code X^T} out (an engine transpose, then a copy into the JVM) about {@link #COPY_COST}, one slot's
- * dot product about {@link #DOT_COST} (5 measured with the vector module; about 25 without it). At 1.5 % density on
- * 2048x768 and T = 1024 that is 6.5 ms against the dense product's 30 ms.
+ * dot product about {@link #DOT_COST}. At 1.65 % density (LoRA rank 8's budget) on 2048x768 and T = 512 that is
+ * about 5 ms against the dense product's 20 ms.
  *
  * <p>The sums run in another order than the GEMM's, so this form agrees with the dense product to float32 rounding,
  * not bit for bit; a given configuration always takes the same form ({@link SlotGradientForm}).
  */
 final class HostSlotGradient {
     static final int COPY_COST = 80;
-    static final int DOT_COST = 8;
+    static final int DOT_COST = 12;
 
     /** {@code dY^T} and {@code X^T} of the layer at hand, reused from layer to layer (grown to the largest). */
     private float[] outputGradientT = new float[0];
     private float[] inputT = new float[0];
     /** The input whose transpose {@link #inputT} holds: layers that share an input share its copy. */
     private NDArray inputOfCopy;
+    /** The layer's slots and their gradient, reused too: a step allocates nothing in the JVM per layer. */
+    private long[] slotsOnHost = new long[0];
+    private float[] gradient = new float[0];
 
     /** Whether {@code tokens} rows of {@code matrix}'s input and output fit a Java array. */
     static boolean fits(long tokens, TargetMatrix matrix) {
@@ -55,10 +58,14 @@ final class HostSlotGradient {
             inputT = transposed(x, inputT, scope);
             inputOfCopy = input;
         }
-        long[] at = slots.toLongArray();
-        float[] out = new float[at.length];
-        SlotDots.compute(outputGradientT, inputT, tokens, at, matrix.cols(), out);
-        return EngineArrays.of(scope, out);
+        int k = Math.toIntExact(slots.size());
+        if (slotsOnHost.length < k) {
+            slotsOnHost = new long[k];
+            gradient = new float[k];
+        }
+        slots.toByteBuffer(true).order(ByteOrder.nativeOrder()).asLongBuffer().get(slotsOnHost, 0, k);
+        SlotDots.compute(outputGradientT, inputT, tokens, slotsOnHost, k, matrix.cols(), gradient);
+        return EngineArrays.of(scope, gradient, k);
     }
 
     /** {@code a}'s transpose, row-major, in {@code buffer} if it is large enough, else in a new array. */

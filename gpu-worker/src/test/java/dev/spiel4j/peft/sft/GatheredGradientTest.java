@@ -37,17 +37,9 @@ class GatheredGradientTest {
             assertEquals(before, held.getManagedArrays().size(), "nothing lands in the slots' manager");
             float[] dense = dyArray.transpose().matMul(xArray).reshape(-1).take(slots).toFloatArray();
             for (int j = 0; j < k; j++) {
-                int row = (int) (idx[j] / matrix.cols());
-                int col = (int) (idx[j] % matrix.cols());
-                double exact = 0;
-                double magnitude = 0;
-                for (int t = 0; t < tokens; t++) {
-                    double p = (double) dy[t * matrix.rows() + row] * x[t * matrix.cols() + col];
-                    exact += p;
-                    magnitude += Math.abs(p);
-                }
-                // float32 sums of 6 products: each rounding is at most 2^-24 of the running magnitude
-                double bound = 8 * tokens * Math.ulp((float) magnitude);
+                AppendixESum sum = AppendixESum.at(dy, x, tokens, matrix, idx[j]);
+                double exact = sum.exact();
+                double bound = sum.float32Bound(tokens, 8);
                 assertEquals(exact, gathered[j], bound, "slot " + j + " (index " + idx[j] + ")");
                 assertEquals(exact, dense[j], bound, "dense product at slot " + j);
             }

@@ -20,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The JVM's Appendix E form against a float64 host sum and the dense product read at the slots; its vector and plain
- * dot products bit for bit; and the rule that picks a form.
+ * The JVM's Appendix E form against a float64 host sum and the dense product read at the slots, in a SpIEL step, and
+ * the rule that picks a form.
  */
 class HostSlotGradientTest {
 
@@ -47,36 +47,13 @@ class HostSlotGradientTest {
             NDArray otherX = xArray.neg();
             float[] other = host.atSlots(dyArray, otherX, otherX, slots, matrix, scope).toFloatArray();
             for (int j = 0; j < k; j++) {
-                int row = (int) (idx[j] / matrix.cols());
-                int col = (int) (idx[j] % matrix.cols());
-                double exact = 0;
-                double magnitude = 0;
-                for (int t = 0; t < tokens; t++) {
-                    double p = (double) dy[t * matrix.rows() + row] * x[t * matrix.cols() + col];
-                    exact += p;
-                    magnitude += Math.abs(p);
-                }
-                // a float32 sum of 37 products: each rounding is at most 2^-24 of the running magnitude
-                double bound = 2 * tokens * Math.ulp((float) magnitude);
+                AppendixESum sum = AppendixESum.at(dy, x, tokens, matrix, idx[j]);
+                double exact = sum.exact();
+                double bound = sum.float32Bound(tokens, 2);
                 assertEquals(exact, got[j], bound, "slot " + j + " (index " + idx[j] + ")");
                 assertEquals(exact, dense[j], bound, "dense product at slot " + j);
                 assertEquals(Float.floatToRawIntBits(got[j]), Float.floatToRawIntBits(again[j]), "slot " + j);
                 assertEquals(-got[j], other[j], "another input is copied anew, slot " + j);
-            }
-        }
-    }
-
-    @Test
-    void vectorAndPlainDotProductsAgreeBitForBit() {
-        assertTrue(SlotDots.VECTORIZED, "the test JVM runs with --add-modules jdk.incubator.vector (the pom's argLine)");
-        Random rng = new Random(13);
-        float[] a = gaussian(rng, 3000);
-        float[] b = gaussian(rng, 3000);
-        for (int n : new int[]{0, 1, 7, 15, 16, 17, 31, 33, 128, 511, 1024}) {
-            for (int from : new int[]{0, 3, 1000}) {
-                float plain = SlotDots.dot(a, from, b, from + 11, n);
-                float vector = VectorSlotDots.dot(a, from, b, from + 11, n);
-                assertEquals(Float.floatToRawIntBits(plain), Float.floatToRawIntBits(vector), "n=" + n + " from=" + from);
             }
         }
     }
@@ -110,16 +87,8 @@ class HostSlotGradientTest {
                 method.update(1, 0.1f, 1f);
             }
             for (int j = 0; j < k; j++) {
-                int row = (int) (idx[j] / matrix.cols());
-                int col = (int) (idx[j] % matrix.cols());
-                double exact = 0;
-                double magnitude = 0;
-                for (int t = 0; t < tokens; t++) {
-                    double p = (double) r[t * matrix.rows() + row] * x[t * matrix.cols() + col];
-                    exact += p;
-                    magnitude += Math.abs(p);
-                }
-                assertEquals(exact, g[j], 2 * tokens * Math.ulp((float) magnitude), "slot " + j);
+                AppendixESum sum = AppendixESum.at(r, x, tokens, matrix, idx[j]);
+                assertEquals(sum.exact(), g[j], sum.float32Bound(tokens, 2), "slot " + j);
             }
             method.close();
         }
