@@ -20,13 +20,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The JVM's Appendix E form against a float64 host sum and the dense product read at the slots, in a SpIEL step, and
- * the rule that picks a form.
+ * The three forms of the deltas' gradient ({@link SlotGradientForm}) against Appendix E's sum in float64 on the host,
+ * the JVM's form in a SpIEL step, and the rule that picks a form.
  */
-class HostSlotGradientTest {
+class SlotGradientFormsTest {
 
     @Test
-    void hostGradientIsAppendixEsSumAtIndicesBeyondFloat32sExactRange() {
+    void everyFormIsAppendixEsSumAtIndicesBeyondFloat32sExactRange() {
         // 5000 x 4000 = 20M weights: flat indices above 2^24; 37 tokens: two full groups of 16 and a tail of 5
         TargetMatrix matrix = new TargetMatrix("model.layers.0.mlp.up_proj", 5000, 4000);
         int tokens = 37;
@@ -37,13 +37,17 @@ class HostSlotGradientTest {
         try (NDManager m = NDManager.newBaseManager(); NDManager scope = m.newSubManager()) {
             long[] idx = SparseDelta.random(matrix, k, new SplittableRandom(6), m).indices();
             assertTrue(idx[k - 1] > (1 << 24), "the test needs indices above 2^24");
-            NDArray slots = EngineArrays.of(m, idx);
+            NDManager held = m.newSubManager();
+            NDArray slots = EngineArrays.of(held, idx);
             NDArray dyArray = EngineArrays.of(scope, dy, new Shape(tokens, matrix.rows()));
             NDArray xArray = EngineArrays.of(scope, x, new Shape(tokens, matrix.cols()));
             HostSlotGradient host = new HostSlotGradient();
             float[] got = host.atSlots(dyArray, xArray, xArray, slots, matrix, scope).toFloatArray();
             float[] again = host.atSlots(dyArray, xArray, xArray, slots, matrix, scope).toFloatArray(); // copy reused
             float[] dense = dyArray.transpose().matMul(xArray).reshape(-1).take(slots).toFloatArray();
+            int before = held.getManagedArrays().size();
+            float[] gathered = GatheredGradient.atSlots(dyArray, xArray, slots, matrix).toFloatArray();
+            assertEquals(before, held.getManagedArrays().size(), "nothing lands in the slots' manager");
             NDArray otherX = xArray.neg();
             float[] other = host.atSlots(dyArray, otherX, otherX, slots, matrix, scope).toFloatArray();
             for (int j = 0; j < k; j++) {
@@ -52,6 +56,7 @@ class HostSlotGradientTest {
                 double bound = sum.float32Bound(tokens, 2);
                 assertEquals(exact, got[j], bound, "slot " + j + " (index " + idx[j] + ")");
                 assertEquals(exact, dense[j], bound, "dense product at slot " + j);
+                assertEquals(exact, gathered[j], bound, "gathered at slot " + j);
                 assertEquals(Float.floatToRawIntBits(got[j]), Float.floatToRawIntBits(again[j]), "slot " + j);
                 assertEquals(-got[j], other[j], "another input is copied anew, slot " + j);
             }
