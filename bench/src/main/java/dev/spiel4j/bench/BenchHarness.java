@@ -3,6 +3,7 @@ package dev.spiel4j.bench;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -32,13 +33,19 @@ public final class BenchHarness {
      * @param memoryEnv          when not empty, every configuration (the peer's too) runs a second time with these
      *                           variables added, and its memory figures come from that run, its step times from the
      *                           first; {@link #LIVE_MEMORY} is the default
+     * @param timedRuns          how many times each configuration's steps are timed, in as many rounds over all
+     *                           configurations; its step times are those of every timed run together
      */
     public record Options(Path workDir, Duration childTimeout, String childHeap, PythonPeer peer,
                           long toleranceBytes, int maxProbes, boolean forcePolling, Map<String, String> childEnv,
-                          Map<String, String> memoryEnv) {
+                          Map<String, String> memoryEnv, int timedRuns) {
         public Options {
             childEnv = Map.copyOf(childEnv);
             memoryEnv = Map.copyOf(memoryEnv);
+            if (timedRuns < 1) {
+                throw new IllegalArgumentException("timed runs per configuration must be at least 1, got "
+                        + timedRuns);
+            }
         }
     }
 
@@ -67,10 +74,34 @@ public final class BenchHarness {
     }
 
     public BenchReport run(BenchPlan plan) {
+        List<BenchSpec> peerSpecs = options.peer() == null ? List.of() : plan.configs().stream()
+                .filter(s -> BenchSpec.PEER_METHODS.contains(s.method()) && !s.dtype().equals("nf4")).toList();
+        // Step times first, in rounds: each round times every configuration (the peer's included) once, so that a
+        // machine that slows down for a while slows every configuration's runs alike instead of one configuration's
+        // only, and the ratios the targets read compare runs that were side by side.
+        Map<BenchSpec, Measured> timed = new LinkedHashMap<>();
+        Map<BenchSpec, PeerOutcome> peerTimed = new LinkedHashMap<>();
+        for (int run = 1; run <= options.timedRuns(); run++) {
+            for (BenchSpec s : plan.configs()) {
+                Measured sofar = timed.get(s);
+                if (sofar == null || sofar.failureReason() == null) {
+                    timed.put(s, pool(sofar, timedRun(s, run), run));
+                }
+            }
+            for (BenchSpec s : peerSpecs) {
+                PeerOutcome sofar = peerTimed.get(s);
+                if (sofar == null || sofar instanceof PeerOutcome.Ran) {
+                    log.accept("peer: " + label(s) + timedRunLabel(run));
+                    peerTimed.put(s, poolPeer(sofar, options.peer().run(s, specFile(s), options.childTimeout(),
+                            Map.of()), run));
+                }
+            }
+        }
+
         List<BenchReport.Run> runs = new ArrayList<>();
         List<BenchReport.Failure> failures = new ArrayList<>();
         for (BenchSpec s : plan.configs()) {
-            Measured o = measure(s);
+            Measured o = withMemory(s, timed.get(s));
             if (o.failureReason() != null) {
                 failures.add(new BenchReport.Failure(s.model().name(), s.method(), s.activationCheckpointing(),
                         o.failureReason()));
@@ -88,26 +119,21 @@ public final class BenchHarness {
 
         List<BenchReport.Run> peerRuns = new ArrayList<>();
         List<PeerOutcome> peerOutcomes = new ArrayList<>();
-        if (options.peer() != null) {
-            for (BenchSpec s : plan.configs()) {
-                if (BenchSpec.PEER_METHODS.contains(s.method()) && !s.dtype().equals("nf4")) {
-                    log.accept("peer: " + label(s));
-                    PeerOutcome o = options.peer().run(s, specFile(s), options.childTimeout(), Map.of());
-                    if (o instanceof PeerOutcome.Ran r && !options.memoryEnv().isEmpty()) {
-                        PeerOutcome memory = options.peer().run(s, specFile(s), options.childTimeout(),
-                                options.memoryEnv());
-                        o = memory instanceof PeerOutcome.Ran rm
-                                ? new PeerOutcome.Ran(r.measurement().withMemoryOf(rm.measurement()))
-                                : new PeerOutcome.CouldNotRun("memory run: " + ((PeerOutcome.CouldNotRun) memory).reason());
-                    }
-                    peerOutcomes.add(o);
-                    if (o instanceof PeerOutcome.Ran r) {
-                        peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(),
-                                r.measurement()));
-                    } else {
-                        log.accept("  " + ((PeerOutcome.CouldNotRun) o).reason());
-                    }
-                }
+        for (BenchSpec s : peerSpecs) {
+            PeerOutcome o = peerTimed.get(s);
+            if (o instanceof PeerOutcome.Ran r && !options.memoryEnv().isEmpty()) {
+                log.accept("peer: " + label(s) + " " + new TreeMap<>(options.memoryEnv()));
+                PeerOutcome memory = options.peer().run(s, specFile(s), options.childTimeout(), options.memoryEnv());
+                o = memory instanceof PeerOutcome.Ran rm
+                        ? new PeerOutcome.Ran(r.measurement().withMemoryOf(rm.measurement()))
+                        : new PeerOutcome.CouldNotRun("memory run: " + ((PeerOutcome.CouldNotRun) memory).reason());
+            }
+            peerOutcomes.add(o);
+            if (o instanceof PeerOutcome.Ran r) {
+                peerRuns.add(new BenchReport.Run(s.model().name(), s.method(), s.activationCheckpointing(),
+                        r.measurement()));
+            } else {
+                log.accept("  " + ((PeerOutcome.CouldNotRun) o).reason());
             }
         }
         String peerStatus = options.peer() == null ? PythonPeer.REASON_PREFIX + "skipped (no peer requested)"
@@ -150,7 +176,11 @@ public final class BenchHarness {
         }
         String memorySource = options.memoryEnv().isEmpty() ? "memory figures from the timed runs"
                 : "memory figures from a second run of each configuration with " + new TreeMap<>(options.memoryEnv());
-        return new BenchReport(plan.suite(), plan.command(), BenchReport.describeMachine() + "; " + memorySource,
+        String timing = options.timedRuns() == 1 ? "step times from one timed run of each configuration"
+                : "step times from " + options.timedRuns() + " timed runs of each configuration, in "
+                + options.timedRuns() + " rounds over all of them";
+        return new BenchReport(plan.suite(), plan.command(),
+                BenchReport.describeMachine() + "; " + timing + "; " + memorySource,
                 plan.targetModel(), runs,
                 failures, peerRuns, peerStatus, sweeps, minimum);
     }
@@ -161,7 +191,7 @@ public final class BenchHarness {
      * 64 MiB; without a successful uncapped run there is nothing to bracket and the result says so.
      */
     BenchReport.MinimumMemory minimumMemory(BenchSpec spec) {
-        ChildRunner.Outcome base = runChild(spec, options.childEnv());
+        ChildRunner.Outcome base = runChild(spec, options.childEnv(), 1);
         MinimumMemorySearch search = new MinimumMemorySearch(options.toleranceBytes(), options.maxProbes());
         ChildRunner.Enforcement enforcement = options.forcePolling() ? ChildRunner.Enforcement.POLLING
                 : ChildRunner.Enforcement.CGROUP_V1;
@@ -200,7 +230,7 @@ public final class BenchHarness {
     }
 
     /** A configuration's measurement, or why there is none. */
-    private record Measured(RunMeasurement measurement, String failureReason) {
+    record Measured(RunMeasurement measurement, String failureReason) {
     }
 
     /**
@@ -208,30 +238,76 @@ public final class BenchHarness {
      * added, when there is one.
      */
     private Measured measure(BenchSpec spec) {
-        ChildRunner.Outcome timed = runChild(spec, options.childEnv());
-        if (!timed.succeeded()) {
-            return new Measured(null, timed.failureReason());
-        }
-        RunMeasurement m = RunMeasurement.fromJson(timed.result().orElseThrow());
-        if (options.memoryEnv().isEmpty()) {
-            return new Measured(m, null);
+        return withMemory(spec, timedRun(spec, 1));
+    }
+
+    /** The {@code run}-th timed run of {@code spec}. */
+    private Measured timedRun(BenchSpec spec, int run) {
+        ChildRunner.Outcome o = runChild(spec, options.childEnv(), run);
+        return o.succeeded() ? new Measured(RunMeasurement.fromJson(o.result().orElseThrow()), null)
+                : new Measured(null, o.failureReason());
+    }
+
+    /** {@code timed} with the memory figures of a memory run, when {@link Options#memoryEnv()} asks for one. */
+    private Measured withMemory(BenchSpec spec, Measured timed) {
+        if (timed.failureReason() != null || options.memoryEnv().isEmpty()) {
+            return timed;
         }
         Map<String, String> env = new LinkedHashMap<>(options.childEnv());
         env.putAll(options.memoryEnv());
-        ChildRunner.Outcome memory = runChild(spec, env);
+        ChildRunner.Outcome memory = runChild(spec, env, 1);
         return memory.succeeded()
-                ? new Measured(m.withMemoryOf(RunMeasurement.fromJson(memory.result().orElseThrow())), null)
+                ? new Measured(timed.measurement().withMemoryOf(RunMeasurement.fromJson(memory.result().orElseThrow())), null)
                 : new Measured(null, "memory run " + env + ": " + memory.failureReason());
     }
 
-    /** Runs a configuration in a fresh JVM with {@code env} once; later requests for both equal reuse the outcome. */
-    private ChildRunner.Outcome runChild(BenchSpec spec, Map<String, String> env) {
-        List<Object> key = List.of(spec, Map.copyOf(env));
+    /**
+     * The timed runs so far with the {@code run}-th one added: their step times together, or why one failed. spiel4j
+     * trains bit-reproducibly, so a timed run whose losses differ from the first one's is a failure, not a sample.
+     */
+    static Measured pool(Measured sofar, Measured next, int run) {
+        if (next.failureReason() != null) {
+            return new Measured(null, (run == 1 ? "" : "timed run " + run + ": ") + next.failureReason());
+        }
+        if (sofar == null) {
+            return next;
+        }
+        if (!Arrays.equals(sofar.measurement().trainLosses(), next.measurement().trainLosses())) {
+            return new Measured(null, "timed run " + run + " trained to other losses than the first one "
+                    + Arrays.toString(next.measurement().trainLosses()) + " against "
+                    + Arrays.toString(sofar.measurement().trainLosses()) + ": the runs are not reproducible");
+        }
+        return new Measured(sofar.measurement().withStepTimesOf(next.measurement()), null);
+    }
+
+    /**
+     * The peer's timed runs so far with the {@code run}-th one added. PyTorch does not promise bit-identical runs,
+     * so the peer's losses are not compared.
+     */
+    private static PeerOutcome poolPeer(PeerOutcome sofar, PeerOutcome next, int run) {
+        if (next instanceof PeerOutcome.CouldNotRun c) {
+            return run == 1 ? c : new PeerOutcome.CouldNotRun("timed run " + run + ": " + c.reason());
+        }
+        RunMeasurement m = ((PeerOutcome.Ran) next).measurement();
+        return sofar == null ? next : new PeerOutcome.Ran(((PeerOutcome.Ran) sofar).measurement().withStepTimesOf(m));
+    }
+
+    private String timedRunLabel(int run) {
+        return options.timedRuns() == 1 ? "" : " (timed run " + run + " of " + options.timedRuns() + ")";
+    }
+
+    /**
+     * Runs a configuration in a fresh JVM with {@code env}, as its {@code run}-th run in that environment; later
+     * requests for the same three reuse the outcome (a sweep point that is also a configuration runs once).
+     */
+    private ChildRunner.Outcome runChild(BenchSpec spec, Map<String, String> env, int run) {
+        List<Object> key = List.of(spec, Map.copyOf(env), run);
         ChildRunner.Outcome known = outcomes.get(key);
         if (known != null) {
             return known;
         }
-        log.accept("run: " + label(spec) + (env.isEmpty() ? "" : " " + new TreeMap<>(env)));
+        log.accept("run: " + label(spec) + (env.isEmpty() ? "" : " " + new TreeMap<>(env))
+                + (env.equals(options.childEnv()) ? timedRunLabel(run) : ""));
         ChildRunner.Outcome o = ChildRunner.run(withEnvironment(env,
                         BenchChild.command(spec, specFile(spec), options.childHeap())),
                 options.childTimeout());

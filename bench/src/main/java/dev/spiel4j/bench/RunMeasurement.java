@@ -3,6 +3,7 @@ package dev.spiel4j.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalDouble;
 import java.util.OptionalLong;
@@ -55,6 +56,19 @@ record RunMeasurement(String tool, String model, String method, boolean activati
                 baseWeightBytes, optimizerStateBytes, tokensPerStep, warmupSteps, stepTimesSeconds, trainLosses,
                 evalLossInitial, evalLoss, memoryRun.rssAfterLoadBytes, memoryRun.peakRssLoadBytes,
                 memoryRun.peakRssTrainBytes, memoryRun.peakRssBytes);
+    }
+
+    /**
+     * This run with {@code later}'s step times after its own: one configuration timed more than once, its step
+     * times taken together (the harness times every configuration in rounds, see
+     * {@link BenchHarness.Options#timedRuns()}).
+     */
+    public RunMeasurement withStepTimesOf(RunMeasurement later) {
+        double[] pooled = Arrays.copyOf(stepTimesSeconds, stepTimesSeconds.length + later.stepTimesSeconds.length);
+        System.arraycopy(later.stepTimesSeconds, 0, pooled, stepTimesSeconds.length, later.stepTimesSeconds.length);
+        return new RunMeasurement(tool, model, method, activationCheckpointing, dtype, threads, trainableParams,
+                baseWeightBytes, optimizerStateBytes, tokensPerStep, warmupSteps, pooled, trainLosses,
+                evalLossInitial, evalLoss, rssAfterLoadBytes, peakRssLoadBytes, peakRssTrainBytes, peakRssBytes);
     }
 
     /** Parses a child's or the peer's result line; a missing or malformed field is named in the exception. */

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -29,6 +30,29 @@ class BenchHarnessTest {
         ChildRunner.Outcome o = ChildRunner.run(command, Duration.ofSeconds(30));
         assertEquals("42", o.result().orElseThrow().get("probe").asText(), o.stderrTail());
         assertEquals(List.of("true"), BenchHarness.withEnvironment(Map.of(), List.of("true")));
+    }
+
+    @Test
+    void timedRunsPoolTheirStepTimesAndMustTrainToTheSameLosses() {
+        RunMeasurement first = BenchReportTest.m("spiel4j", "spiel-ag", 0.2, 10);
+        RunMeasurement second = BenchReportTest.m("spiel4j", "spiel-ag", 0.4, 10);
+        BenchHarness.Measured pooled = BenchHarness.pool(BenchHarness.pool(null,
+                new BenchHarness.Measured(first, null), 1), new BenchHarness.Measured(second, null), 2);
+        assertEquals(null, pooled.failureReason());
+        assertEquals(List.of(0.24, 0.2, 0.18, 0.48, 0.4, 0.36), Arrays.stream(pooled.measurement().stepTimesSeconds())
+                .boxed().map(t -> Math.round(t * 100) / 100.0).toList());
+        assertEquals(0.3, pooled.measurement().stepTimes().median(), 1e-12);
+
+        RunMeasurement otherLosses = new RunMeasurement("spiel4j", "tiny", "spiel-ag", false, "fp32", 2, 1000, 0,
+                8000, 512, 2, second.stepTimesSeconds(), new double[]{2, 1.5, 1.3}, second.evalLossInitial(),
+                second.evalLoss(), second.rssAfterLoadBytes(), second.peakRssLoadBytes(), second.peakRssTrainBytes(),
+                second.peakRssBytes());
+        String differs = BenchHarness.pool(pooled, new BenchHarness.Measured(otherLosses, null), 3).failureReason();
+        assertTrue(differs.startsWith("timed run 3 trained to other losses") && differs.endsWith("not reproducible"),
+                differs);
+        assertEquals("timed run 2: exit 1", BenchHarness.pool(pooled, new BenchHarness.Measured(null, "exit 1"), 2)
+                .failureReason());
+        assertEquals("exit 1", BenchHarness.pool(null, new BenchHarness.Measured(null, "exit 1"), 1).failureReason());
     }
 
     /**
@@ -60,7 +84,7 @@ class BenchHarnessTest {
         List<String> log = new ArrayList<>();
         // the memory run's workload touches twice the method's bytes: memory figures must come from it
         BenchHarness harness = new BenchHarness(new BenchHarness.Options(dir, Duration.ofSeconds(60), "384m", null,
-                8 * MIB, 12, false, Map.of(), Map.of(SyntheticWorkload.METHOD_SCALE, "2")), log::add);
+                8 * MIB, 12, false, Map.of(), Map.of(SyntheticWorkload.METHOD_SCALE, "2"), 2), log::add);
         BenchReport report = harness.run(plan);
 
         assertEquals(2, report.runs().size(), String.join("\n", log));
@@ -79,6 +103,17 @@ class BenchHarnessTest {
             // same children (run once), less the baseline's own overhead of about 2 x 16 MiB
             assertEquals(32, sweep.y()[i] - above.y()[i], 8, "point " + i);
         }
+
+        // two timed runs of each configuration, in two rounds (the broken one not again); the step times of both
+        // together. The sweeps' runs follow.
+        List<String> timedRuns = log.stream().filter(l -> l.startsWith("run: ") && l.contains("timed run")).limit(5)
+                .toList();
+        assertEquals(List.of("1 of 2", "1 of 2", "1 of 2", "2 of 2", "2 of 2"), timedRuns.stream()
+                .map(l -> l.substring(l.indexOf("timed run ") + "timed run ".length(), l.length() - 1)).toList(),
+                String.join("\n", log));
+        assertEquals(2 * lora.steps(), report.runs().get(0).m().stepTimesSeconds().length);
+        assertTrue(report.environment().contains("step times from 2 timed runs of each configuration"),
+                report.environment());
 
         JsonNode agRow = report.json().get("results").get(1);
         assertEquals(20.0 / 40.0, agRow.get("overhead_vs_lora").asDouble(), 0.2);

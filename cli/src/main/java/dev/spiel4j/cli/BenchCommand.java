@@ -53,6 +53,12 @@ final class BenchCommand extends CliCommand {
                     + " MALLOC_ARENA_MAX=1 to see how much of a memory figure is the C allocator's.")
     Map<String, String> childEnv = new java.util.LinkedHashMap<>();
 
+    @Option(names = "--timed-runs", defaultValue = "3", paramLabel = "N",
+            description = "Time each configuration's steps N times, in N rounds over all configurations (the"
+                    + " peer's too), and take its step times from all of them: on a busy or small machine one run's"
+                    + " median can move by 10-30 %%. Default: ${DEFAULT-VALUE}.")
+    int timedRuns;
+
     @Option(names = "--memory-from-timed-run",
             description = "Take memory figures from the timed runs, under the default C allocator, instead of a"
                     + " second run of each configuration with MALLOC_MMAP_THRESHOLD_=65536 (see BENCHMARKS.md).")
@@ -66,6 +72,9 @@ final class BenchCommand extends CliCommand {
         if (threads < 1) {
             throw usage("--threads: must be at least 1, got " + threads);
         }
+        if (timedRuns < 1) {
+            throw usage("--timed-runs: must be at least 1, got " + timedRuns);
+        }
         Path gguf = SharedAssets.file("model/stories260K.gguf");
         Path hf = SharedAssets.file("model/stories260K-hf");
         Path data = SharedAssets.file("data/dolly_hhrlhf_train_small_1k.jsonl");
@@ -77,6 +86,7 @@ final class BenchCommand extends CliCommand {
                 SEQ_LEN, BATCH, 24, 4, 42).write(batches);
 
         StringBuilder command = new StringBuilder("./spiel4j bench --suite " + suite + " --threads " + threads
+                + " --timed-runs " + timedRuns
                 + (noPeer ? " --no-peer" : "") + (memoryFromTimedRun ? " --memory-from-timed-run" : ""));
         childEnv.forEach((k, v) -> command.append(" --child-env ").append(k).append('=').append(v));
         BenchSuites.Inputs inputs = new BenchSuites.Inputs(gguf, hf, batches, work, threads);
@@ -84,7 +94,7 @@ final class BenchCommand extends CliCommand {
                 : BenchSuites.full(inputs, command.toString());
         BenchHarness.Options options = new BenchHarness.Options(work, Duration.ofMinutes(10), childHeap,
                 noPeer ? null : PythonPeer.defaults(), 16L << 20, 6, false, childEnv,
-                memoryFromTimedRun ? Map.of() : BenchHarness.LIVE_MEMORY);
+                memoryFromTimedRun ? Map.of() : BenchHarness.LIVE_MEMORY, timedRuns);
         BenchReport report = new BenchHarness(options, this::progress).run(plan);
         report.writeAll(out);
         progress("bench: wrote " + out.resolve("report.md") + ", results.json and plots");

@@ -315,6 +315,9 @@ class CliTest {
         Run dtype = run("score", "--model", GGUF, "--data", GGUF, "--seq-len", "8", "--dtype", "bfloat16");
         assertEquals(2, dtype.code());
         assertTrue(dtype.err().contains("--dtype"), dtype.err());
+        Run timedRuns = run("bench", "--timed-runs", "0");
+        assertEquals(2, timedRuns.code());
+        assertTrue(timedRuns.err().contains("--timed-runs: must be at least 1, got 0"), timedRuns.err());
     }
 
     @Test
