@@ -301,6 +301,11 @@ public record BenchReport(String suite, String command, String environment, Stri
         o.put("step_time_p10_s", t.p10());
         o.put("step_time_p90_s", t.p90());
         o.put("measured_steps", t.n());
+        // every measured step, the timed runs one after the other: the spread within and between runs stays visible
+        ArrayNode steps = o.putArray("step_times_s");
+        for (double seconds : m.stepTimesSeconds()) {
+            steps.add(seconds);
+        }
         o.put("tokens_per_s", m.tokensPerSecond());
         o.put("peak_rss_mb", m.peakRssBytes() / MB);
         o.put("overhead_mb", m.overheadBytes() / MB);

@@ -10,6 +10,7 @@ import javax.imageio.ImageIO;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.stream.StreamSupport;
 import java.util.OptionalDouble;
 import java.util.OptionalLong;
 
@@ -68,6 +69,8 @@ class BenchReportTest {
                 "step_time_vs_peer_lora")) {
             assertTrue(ag.has(key), "result lacks " + key);
         }
+        assertEquals(List.of(0.252, 0.21, 0.189), StreamSupport.stream(ag.get("step_times_s").spliterator(), false)
+                .map(JsonNode::asDouble).map(t -> Math.round(t * 1000) / 1000.0).toList(), "every measured step");
         assertEquals("spiel-ag", ag.get("method").asText());
         assertFalse(ag.get("activation_checkpointing").asBoolean());
         assertTrue(ag.get("activation_checkpointing").isBoolean());
