@@ -62,7 +62,7 @@ public final class EngineArrays {
      * these leaves nothing for a collection to free.
      */
     public static NDArray of(NDManager manager, float[] data, int length) {
-        NDArray array = manager.zeros(new Shape(length));
+        NDArray array = manager.create(new Shape(length), DataType.FLOAT32); // uninitialized: every element is written
         ByteBuffer memory = array.toByteBuffer(true);
         if (!memory.isDirect()) { // a copy, not the array's memory (a GPU)
             array.close();
